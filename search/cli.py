@@ -1,0 +1,129 @@
+"""Command line: `python -m search {space,run,export,train} ...`.
+
+Every user mistake ends as a SearchError: one clear message, exit status 2,
+no traceback. Heavy imports (Keras) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import Any, Sequence
+
+from rich.console import Console
+
+from .errors import SearchError
+
+__all__ = ["main", "parse_duration"]
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '30m', '8h', '1h30m' -> seconds."""
+    parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*",
+                         text)
+    if not text.strip() or not parts or not any(parts.groups()):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration; use e.g. 90s, 30m, 8h or 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
+    return value
+
+
+def _classes(text: str) -> Any:
+    """'fashion3', '0,1,2,3,4' or groups '0+2+3+4+6,1+5+7+9,8'."""
+    if re.fullmatch(r"[A-Za-z_]\w*", text):
+        return text
+    try:
+        groups = [[int(x) for x in group.split("+")] for group in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a class list; use a preset (fashion3), labels (0,1,2) or groups "
+            "joined with + (0+2,1+3)") from None
+    return [g[0] if len(g) == 1 else g for g in groups]
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data (override the space's DATA and the study file)")
+    group.add_argument("--data", choices=("fashion_mnist", "mnist", "cifar10", "digits", "npz"))
+    group.add_argument("--data-dir", help="folder with the data files (or the .npz file for --data npz)")
+    group.add_argument("--limit", type=_positive_int, help="use at most N train (and N test) images")
+    group.add_argument("--classes", type=_classes,
+                       help="keep/merge classes: preset 'fashion3', '0,1,2,3,4' or '0+2,1+3'")
+    group.add_argument("--class-names", help="comma-separated names of the new classes")
+    group.add_argument("--normalize", choices=("scale", "zscore", "per_channel"))
+    group.add_argument("--val-fraction", type=float, help="validation share of the training pool")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m search", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    space = commands.add_parser("space", help="print a space file as a table")
+    space.add_argument("file")
+
+    run = commands.add_parser("run", help="run (or resume) a study")
+    run.add_argument("file", help="a space file (spaces/cnn.py) or a study definition (studies/X.yaml)")
+    run.add_argument("--study", help="study name (default: the file's stem)")
+    run.add_argument("--trials", type=_positive_int, help="total finished trials for the study (default 20)")
+    run.add_argument("--timeout", type=parse_duration, help="stop starting trials after this long, e.g. 8h")
+    run.add_argument("--sampler", choices=("tpe", "random", "cmaes", "gp", "grid"))
+    run.add_argument("--pruner", choices=("hyperband", "median", "successive-halving", "none"))
+    run.add_argument("--epochs", type=_positive_int, help="fix every trial's epochs to N")
+    run.add_argument("--seed", type=int, help="study seed (data split and trial seeds derive from it)")
+    run.add_argument("--storage", help="Optuna storage URL (default sqlite:///studies/STUDY/study.db)")
+    run.add_argument("--max-params", type=_positive_int, help="prune networks larger than this")
+    run.add_argument("--max-failures", type=int, default=5,
+                     help="stop after this many consecutive failed trials (0: never)")
+    run.add_argument("--studies-dir", default="studies", help="where study folders live")
+    _add_data_options(run)
+
+    export = commands.add_parser("export", help="write the top K configs as YAML and all trials as CSV")
+    export.add_argument("study")
+    export.add_argument("--top", type=_positive_int, default=5)
+    export.add_argument("--storage")
+    export.add_argument("--studies-dir", default="studies")
+    export.add_argument("--out", help="folder (default studies/STUDY/export)")
+
+    train = commands.add_parser("train", help="retrain a config YAML (e.g. best.yaml)")
+    train.add_argument("config")
+    train.add_argument("--refit", action="store_true",
+                       help="train on train+validation for the best epoch count, then test once")
+    train.add_argument("--epochs", type=_positive_int, help="override the epochs to train")
+    train.add_argument("--output", help="where --refit saves the model (default: beside the YAML)")
+    train.add_argument("--data-dir", help="folder with the data files, if not where the YAML says")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=False, highlight=False)
+    try:
+        return _dispatch(args, console)
+    except SearchError as exc:
+        Console(stderr=True, highlight=False).print(f"[red]error:[/] {exc.render()}", markup=True,
+                                                    soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted; the running trial was recorded as FAIL and every "
+                                   "finished trial is kept. Rerun the same command to resume.")
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, console: Console) -> int:
+    from . import commands
+
+    handler = {"space": commands.show_space, "run": commands.run, "export": commands.export,
+               "train": commands.train}[args.command]
+    return handler(args, console) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

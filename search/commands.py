@@ -1,0 +1,196 @@
+"""What each CLI command does, given parsed arguments; small functions over the engine."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .config import Config, read_yaml, write_yaml_atomic
+from .data import DataSpec
+from .errors import SearchError
+from .knobs import Fixed
+from .space import Space, load_space
+
+STUDY_KEYS = ("space", "study", "data", "trials", "timeout", "sampler", "pruner", "seed", "epochs",
+              "max_params", "storage")
+DATA_FLAGS = {"data": "name", "data_dir": "path", "limit": "limit", "classes": "classes",
+              "normalize": "normalize", "val_fraction": "val_fraction"}
+
+
+def show_space(args: argparse.Namespace, console: Console) -> int:
+    space = load_space(args.file)
+    console.print(space_table(space))
+    return 0
+
+
+def space_table(space: Space) -> Table:
+    table = Table(title=f"{space.path}: {len(space.searched())} searched knobs "
+                        f"(digest {space.digest()})")
+    for column in ("component", "knob", "searched", "values", "when", "what"):
+        table.add_column(column, overflow="fold")
+    for comp, name, spec, knob in space.entries():
+        searched = "" if isinstance(knob, Fixed) else "yes"
+        when = f"{spec.when[0]} in {list(spec.when[1])}" if spec.when else (
+            f"one per {spec.per}" if spec.per else "")
+        table.add_row(comp, name, searched, knob.describe(), when, spec.doc,
+                      style=None if searched else "dim")
+    return table
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+def _study_file(path: Path) -> dict[str, Any]:
+    raw = read_yaml(path)
+    unknown = [k for k in raw if k not in STUDY_KEYS]
+    if unknown:
+        raise SearchError([f"{path}: unknown key '{k}'; allowed: {', '.join(STUDY_KEYS)}."
+                           for k in unknown])
+    if "space" not in raw:
+        raise SearchError(f"{path}: a study definition needs 'space: spaces/FILE.py'.")
+    return raw
+
+
+def _merged(defaults: dict[str, Any], args: argparse.Namespace, key: str, fallback: Any) -> Any:
+    value = getattr(args, key, None)
+    return value if value is not None else defaults.get(key, fallback)
+
+
+def _data_spec(space: Space, study: dict[str, Any], args: argparse.Namespace, source: str) -> DataSpec:
+    raw = {**space.data, **(study.get("data") or {})}
+    raw.update({field: getattr(args, flag) for flag, field in DATA_FLAGS.items()
+                if getattr(args, flag, None) is not None})
+    if getattr(args, "class_names", None):
+        raw["class_names"] = [s.strip() for s in args.class_names.split(",")]
+    seed = _merged(study, args, "seed", 0)
+    raw.setdefault("seed", seed)
+    return DataSpec.from_dict(raw, source=source)
+
+
+def settings_from_args(args: argparse.Namespace):
+    """Resolve space file or study YAML plus CLI flags (flags win) into StudySettings."""
+    from .study import StudySettings, default_storage
+
+    path = Path(args.file)
+    study = _study_file(path) if path.suffix in (".yaml", ".yml") else {}
+    space = load_space(study.get("space", path))
+    epochs = _merged(study, args, "epochs", None)
+    if epochs is not None:
+        space = space.with_fixed({"training.epochs": epochs})
+    name = _merged(study, args, "study", path.stem)
+    root = Path(args.studies_dir)
+    return StudySettings(
+        name=name, space=space, data=_data_spec(space, study, args, str(path)),
+        storage=_merged(study, args, "storage", None) or default_storage(name, root), root=root,
+        seed=_merged(study, args, "seed", 0), sampler=_merged(study, args, "sampler", "tpe"),
+        pruner=_merged(study, args, "pruner", "hyperband"),
+        max_params=_merged(study, args, "max_params", 5_000_000),
+    ), study
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    from .cli import parse_duration
+    from .runner import RunOptions, run_study
+
+    settings, study = settings_from_args(args)
+    timeout = args.timeout if args.timeout is not None else (
+        parse_duration(str(study["timeout"])) if study.get("timeout") else None)
+    options = RunOptions(trials=_merged(study, args, "trials", 20), timeout=timeout,
+                         max_failures=args.max_failures)
+    run_study(settings, options, console)
+    best = settings.directory / "best.yaml"
+    if best.exists():
+        console.print(f"best config: {best}  (retrain: python -m search train {best})")
+    return 0
+
+
+# -- export ------------------------------------------------------------------------------------
+
+def load_existing_study(name: str, storage: str | None, root: str):
+    import optuna
+
+    from .study import default_storage, make_storage, quiet_optuna, redact
+
+    quiet_optuna()
+    url = storage or default_storage(name, root)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        raise SearchError(f"no study database at {url[len('sqlite:///'):]}; run "
+                          f"`python -m search run ... --study {name}` first, or pass --storage.")
+    try:
+        return optuna.load_study(study_name=name, storage=make_storage(url))
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(make_storage(url))]
+        raise SearchError(f"no study named '{name}' in {redact(url)}; it has: "
+                          f"{', '.join(names) or 'no studies'}.") from None
+
+
+def export(args: argparse.Namespace, console: Console) -> int:
+    from optuna.trial import TrialState
+
+    from .study import best_yaml_content, study_dir
+
+    study = load_existing_study(args.study, args.storage, args.studies_dir)
+    out = Path(args.out) if args.out else study_dir(args.study, args.studies_dir) / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    complete = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+                      key=lambda t: -t.value)[: args.top]
+    for rank, trial in enumerate(complete, start=1):
+        write_yaml_atomic(out / f"top{rank:02d}-trial{trial.number}.yaml",
+                          best_yaml_content(study, trial))
+    frame = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs",
+                                          "datetime_start", "duration"))
+    frame.to_csv(out / "trials.csv", index=False)
+    console.print(f"wrote {len(complete)} configs and trials.csv ({len(frame)} trials) to {out}")
+    return 0
+
+
+# -- train -------------------------------------------------------------------------------------
+
+def train(args: argparse.Namespace, console: Console) -> int:
+    from .data import load_dataset
+    from .training import accuracy_report, predict_probabilities, train as fit
+
+    config, result = Config.from_yaml(args.config)
+    if args.data_dir:
+        config = config.replace(data=DataSpec(**{**config.data.__dict__, "path": args.data_dir}))
+    if args.epochs:
+        config = config.with_knob("training", "epochs", args.epochs)
+    data = load_dataset(config.data)
+    if not args.refit:
+        outcome = fit(config, data, verbose=2)
+        _report_retrain(console, outcome, result)
+        return 0
+    stop_after = args.epochs or result.get("best_epoch") or config.get("training", "epochs")
+    outcome = fit(config, data, refit=True, stop_after=stop_after, verbose=2)
+    x_test, y_test = data.test()
+    report = accuracy_report(y_test, predict_probabilities(outcome.model, x_test), data.class_names)
+    model_path = Path(args.output) if args.output else Path(args.config).with_suffix(".keras")
+    outcome.model.save(model_path)
+    write_yaml_atomic(model_path.with_suffix(".test.yaml"),
+                      {"config": str(args.config), "epochs": stop_after, **report})
+    console.print(_test_table(report, len(y_test), stop_after))
+    console.print(f"model saved to {model_path}")
+    return 0
+
+
+def _report_retrain(console: Console, outcome: Any, result: dict[str, Any]) -> None:
+    stored = result.get("val_accuracy")
+    line = (f"retrained: best val_accuracy {outcome.best_val_accuracy:.4f} at epoch "
+            f"{outcome.best_epoch + 1}")
+    if stored is not None:
+        line += f" (the search trial scored {stored:.4f}; difference " \
+                f"{outcome.best_val_accuracy - stored:+.4f})"
+    console.print(line)
+
+
+def _test_table(report: dict[str, Any], n_test: int, epochs: int) -> Table:
+    table = Table(title=f"test accuracy {report['accuracy']:.4f} on {n_test} images "
+                        f"(refit on train+validation, {epochs} epochs)")
+    table.add_column("class")
+    table.add_column("accuracy")
+    for name, value in report["per_class"].items():
+        table.add_row(name, f"{value:.4f}")
+    return table

@@ -1,0 +1,143 @@
+"""A Config: one sampled point of a space plus its data spec and seed.
+
+It is plain data that round-trips through YAML (safe_load only) and hashes
+the same way on every machine, so ``train best.yaml`` rebuilds the trial's model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .data import DataSpec
+from .errors import SearchError
+from .schema import COMPONENTS, KnobSpec
+
+__all__ = ["Config", "read_yaml", "write_yaml_atomic"]
+
+TOP_KEYS = ("params", "data", "seed", "result", "study", "search_version")
+
+
+@dataclass(frozen=True)
+class Config:
+    """``params`` is component -> knob -> value (inactive knobs absent)."""
+
+    params: dict[str, dict[str, Any]]
+    data: DataSpec = field(default_factory=DataSpec)
+    seed: int = 0
+
+    def get(self, component: str, knob: str) -> Any:
+        """The knob's value, or its baseline when the config leaves it out."""
+        spec = COMPONENTS[component].knobs[knob]
+        value = self.params.get(component, {}).get(knob)
+        if spec.per:
+            count = int(self.get(component, spec.per))
+            values = list(value) if isinstance(value, list) else [spec.default if value is None
+                                                                   else value]
+            return (values + values[-1:] * count)[:count] if values else []
+        return spec.default if value is None else value
+
+    def enabled(self, component: str) -> bool:
+        return bool(self.get(component, "enabled"))
+
+    def replace(self, *, params: dict | None = None, seed: int | None = None,
+                data: DataSpec | None = None) -> Config:
+        return Config(params if params is not None else self.params,
+                      data or self.data, self.seed if seed is None else seed)
+
+    def with_knob(self, component: str, knob: str, value: Any) -> Config:
+        params = {c: dict(v) for c, v in self.params.items()}
+        params.setdefault(component, {})[knob] = value
+        return self.replace(params=params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": self.params, "data": self.data.to_dict(), "seed": self.seed}
+
+    def digest(self) -> str:
+        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, raw: Any, *, source: str) -> Config:
+        if not isinstance(raw, dict):
+            raise SearchError(f"{source}: expected a mapping with 'params', 'data' and 'seed'; "
+                              f"got {type(raw).__name__}.")
+        problems = [f"{source}: unknown top-level key '{k}'; allowed: {', '.join(TOP_KEYS)}."
+                    for k in raw if k not in TOP_KEYS]
+        params = raw.get("params")
+        if not isinstance(params, dict):
+            problems.append(f"{source}: 'params' must be a mapping of components; got {params!r}.")
+        else:
+            problems += _check_params(params, source)
+        seed = raw.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            problems.append(f"{source}: 'seed' must be an int; got {seed!r}.")
+        if problems:
+            raise SearchError(problems)
+        return cls(params, DataSpec.from_dict(raw.get("data") or {}, source=source), seed)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> tuple[Config, dict[str, Any]]:
+        """The config and the file's ``result`` section (metrics of the trial it came from)."""
+        raw = read_yaml(path)
+        return cls.from_dict(raw, source=str(path)), (raw.get("result") or {})
+
+
+def _check_params(params: dict, source: str) -> list[str]:
+    problems = []
+    for comp, knobs in params.items():
+        if comp not in COMPONENTS:
+            problems.append(f"{source}: unknown component 'params.{comp}'; allowed: "
+                            f"{', '.join(COMPONENTS)}.")
+            continue
+        if not isinstance(knobs, dict):
+            problems.append(f"{source}: 'params.{comp}' must be a mapping; got {knobs!r}.")
+            continue
+        for name, value in knobs.items():
+            spec = COMPONENTS[comp].knobs.get(name)
+            if spec is None:
+                problems.append(f"{source}: unknown knob 'params.{comp}.{name}'; '{comp}' has: "
+                                f"{', '.join(COMPONENTS[comp].knobs)}.")
+            elif not _value_ok(spec, value):
+                what = f"a list of {spec.allowed()}" if spec.per else spec.allowed()
+                problems.append(f"{source}: 'params.{comp}.{name}' must be {what}; got {value!r}.")
+    return problems
+
+
+def _value_ok(spec: KnobSpec, value: Any) -> bool:
+    if spec.per:
+        return isinstance(value, list) and all(spec.accepts(v) for v in value)
+    return spec.accepts(value)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """safe_load only: ``!!python`` tags are refused, never executed."""
+    path = Path(path)
+    if not path.is_file():
+        raise SearchError(f"{path}: file not found.")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SearchError(f"{path}{where}: not valid YAML ({problem}).") from None
+    if not isinstance(raw, dict):
+        raise SearchError(f"{path}: expected a YAML mapping at the top; got {type(raw).__name__}.")
+    return raw
+
+
+def write_yaml_atomic(path: Path, content: dict[str, Any]) -> None:
+    """Write via a temporary file and rename, so a kill never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(content, f, sort_keys=False, default_flow_style=None)
+    os.replace(tmp, path)

@@ -1,0 +1,196 @@
+"""Typed search-space knobs: the values a space file writes for each tunable setting.
+
+A knob is data, like Optuna's distributions. It does not raise when built, so a
+space file with several mistakes can be reported in one message: the space
+loader calls :meth:`Knob.problems` on every knob and collects the answers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+__all__ = ["Knob", "Int", "Float", "Choice", "Bool", "Fixed"]
+
+
+class Knob:
+    """A searchable setting. Subclasses map onto one Optuna distribution."""
+
+    def problems(self) -> list[str]:
+        """Sentences (without the file/key prefix) saying what is wrong, if anything."""
+        return []
+
+    def distribution(self) -> BaseDistribution:
+        raise NotImplementedError
+
+    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        raise NotImplementedError
+
+    def candidates(self) -> list[Any] | None:
+        """Every value the knob can take, when finite (used by the grid sampler)."""
+        return None
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def values_for_check(self) -> list[Any]:
+        """Values checked against the schema's allowed domain (bounds or choices)."""
+        return []
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Int(Knob):
+    """An integer in [low, high], both included; ``log=True`` samples on a log scale."""
+
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+    def problems(self) -> list[str]:
+        found = [f"bound {name}={value!r} must be an int"
+                 for name, value in (("low", self.low), ("high", self.high), ("step", self.step))
+                 if not isinstance(value, int) or isinstance(value, bool)]
+        if found:
+            return found
+        if self.low > self.high:
+            found.append(f"low ({self.low}) must be <= high ({self.high})")
+        if self.step < 1:
+            found.append(f"step must be >= 1; got {self.step}")
+        if self.log and self.low < 1:
+            found.append(f"log=True needs low >= 1; got low={self.low}")
+        if self.log and self.step != 1:
+            found.append("log=True cannot be combined with step != 1")
+        return found
+
+    def distribution(self) -> BaseDistribution:
+        return IntDistribution(self.low, self.high, log=self.log, step=self.step)
+
+    def suggest(self, trial: optuna.Trial, name: str) -> int:
+        return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
+
+    def candidates(self) -> list[Any]:
+        return list(range(self.low, self.high + 1, self.step))
+
+    def describe(self) -> str:
+        return f"int [{self.low}, {self.high}]" + (" log" if self.log else "") + (
+            f" step {self.step}" if self.step != 1 else "")
+
+    def values_for_check(self) -> list[Any]:
+        return [self.low, self.high]
+
+
+@dataclass(frozen=True)
+class Float(Knob):
+    """A float in [low, high]; ``log=True`` samples on a log scale (needs low > 0)."""
+
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    def problems(self) -> list[str]:
+        found = [f"bound {name}={value!r} must be a finite number"
+                 for name, value in (("low", self.low), ("high", self.high)) if not _is_number(value)]
+        if found:
+            return found
+        if self.low > self.high:
+            found.append(f"low ({self.low}) must be <= high ({self.high})")
+        if self.log and self.low <= 0:
+            found.append(f"log=True needs low > 0; got low={self.low}")
+        if self.step is not None and (not _is_number(self.step) or self.step <= 0):
+            found.append(f"step must be a positive number; got {self.step!r}")
+        if self.log and self.step is not None:
+            found.append("log=True cannot be combined with a step")
+        return found
+
+    def distribution(self) -> BaseDistribution:
+        return FloatDistribution(float(self.low), float(self.high), log=self.log, step=self.step)
+
+    def suggest(self, trial: optuna.Trial, name: str) -> float:
+        return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
+
+    def candidates(self) -> list[Any] | None:
+        if self.step is None:
+            return None
+        count = int(round((self.high - self.low) / self.step))
+        return [round(self.low + i * self.step, 12) for i in range(count + 1)]
+
+    def describe(self) -> str:
+        return f"float [{self.low:g}, {self.high:g}]" + (" log" if self.log else "") + (
+            f" step {self.step:g}" if self.step else "")
+
+    def values_for_check(self) -> list[Any]:
+        return [self.low, self.high]
+
+
+@dataclass(frozen=True, init=False)
+class Choice(Knob):
+    """One of a list of values (numbers, strings or booleans): ``Choice(3, 5)``."""
+
+    values: tuple[Any, ...]
+
+    def __init__(self, *values: Any) -> None:
+        if len(values) == 1 and isinstance(values[0], (list, tuple)):
+            values = tuple(values[0])
+        object.__setattr__(self, "values", tuple(values))
+
+    def problems(self) -> list[str]:
+        found = []
+        if not self.values:
+            found.append("Choice() needs at least one value")
+        bad = [v for v in self.values if not (v is None or isinstance(v, (bool, int, float, str)))]
+        if bad:
+            found.append(f"choices must be numbers, strings, booleans or None; got {bad!r}")
+        elif len(set(self.values)) != len(self.values):
+            found.append(f"choices must not repeat; got {list(self.values)!r}")
+        return found
+
+    def distribution(self) -> BaseDistribution:
+        return CategoricalDistribution(self.values)
+
+    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        return trial.suggest_categorical(name, self.values)
+
+    def candidates(self) -> list[Any]:
+        return list(self.values)
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(map(str, self.values))
+
+    def values_for_check(self) -> list[Any]:
+        return list(self.values)
+
+
+def Bool() -> Choice:  # noqa: N802 - reads like the other knob constructors
+    """Search both ``False`` and ``True``."""
+    return Choice(False, True)
+
+
+@dataclass(frozen=True)
+class Fixed(Knob):
+    """A value that is not searched; plain values in a space file mean the same."""
+
+    value: Any
+
+    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        return self.value
+
+    def describe(self) -> str:
+        return f"fixed {self.value!r}"
+
+    def values_for_check(self) -> list[Any]:
+        return [self.value]

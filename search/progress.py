@@ -1,0 +1,123 @@
+"""Live terminal progress for a study: the running trial, its epochs, the best so far."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import keras
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .config import Config
+
+__all__ = ["LiveProgress", "trials_table", "format_params"]
+
+STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
+
+
+def format_params(params: dict[str, Any], limit: int = 12) -> str:
+    """Compact ``key=value`` list of a trial's searched parameters."""
+    parts = [f"{k}={_short(v)}" for k, v in list(params.items())[:limit]]
+    more = len(params) - limit
+    return " ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+class LiveProgress:
+    """Epoch bar for the running trial plus one printed line per finished trial."""
+
+    def __init__(self, console: Console, *, total: int | None) -> None:
+        self.console = console
+        self.total = total
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[status]}"), console=console,
+                                 transient=True)
+        self.study_task = self.progress.add_task("trials", total=total, status="", visible=bool(total))
+
+    def __enter__(self) -> LiveProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def keras_callbacks(self, trial: optuna.Trial, config: Config) -> list[keras.callbacks.Callback]:
+        self.console.print(f"[cyan]trial {trial.number}[/] started: {format_params(trial.params)}")
+        return [_EpochBar(self.progress, f"trial {trial.number}")]
+
+    def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.progress.advance(self.study_task)
+        self.console.print(trial_line(study, trial))
+
+
+def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
+    state = trial.state.name
+    attrs = trial.user_attrs
+    if trial.state == TrialState.COMPLETE:
+        detail = (f"val_accuracy {trial.value:.4f} at epoch {attrs.get('best_epoch')}, "
+                  f"{attrs.get('params_count', 0):,} params, {attrs.get('seconds_per_epoch')} s/epoch")
+    else:
+        detail = attrs.get("prune_reason") or attrs.get("fail_reason") or \
+            trial.system_attrs.get("fail_reason", "")
+    best = _best_text(study)
+    return f"[{STATE_STYLE.get(state, 'white')}]trial {trial.number} {state}[/] {detail}  {best}"
+
+
+def _best_text(study: optuna.Study) -> str:
+    try:
+        best = study.best_trial
+    except ValueError:
+        return ""
+    return f"[bold](best {best.value:.4f}, trial {best.number})[/]"
+
+
+class _EpochBar(keras.callbacks.Callback):
+    """Advances a rich bar per batch; shows the last epoch's validation accuracy."""
+
+    def __init__(self, progress: Progress, label: str) -> None:
+        super().__init__()
+        self.progress, self.label = progress, label
+        self.task: Any = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        epochs, steps = self.params.get("epochs", 1), self.params.get("steps") or 1
+        self.steps = steps
+        self.task = self.progress.add_task(f"{self.label} epoch 1/{epochs}", total=epochs * steps,
+                                           status="")
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.progress.advance(self.task)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        epochs = self.params.get("epochs", 1)
+        self.progress.update(self.task, completed=(epoch + 1) * self.steps,
+                             description=f"{self.label} epoch {min(epoch + 2, epochs)}/{epochs}",
+                             status=f"val_accuracy {logs.get('val_accuracy', math.nan):.4f}")
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.progress.remove_task(self.task)
+
+
+def trials_table(study: optuna.Study, *, top: int = 10,
+                 states: Sequence[TrialState] = (TrialState.COMPLETE,)) -> Table:
+    """The best ``top`` trials with their score, cost and searched parameters."""
+    trials = sorted(study.get_trials(deepcopy=False, states=tuple(states)),
+                    key=lambda t: -(t.value if t.value is not None else -math.inf))[:top]
+    table = Table(title=f"study '{study.study_name}': top {len(trials)} trials")
+    for column in ("trial", "val_accuracy", "best epoch", "params", "s/epoch", "searched values"):
+        table.add_column(column, overflow="fold")
+    for trial in trials:
+        attrs = trial.user_attrs
+        table.add_row(str(trial.number), f"{trial.value:.4f}", str(attrs.get("best_epoch", "")),
+                      f"{attrs.get('params_count', 0):,}", str(attrs.get("seconds_per_epoch", "")),
+                      format_params(trial.params, limit=8))
+    return table

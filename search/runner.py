@@ -1,0 +1,94 @@
+"""Run a study to its trial budget or deadline: the one orchestration loop of `search run`."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+
+from .data import load_dataset
+from .errors import SearchError
+from .knobs import Choice, Fixed, Int
+from .progress import LiveProgress, trials_table
+from .study import (FINISHED, BestYamlWriter, StudySettings, finished_count, make_pruner,
+                    make_sampler, open_study)
+from .trial import Objective, TrialFailed
+
+__all__ = ["RunOptions", "run_study", "max_epochs"]
+
+
+@dataclass
+class RunOptions:
+    trials: int | None = 20
+    timeout: float | None = None
+    max_failures: int = 5
+
+
+def max_epochs(settings: StudySettings) -> int:
+    """The most epochs any trial can train: the pruner's maximum resource."""
+    knob = settings.space.knobs.get("training", {}).get("epochs", Fixed(10))
+    if isinstance(knob, Int):
+        return knob.high
+    if isinstance(knob, Choice):
+        return max(knob.values)
+    return int(getattr(knob, "value", 10))
+
+
+class FailureGuard:
+    """Stops the study after ``limit`` consecutive failed trials: something is systematically wrong."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.streak, self.tripped = limit, 0, False
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
+        if self.limit and self.streak >= self.limit:
+            self.tripped = True
+            study.stop()
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_study(settings: StudySettings, options: RunOptions, console: Console) -> optuna.Study:
+    """Open (or resume) the study and run trials until the budget, deadline or a stop."""
+    load_dataset(settings.data)  # data problems surface before trial 0
+    if settings.sampler == "grid":
+        settings.space.grid()
+    study = open_study(settings)
+    done = finished_count(study)
+    remaining = None if options.trials is None else options.trials - done
+    if remaining is not None and remaining <= 0:
+        console.print(f"study '{settings.name}' already has {done} finished trials "
+                      f"(--trials {options.trials}); nothing to run.")
+        return study
+    study.sampler = make_sampler(settings.sampler, settings.space, settings.seed + done)
+    study.pruner = make_pruner(settings.pruner, max_epochs(settings))
+    console.print(f"study '{settings.name}': {done} finished trials so far; running "
+                  f"{remaining if remaining is not None else 'unlimited'} more "
+                  f"({settings.sampler} sampler, {settings.pruner} pruner, data {settings.data.name})")
+    guard = FailureGuard(options.max_failures)
+    callbacks = [BestYamlWriter(settings.directory / "best.yaml"), guard]
+    if options.trials is not None:
+        callbacks.append(optuna.study.MaxTrialsCallback(options.trials, states=FINISHED))
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        with LiveProgress(console, total=remaining) as live:
+            objective = Objective(settings.space, settings.data, settings.seed, settings.max_params,
+                                  extra_callbacks=live.keras_callbacks)
+            study.optimize(objective, n_trials=remaining, timeout=options.timeout,
+                           catch=(TrialFailed,), callbacks=[live.trial_finished, *callbacks],
+                           gc_after_trial=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    console.print(trials_table(study, top=10))
+    if guard.tripped:
+        raise SearchError(f"stopped after {guard.streak} consecutive failed trials; the reasons are "
+                          f"above and in the study database.",
+                          hint="Fix the space or data, then rerun the same command to resume.")
+    return study

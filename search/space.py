@@ -1,0 +1,186 @@
+"""A search space: the user's knobs for each component, validated against the schema.
+
+A space file is Python that defines ``SPACE`` (component -> knob -> Knob or
+fixed value) and optionally ``DATA`` (the default data spec for this space).
+It runs in a fresh namespace (``runpy``), so loading never touches globals.
+Knobs it leaves out keep the schema's baseline value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import runpy
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import optuna
+
+from .errors import SearchError
+from .knobs import Fixed, Knob
+from .schema import COMPONENTS, KnobSpec
+
+__all__ = ["Space", "load_space"]
+
+
+@dataclass(frozen=True)
+class Space:
+    """Validated knobs per component; ``source`` is the file text kept for provenance."""
+
+    knobs: dict[str, dict[str, Knob]]
+    path: str = "<memory>"
+    source: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def entries(self) -> Iterator[tuple[str, str, KnobSpec, Knob]]:
+        """Every (component, knob, spec, knob) in schema order, searched or fixed."""
+        for comp_name, component in COMPONENTS.items():
+            for knob_name, spec in component.knobs.items():
+                knob = self.knobs.get(comp_name, {}).get(knob_name, Fixed(spec.default))
+                yield comp_name, knob_name, spec, knob
+
+    def searched(self) -> list[str]:
+        return [f"{c}.{k}" for c, k, _, knob in self.entries() if not isinstance(knob, Fixed)]
+
+    def sample(self, trial: optuna.Trial) -> dict[str, dict[str, Any]]:
+        """Draw a full parameter set; conditional knobs are only asked when active."""
+        params: dict[str, dict[str, Any]] = {}
+        for comp_name, knob_name, spec, knob in self.entries():
+            values = params.setdefault(comp_name, {})
+            if spec.is_active(values):
+                values[knob_name] = _draw(trial, f"{comp_name}.{knob_name}", spec, knob, values)
+        return params
+
+    def with_fixed(self, overrides: dict[str, Any]) -> Space:
+        """A copy where ``component.knob`` keys are pinned to values (e.g. ``--epochs``)."""
+        knobs = {c: dict(k) for c, k in self.knobs.items()}
+        for key, value in overrides.items():
+            comp, knob = key.split(".")
+            knobs.setdefault(comp, {})[knob] = Fixed(value)
+        space = Space(knobs, self.path, self.source, self.data)
+        _raise_problems(space.path, _check_values(space.knobs))
+        return space
+
+    def canonical(self) -> dict[str, str]:
+        """One line per knob; the space's identity for resume checks and hashing."""
+        return {f"{c}.{k}": knob.describe() for c, k, _, knob in self.entries()}
+
+    def digest(self) -> str:
+        text = "\n".join(f"{k}: {v}" for k, v in self.canonical().items())
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def grid(self) -> dict[str, list[Any]]:
+        """Optuna GridSampler's search space; every searched knob must be finite."""
+        grid, problems = {}, []
+        for comp, name, spec, knob in self.entries():
+            if isinstance(knob, Fixed):
+                continue
+            values = knob.candidates()
+            if values is None:
+                problems.append(f"{self.path}: '{comp}.{name}' is {knob.describe()}, which has no "
+                                "finite grid; give it a step or use Choice(...) for --sampler grid.")
+            for key in _param_names(comp, name, spec):
+                grid[key] = values
+        _raise_problems(self.path, problems)
+        return grid
+
+
+def _param_names(comp: str, name: str, spec: KnobSpec) -> list[str]:
+    if not spec.per:
+        return [f"{comp}.{name}"]
+    count_spec = COMPONENTS[comp].knobs[spec.per]
+    return [f"{comp}.{name}.{i}" for i in range(int(count_spec.high))]
+
+
+def _draw(trial: optuna.Trial, key: str, spec: KnobSpec, knob: Knob, siblings: dict) -> Any:
+    if not spec.per:
+        return knob.suggest(trial, key)
+    count = int(siblings[spec.per])
+    if isinstance(knob, Fixed) and isinstance(knob.value, list):
+        return list(knob.value[:count]) + [knob.value[-1]] * (count - len(knob.value))
+    return [knob.suggest(trial, f"{key}.{i}") for i in range(count)]
+
+
+def load_space(path: str | Path) -> Space:
+    """Run a space file and validate it; every problem is reported in one SearchError."""
+    path = Path(path)
+    if not path.is_file():
+        raise SearchError(f"{path}: space file not found.",
+                          hint="Pass a file such as spaces/cnn.py that defines SPACE = {...}.")
+    source = path.read_text()
+    namespace = _execute(path)
+    if "SPACE" not in namespace:
+        raise SearchError(f"{path}: defines no SPACE; expected SPACE = {{component: {{knob: value}}}}.")
+    raw, data = namespace["SPACE"], namespace.get("DATA", {})
+    problems = _check_structure(raw) if isinstance(raw, dict) else [
+        f"SPACE must be a dict of components; got {type(raw).__name__}"]
+    if not isinstance(data, dict):
+        problems.append(f"DATA must be a dict of data options; got {type(data).__name__}")
+    _raise_problems(str(path), problems)
+    knobs = {c: {k: _as_knob(v) for k, v in comp.items()} for c, comp in raw.items()}
+    _raise_problems(str(path), _check_values(knobs))
+    return Space(knobs, str(path), source, dict(data))
+
+
+def _execute(path: Path) -> dict[str, Any]:
+    try:
+        return runpy.run_path(str(path), run_name="search_space")
+    except SyntaxError as exc:
+        raise SearchError(f"{path}:{exc.lineno}: syntax error: {exc.msg}.") from None
+    except Exception as exc:  # any error in user code becomes one readable line
+        line = next((f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))
+                     if f.filename == str(path)), "?")
+        raise SearchError(f"{path}:{line}: {type(exc).__name__}: {exc}") from None
+
+
+def _as_knob(value: Any) -> Knob:
+    return value if isinstance(value, Knob) else Fixed(value)
+
+
+def _check_structure(raw: dict) -> list[str]:
+    problems = []
+    for comp, knobs in raw.items():
+        if comp not in COMPONENTS:
+            problems.append(f"unknown component '{comp}'{_did_you_mean(comp, COMPONENTS)}; "
+                            f"allowed: {', '.join(COMPONENTS)}")
+        elif not isinstance(knobs, dict):
+            problems.append(f"'{comp}' must be a dict of knobs; got {type(knobs).__name__}")
+        else:
+            allowed = COMPONENTS[comp].knobs
+            problems += [f"unknown knob '{comp}.{k}'{_did_you_mean(k, allowed)}; "
+                         f"'{comp}' has: {', '.join(allowed)}" for k in knobs if k not in allowed]
+    return problems
+
+
+def _check_values(knobs: dict[str, dict[str, Knob]]) -> list[str]:
+    problems = []
+    for comp, comp_knobs in knobs.items():
+        for name, knob in comp_knobs.items():
+            problems += _knob_problems(f"{comp}.{name}", COMPONENTS[comp].knobs[name], knob)
+    return problems
+
+
+def _knob_problems(key: str, spec: KnobSpec, knob: Knob) -> list[str]:
+    own = knob.problems()
+    if own:
+        return [f"'{key}': {p}" for p in own]
+    values = knob.values_for_check()
+    if spec.per and isinstance(knob, Fixed) and isinstance(knob.value, list):
+        values = knob.value or [None]
+    bad = [v for v in values if not spec.accepts(v)]
+    if bad:
+        return [f"'{key}' must be {spec.allowed()}; got {bad[0]!r}"]
+    return []
+
+
+def _did_you_mean(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _raise_problems(path: str, problems: list[str]) -> None:
+    if problems:
+        raise SearchError([f"{path}: {p}." for p in problems],
+                          hint="Run `python -m search space FILE` to see every component and knob.")

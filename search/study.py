@@ -1,0 +1,213 @@
+"""A study: Optuna storage plus the provenance needed to resume it safely.
+
+Storage is Optuna's, unchanged, so ``optuna`` CLI commands and
+optuna-dashboard read our studies. Everything a resume must match (the space,
+the data spec, the metric and direction, the seed) is stored in the study's
+user attributes and compared before any new trial starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from . import __version__
+from .config import write_yaml_atomic
+from .data import DataSpec
+from .errors import SearchError
+from .space import Space
+
+__all__ = ["StudySettings", "open_study", "make_sampler", "make_pruner", "best_yaml_content",
+           "study_dir", "default_storage", "SAMPLERS", "PRUNERS", "FINISHED"]
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
+PRUNERS = ("hyperband", "median", "successive-halving", "none")
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+METRIC, DIRECTION = "val_accuracy", "maximize"
+
+
+def study_dir(name: str, root: str | Path = "studies") -> Path:
+    return Path(root) / name
+
+
+def default_storage(name: str, root: str | Path = "studies") -> str:
+    return f"sqlite:///{study_dir(name, root) / 'study.db'}"
+
+
+@dataclass
+class StudySettings:
+    """How a study is run; the provenance part must match on every resume."""
+
+    name: str
+    space: Space
+    data: DataSpec
+    storage: str
+    root: Path = Path("studies")
+    seed: int = 0
+    sampler: str = "tpe"
+    pruner: str = "hyperband"
+    max_params: int = 5_000_000
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def directory(self) -> Path:
+        return study_dir(self.name, self.root)
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "space_digest": self.space.digest(),
+            "space_canonical": self.space.canonical(),
+            "space_path": self.space.path,
+            "space_text": self.space.source,
+            "data": self.data.to_dict(),
+            "seed": self.seed,
+            "metric": METRIC,
+            "direction": DIRECTION,
+            "search_version": __version__,
+            "keras_backend": keras.backend.backend(),
+        }
+
+
+def make_storage(url: str) -> optuna.storages.BaseStorage:
+    """RDB storage with heartbeats (stale RUNNING trials are failed and retried)."""
+    if url.startswith(("sqlite:", "postgresql", "mysql")):
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {
+            "pool_pre_ping": True}
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=2))
+        except Exception as exc:
+            raise SearchError(f"storage {redact(url)}: cannot open ({_first_line(exc)}).",
+                              hint="Check the URL, that the server is up, and the credentials.") from None
+    if url.endswith((".log", ".journal")):
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
+    raise SearchError(f"storage '{redact(url)}' is not supported; use sqlite:///path.db, "
+                      "postgresql://user:password@host/db, or a journal file path ending in .log.")
+
+
+def redact(url: str) -> str:
+    """Hide the password in a database URL before it is printed or stored."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def open_study(settings: StudySettings) -> optuna.Study:
+    """Create the study, or load it and refuse if its provenance differs."""
+    quiet_optuna()
+    storage = make_storage(settings.storage)
+    try:
+        study = optuna.load_study(study_name=settings.name, storage=storage)
+    except KeyError:
+        study = optuna.create_study(study_name=settings.name, storage=storage, direction=DIRECTION)
+        for key, value in settings.provenance().items():
+            study.set_user_attr(key, value)
+        return study
+    _check_resume(study, settings)
+    return study
+
+
+def _check_resume(study: optuna.Study, settings: StudySettings) -> None:
+    stored, current = study.user_attrs, settings.provenance()
+    if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+        raise SearchError(f"study '{settings.name}' stores direction {study.direction.name}, "
+                          f"but this run maximises {METRIC}.")
+    differences = _space_diff(stored.get("space_canonical", {}), current["space_canonical"])
+    differences += [f"{key}: stored {stored.get(key)!r}, now {current[key]!r}"
+                    for key in ("data", "seed", "metric", "direction") if stored.get(key) != current[key]]
+    if differences:
+        raise SearchError(
+            [f"study '{settings.name}' was created with a different setup, so resuming it would "
+             "mix incomparable trials:"] + differences,
+            hint="Use a new --study name, or run with the original space file and options.")
+
+
+def _space_diff(stored: dict[str, str], current: dict[str, str]) -> list[str]:
+    keys = sorted(set(stored) | set(current))
+    return [f"space '{k}': stored {stored.get(k, 'absent')}, now {current.get(k, 'absent')}"
+            for k in keys if stored.get(k) != current.get(k)]
+
+
+def make_sampler(name: str, space: Space, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                          constant_liar=True, n_startup_trials=5)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        try:
+            import torch  # noqa: F401  - GPSampler's dependency
+        except ImportError:
+            raise SearchError("--sampler gp needs PyTorch (Optuna's GPSampler uses it); "
+                              "install it with `pip install torch`, or pick tpe.") from None
+        return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.GridSampler(space.grid(), seed=seed)
+
+
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1))
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+    if name == "successive-halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    return optuna.pruners.NopPruner()
+
+
+def best_yaml_content(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+    """Everything ``train`` needs to rebuild the trial, plus what it scored."""
+    config = dict(trial.user_attrs["config"])
+    return {
+        "study": study.study_name,
+        "search_version": __version__,
+        **config,
+        "result": {
+            "trial": trial.number,
+            METRIC: trial.value,
+            "best_epoch": trial.user_attrs.get("best_epoch"),
+            "epochs_trained": len(trial.user_attrs.get("history", [])),
+            "params_count": trial.user_attrs.get("params_count"),
+            "seconds_per_epoch": trial.user_attrs.get("seconds_per_epoch"),
+            "keras_backend": study.user_attrs.get("keras_backend"),
+        },
+    }
+
+
+class BestYamlWriter:
+    """Study callback: rewrite best.yaml whenever a new best trial completes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.state != TrialState.COMPLETE or study.best_trial.number != trial.number:
+            return
+        write_yaml_atomic(self.path, best_yaml_content(study, trial))
+
+
+def finished_count(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def quiet_optuna() -> None:
+    """Our progress display reports trials; Optuna's per-trial INFO lines would duplicate it."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,198 @@
+"""Train one config: optimiser, learning-rate schedule, fit, per-epoch record.
+
+This module knows nothing about Optuna: pruning and progress arrive as Keras
+callbacks, so ``train best.yaml`` and a search trial run the very same code.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+
+from .config import Config
+from .data import Dataset
+from .model import ImpossibleNetwork, build_model
+
+__all__ = ["TrainResult", "TrainingDiverged", "train", "release_memory", "EVAL_BATCH_SIZE"]
+
+# Evaluation has no gradient, so a large batch is free speed (measured in bench/).
+EVAL_BATCH_SIZE = 1024
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says at which epoch."""
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced; ``history`` has one dict per finished epoch."""
+
+    model: keras.Model
+    history: list[dict[str, float]] = field(default_factory=list)
+    params_count: int = 0
+
+    @property
+    def best_epoch(self) -> int:
+        """0-based epoch with the highest validation accuracy (last epoch if no validation)."""
+        scores = [h.get("val_accuracy", -math.inf) for h in self.history]
+        return int(np.argmax(scores)) if scores else -1
+
+    @property
+    def best_val_accuracy(self) -> float:
+        return float(self.history[self.best_epoch].get("val_accuracy", math.nan))
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return float(np.mean([h["seconds"] for h in self.history])) if self.history else math.nan
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Keeps each epoch's metrics, duration and learning rate; stops on a NaN/inf loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: list[dict[str, float]] = []
+        self.diverged: str | None = None
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        row = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
+        row["seconds"] = time.perf_counter() - self._start
+        row["learning_rate"] = _current_lr(self.model.optimizer)
+        self.history.append({k: round(v, 6) for k, v in row.items()})
+        bad = [k for k in ("loss", "val_loss") if k in row and not math.isfinite(row[k])]
+        if bad:
+            self.diverged = f"{bad[0]} became {row[bad[0]]} at epoch {epoch + 1}"
+            self.model.stop_training = True
+
+
+def _current_lr(optimizer: keras.optimizers.Optimizer) -> float:
+    try:
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    except Exception:  # a schedule object: read its value at the current step
+        return float(keras.ops.convert_to_numpy(optimizer._get_current_learning_rate()))
+
+
+def make_optimizer(config: Config, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The configured optimiser, with the schedule built in steps of this data size."""
+    learning_rate = _schedule(config, steps_per_epoch)
+    name = config.get("optimizer", "name")
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=config.get("optimizer", "momentum"))
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate, momentum=config.get("optimizer", "momentum"))
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate,
+                                      weight_decay=config.get("optimizer", "weight_decay"))
+    return {"adam": keras.optimizers.Adam, "adamax": keras.optimizers.Adamax}[name](learning_rate)
+
+
+def _schedule(config: Config, steps: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    lr = config.get("optimizer", "learning_rate")
+    name = config.get("schedule", "name")
+    total = steps * config.get("training", "epochs")
+    schedules = keras.optimizers.schedules
+    if name == "step":
+        boundaries = sorted({max(1, int(total * 0.5)), max(2, int(total * 0.75))})
+        factor = config.get("schedule", "drop_factor")
+        return schedules.PiecewiseConstantDecay(
+            boundaries, [lr * factor ** i for i in range(len(boundaries) + 1)])
+    if name == "exponential":
+        return schedules.ExponentialDecay(lr, steps, config.get("schedule", "decay_rate"))
+    if name == "cosine":
+        warmup = min(steps * config.get("schedule", "warmup_epochs"), total - 1)
+        return schedules.CosineDecay(0.0 if warmup else lr, max(1, total - warmup),
+                                     alpha=config.get("schedule", "min_ratio"),
+                                     warmup_target=lr if warmup else None, warmup_steps=warmup)
+    if name == "cosine_restarts":
+        return schedules.CosineDecayRestarts(lr, steps * config.get("schedule", "period_epochs"),
+                                             t_mul=1.0, m_mul=1.0,
+                                             alpha=config.get("schedule", "min_ratio"))
+    return lr  # constant, and plateau (driven by a callback)
+
+
+def _plateau_callback(config: Config, monitor: str) -> list[keras.callbacks.Callback]:
+    if config.get("schedule", "name") != "plateau":
+        return []
+    return [keras.callbacks.ReduceLROnPlateau(monitor=monitor,
+                                              factor=config.get("schedule", "drop_factor"),
+                                              patience=config.get("schedule", "patience"))]
+
+
+def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(
+            label_smoothing=config.get("training", "label_smoothing")),
+        metrics=["accuracy"],
+    )
+
+
+def value_range(x: np.ndarray) -> tuple[float, float]:
+    return float(x.min()), float(x.max())
+
+
+def train(config: Config, data: Dataset, *, callbacks: Sequence[keras.callbacks.Callback] = (),
+          refit: bool = False, stop_after: int | None = None, recorder: EpochRecorder | None = None,
+          max_params: int | None = None, verbose: int = 0) -> TrainResult:
+    """Fit ``config`` on ``data``; ``refit`` trains on train+validation with no validation.
+
+    ``stop_after`` ends training after that many epochs while the learning-rate
+    schedule still spans the configured epochs, so a refit follows the same
+    trajectory as the search trial it reproduces. Pass your own ``recorder`` to
+    keep the history when a callback interrupts training. Raises TrainingDiverged,
+    and ImpossibleNetwork when the model has more than ``max_params`` weights.
+    """
+    keras.utils.set_random_seed(config.seed)
+    x, y = data.x_train, data.y_train
+    if refit:
+        x, y = np.concatenate([x, data.x_val]), np.concatenate([y, data.y_val])
+    batch_size = min(config.get("training", "batch_size"), len(x))
+    steps = math.ceil(len(x) / batch_size)
+    model = build_model(config, data.input_shape, data.n_classes, value_range=value_range(x))
+    if max_params and model.count_params() > max_params:
+        raise ImpossibleNetwork(f"{model.count_params():,} parameters, more than the limit of "
+                                f"{max_params:,} (--max-params)")
+    compile_model(model, config, steps)
+    recorder = recorder or EpochRecorder()
+    validation = None if refit else (data.x_val, keras.utils.to_categorical(data.y_val, data.n_classes))
+    model.fit(x, keras.utils.to_categorical(y, data.n_classes), batch_size=batch_size,
+              epochs=min(stop_after or math.inf, config.get("training", "epochs")),
+              validation_data=validation, validation_batch_size=EVAL_BATCH_SIZE, shuffle=True,
+              callbacks=[recorder, *_plateau_callback(config, "loss" if refit else "val_loss"),
+                         *callbacks],
+              verbose=verbose)
+    if recorder.diverged:
+        raise TrainingDiverged(recorder.diverged)
+    return TrainResult(model, recorder.history, model.count_params())
+
+
+def release_memory() -> None:
+    """Free the previous trial's graphs and tensors before the next one."""
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def predict_probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return model.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0)
+
+
+def accuracy_report(y_true: np.ndarray, probabilities: np.ndarray,
+                    class_names: Sequence[str]) -> dict[str, Any]:
+    """Overall and per-class accuracy (per-class accuracy is each class's recall)."""
+    from sklearn.metrics import accuracy_score, recall_score
+
+    predicted = probabilities.argmax(axis=1)
+    per_class = recall_score(y_true, predicted, labels=range(len(class_names)), average=None,
+                             zero_division=0)
+    return {"accuracy": float(accuracy_score(y_true, predicted)),
+            "per_class": {name: float(v) for name, v in zip(class_names, per_class)}}

@@ -1,0 +1,125 @@
+"""One Optuna trial: sample a config, train it, record everything on the trial.
+
+Every way a trial can end is recorded in its user attributes so the study
+database explains itself: ``config``, ``history`` (per epoch), ``params_count``,
+``seconds_per_epoch``, ``best_epoch``, and ``prune_reason`` or ``fail_reason``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import keras
+import optuna
+
+from .config import Config
+from .data import DataSpec, load_dataset
+from .model import ImpossibleNetwork, plan_feature_maps
+from .space import Space
+from .training import EpochRecorder, TrainingDiverged, release_memory, train
+
+__all__ = ["TrialFailed", "Objective", "trial_seed", "PruningReporter"]
+
+MONITOR = "val_accuracy"
+
+
+class TrialFailed(RuntimeError):
+    """Raised to end a trial as FAIL with a reason; the study catches it and goes on."""
+
+
+def trial_seed(study_name: str, study_seed: int, number: int) -> int:
+    """A seed derived from the study's identity and the trial number, stable across hosts."""
+    return zlib.crc32(f"{study_name}/{study_seed}/{number}".encode()) % (2 ** 31)
+
+
+class PruningReporter(keras.callbacks.Callback):
+    """Reports validation accuracy each epoch and raises TrialPruned when told to.
+
+    optuna-integration's KerasPruningCallback does the same report; ours also
+    stores the epoch history on the trial as it goes, so a trial killed mid-run
+    still shows how far it got.
+    """
+
+    def __init__(self, trial: optuna.Trial, recorder: EpochRecorder) -> None:
+        super().__init__()
+        self.trial, self.recorder = trial, recorder
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        score = (logs or {}).get(MONITOR)
+        self.trial.set_user_attr("history", self.recorder.history)
+        if score is None or self.recorder.diverged:
+            return
+        self.trial.report(float(score), step=epoch + 1)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {MONITOR} {float(score):.4f}")
+
+
+@dataclass
+class Objective:
+    """The callable handed to ``study.optimize``."""
+
+    space: Space
+    data_spec: DataSpec
+    study_seed: int = 0
+    max_params: int = 5_000_000
+    extra_callbacks: Callable[[optuna.Trial, Config], list[keras.callbacks.Callback]] | None = None
+
+    def config_for(self, trial: optuna.Trial) -> Config:
+        seed = trial_seed(trial.study.study_name, self.study_seed, trial.number)
+        return Config(self.space.sample(trial), self.data_spec, seed)
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        config = self.config_for(trial)
+        trial.set_user_attr("config", config.to_dict())
+        try:
+            return self._run(trial, config)
+        finally:
+            release_memory()
+
+    def _run(self, trial: optuna.Trial, config: Config) -> float:
+        data = load_dataset(self.data_spec)
+        try:
+            plan_feature_maps(config, data.input_shape)
+        except ImpossibleNetwork as exc:
+            _end(trial, "prune_reason", f"impossible network: {exc}", optuna.TrialPruned)
+        recorder = EpochRecorder()
+        callbacks = [PruningReporter(trial, recorder)]
+        if self.extra_callbacks:
+            callbacks += self.extra_callbacks(trial, config)
+        try:
+            result = train(config, data, callbacks=callbacks, recorder=recorder,
+                           max_params=self.max_params)
+        except optuna.TrialPruned as exc:
+            trial.set_user_attr("history", recorder.history)
+            _end(trial, "prune_reason", str(exc), optuna.TrialPruned)
+        except ImpossibleNetwork as exc:
+            _end(trial, "prune_reason", f"impossible network: {exc}", optuna.TrialPruned)
+        except TrainingDiverged as exc:
+            _end(trial, "fail_reason", f"diverged: {exc}", TrialFailed)
+        except Exception as exc:  # OOM and anything else: record it, let the study go on
+            _end(trial, "fail_reason", _describe_failure(exc), TrialFailed)
+        _record(trial, result)
+        return result.best_val_accuracy
+
+
+def _end(trial: optuna.Trial, key: str, reason: str, kind: type[Exception]) -> None:
+    trial.set_user_attr(key, reason)
+    raise kind(reason)
+
+
+def _record(trial: optuna.Trial, result: Any) -> None:
+    trial.set_user_attr("history", result.history)
+    trial.set_user_attr("params_count", result.params_count)
+    trial.set_user_attr("seconds_per_epoch", round(result.seconds_per_epoch, 3))
+    trial.set_user_attr("best_epoch", result.best_epoch + 1)
+
+
+def _describe_failure(exc: Exception) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    first = text.splitlines()[0][:300] if text else type(exc).__name__
+    if isinstance(exc, MemoryError) or any(s in text for s in (
+            "out of memory", "OOM", "ResourceExhausted", "RESOURCE_EXHAUSTED")):
+        return f"out of memory: {first}"
+    return f"error during training: {first}"
