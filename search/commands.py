@@ -187,8 +187,8 @@ def _report_retrain(console: Console, outcome: Any, result: dict[str, Any]) -> N
 
 
 def _test_table(report: dict[str, Any], n_test: int, epochs: int) -> Table:
-    table = Table(title=f"test accuracy {report['accuracy']:.4f} on {n_test} images "
-                        f"(refit on train+validation, {epochs} epochs)")
+    table = Table(title=f"test accuracy {report['accuracy']:.4f}",
+                  caption=f"{n_test} test images; refit on train+validation for {epochs} epochs")
     table.add_column("class")
     table.add_column("accuracy")
     for name, value in report["per_class"].items():

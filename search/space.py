@@ -118,10 +118,15 @@ def load_space(path: str | Path) -> Space:
         f"SPACE must be a dict of components; got {type(raw).__name__}"]
     if not isinstance(data, dict):
         problems.append(f"DATA must be a dict of data options; got {type(data).__name__}")
-    _raise_problems(str(path), problems)
-    knobs = {c: {k: _as_knob(v) for k, v in comp.items()} for c, comp in raw.items()}
-    _raise_problems(str(path), _check_values(knobs))
+    knobs = _known_knobs(raw) if isinstance(raw, dict) else {}
+    _raise_problems(str(path), problems + _check_values(knobs))
     return Space(knobs, str(path), source, dict(data))
+
+
+def _known_knobs(raw: dict) -> dict[str, dict[str, Knob]]:
+    """The entries that name a real component and knob (the rest is reported separately)."""
+    return {c: {k: _as_knob(v) for k, v in comp.items() if k in COMPONENTS[c].knobs}
+            for c, comp in raw.items() if c in COMPONENTS and isinstance(comp, dict)}
 
 
 def _execute(path: Path) -> dict[str, Any]:

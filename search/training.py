@@ -160,7 +160,7 @@ def train(config: Config, data: Dataset, *, callbacks: Sequence[keras.callbacks.
     steps = math.ceil(len(x) / batch_size)
     model = build_model(config, data.input_shape, data.n_classes, value_range=value_range(x))
     if max_params and model.count_params() > max_params:
-        raise ImpossibleNetwork(f"{model.count_params():,} parameters, more than the limit of "
+        raise ImpossibleNetwork(f"network too large: {model.count_params():,} parameters, more than the limit of "
                                 f"{max_params:,} (--max-params)")
     compile_model(model, config, steps)
     recorder = recorder or EpochRecorder()

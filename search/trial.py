@@ -95,7 +95,7 @@ class Objective:
             trial.set_user_attr("history", recorder.history)
             _end(trial, "prune_reason", str(exc), optuna.TrialPruned)
         except ImpossibleNetwork as exc:
-            _end(trial, "prune_reason", f"impossible network: {exc}", optuna.TrialPruned)
+            _end(trial, "prune_reason", str(exc), optuna.TrialPruned)
         except TrainingDiverged as exc:
             _end(trial, "fail_reason", f"diverged: {exc}", TrialFailed)
         except Exception as exc:  # OOM and anything else: record it, let the study go on

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from conftest import write
+from search.config import Config, write_yaml_atomic
+from search.data import DataSpec
+from search.errors import SearchError
+
+
+def make_config() -> Config:
+    return Config({"conv": {"depth": 2, "filters": [16, 32]}, "bn": {"enabled": True, "momentum": 0.9}},
+                  DataSpec(name="digits", classes=((0,), (1, 2))), seed=7)
+
+
+def test_yaml_round_trip_keeps_identity(tmp_path):
+    config = make_config()
+    path = tmp_path / "c.yaml"
+    write_yaml_atomic(path, {**config.to_dict(), "result": {"val_accuracy": 0.9}})
+    loaded, result = Config.from_yaml(path)
+    assert loaded == config and loaded.digest() == config.digest()
+    assert result == {"val_accuracy": 0.9}
+
+
+def test_missing_knobs_read_as_baseline():
+    config = make_config()
+    assert config.get("conv", "kernel") == 3
+    assert config.get("head", "units") == [128]  # one dense layer of the baseline width
+    assert not config.enabled("dropout")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("params: {conv: {depth: 'two'}}", "'params.conv.depth' must be an int in [1, 8]; got 'two'."),
+    ("params: {conv: {filters: 32}}", "'params.conv.filters' must be a list of an int"),
+    ("params: {bn: {enable: true}}", "unknown knob 'params.bn.enable'"),
+    ("params: {}\nextra: 1", "unknown top-level key 'extra'"),
+    ("params: {}\nseed: 1.5", "'seed' must be an int; got 1.5."),
+    ("params: [1, 2]", "'params' must be a mapping of components"),
+    ("params: {}\ndata: {name: nope}", "'data.name' must be one of"),
+    ("- a\n- b", "expected a YAML mapping at the top; got list"),
+    ("params: {conv: {depth: [}", "not valid YAML"),
+    ("!!python/object/apply:os.system ['echo hi']", "not valid YAML"),
+])
+def test_bad_config_yaml(tmp_path, text, message):
+    path = write(tmp_path, "bad.yaml", text)
+    with pytest.raises(SearchError) as info:
+        Config.from_yaml(path)
+    assert message in str(info.value)
+    assert str(path) in str(info.value)
