@@ -1,0 +1,109 @@
+"""The CLI as a user runs it: subprocesses, exit codes, messages, files written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO, requires_fashion, write
+
+
+def search(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "search", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_space_command_prints_the_table(tmp_path):
+    out = search("space", str(REPO / "spaces" / "cnn.py"), cwd=tmp_path)
+    assert out.returncode == 0
+    assert "searched knobs" in out.stdout and "momentum" in out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["space", "missing.py"], "missing.py: space file not found."),
+    (["run", "missing.py"], "missing.py: space file not found."),
+    (["train", "none.yaml"], "none.yaml: file not found."),
+    (["export", "nostudy"], "no study database at studies/nostudy/study.db"),
+    (["run", "SPACE", "--storage", "redis://u:pw@host/0"], "storage 'redis://u:***@host/0' is not "
+                                                           "supported"),
+    (["run", "SPACE", "--data", "cifar10", "--data-dir", "nowhere"], "data set 'cifar10' not found"),
+])
+def test_bad_input_gives_one_clear_line_and_exit_2(tmp_path, tiny_space_file, args, message):
+    args = [str(tiny_space_file) if a == "SPACE" else a for a in args]
+    out = search(*args, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr and "pw@" not in out.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "s.py", "--timeout", "soon"], "'soon' is not a duration"),
+    (["run", "s.py", "--trials", "0"], "must be >= 1; got 0"),
+    (["run", "s.py", "--sampler", "bayes"], "invalid choice: 'bayes'"),
+])
+def test_bad_arguments_are_rejected_by_the_parser(tmp_path, args, message):
+    out = search(*args, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr
+
+
+@pytest.mark.slow
+def test_run_export_train_on_digits_end_to_end(tmp_path, tiny_space_file):
+    out = search("run", str(tiny_space_file), "--study", "d", "--trials", "3", "--pruner", "none",
+                 cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "top" in out.stdout and "best config: studies/d/best.yaml" in out.stdout
+    best = yaml.safe_load((tmp_path / "studies/d/best.yaml").read_text())
+
+    out = search("export", "d", "--top", "2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    exported = sorted(p.name for p in (tmp_path / "studies/d/export").iterdir())
+    assert exported[-1] == "trials.csv" and len(exported) == 3
+
+    out = search("train", "studies/d/best.yaml", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    retrained = float(out.stdout.split("best val_accuracy ")[1].split()[0])
+    assert abs(retrained - best["result"]["val_accuracy"]) <= 0.01
+
+    out = search("train", "studies/d/best.yaml", "--refit", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "test accuracy" in out.stdout and (tmp_path / "studies/d/best.keras").is_file()
+    tested = yaml.safe_load((tmp_path / "studies/d/best.test.yaml").read_text())
+    assert tested["accuracy"] > 0.5 and len(tested["per_class"]) == 10
+
+    optuna_cli = subprocess.run([sys.executable, "-c", "from optuna.cli import main; main()", "trials", "--study-name", "d",
+                                 "--storage", "sqlite:///studies/d/study.db", "-f", "yaml"],
+                                cwd=tmp_path, capture_output=True, text=True)
+    assert optuna_cli.returncode == 0, optuna_cli.stderr
+    assert optuna_cli.stdout.count("number:") == 3
+
+
+@pytest.mark.slow
+@requires_fashion
+def test_fashion_mnist_study_from_a_study_file(tmp_path, tiny_space_file):
+    study_file = write(tmp_path, "fm3.yaml", f"""
+space: {tiny_space_file}
+study: fm3
+data: {{name: fashion_mnist, limit: 1200, classes: fashion3}}
+trials: 2
+sampler: random
+""")
+    out = search("run", str(study_file), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    best = yaml.safe_load((tmp_path / "studies/fm3/best.yaml").read_text())
+    assert best["data"]["class_names"] == ["Top", "Bottom", "Accessories"]
+    assert best["result"]["val_accuracy"] > 0.6
+
+    out = search("run", str(study_file), "--trials", "3", cwd=tmp_path)  # resume
+    assert out.returncode == 0 and "2 finished trials so far; running 1 more" in out.stdout
+
+    out = search("run", str(study_file), "--classes", "0,1", cwd=tmp_path)
+    assert out.returncode == 2 and "different setup" in out.stderr
+
+
+def test_study_file_with_unknown_key(tmp_path):
+    path = write(tmp_path, "s.yaml", "space: spaces/cnn.py\ntrails: 3\n")
+    out = search("run", str(path), cwd=tmp_path)
+    assert out.returncode == 2 and "unknown key 'trails'" in out.stderr

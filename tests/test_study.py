@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+from rich.console import Console
+
+import search.trial as trial_module
+from search.config import Config
+from search.data import DataSpec, load_dataset
+from search.errors import SearchError
+from search.runner import RunOptions, run_study
+from search.space import load_space
+from search.study import StudySettings, default_storage, redact
+
+QUIET = Console(file=open("/dev/null", "w"))
+
+
+def settings_for(tmp_path, space_file, **kw) -> StudySettings:
+    space = load_space(space_file)
+    return StudySettings(name="t", space=space, data=DataSpec(name="digits"),
+                         storage=default_storage("t", tmp_path), root=tmp_path, **kw)
+
+
+def test_run_resume_and_best_yaml(tmp_path, tiny_space_file):
+    settings = settings_for(tmp_path, tiny_space_file, pruner="none")
+    study = run_study(settings, RunOptions(trials=3), QUIET)
+    assert len(study.trials) == 3
+    best = Config.from_yaml(tmp_path / "t" / "best.yaml")
+    assert best[1]["trial"] == study.best_trial.number
+    assert best[1]["val_accuracy"] == pytest.approx(study.best_value)
+    attrs = study.best_trial.user_attrs
+    assert {"config", "history", "params_count", "seconds_per_epoch", "best_epoch"} <= set(attrs)
+    assert len(attrs["history"]) == 2
+
+    again = run_study(settings, RunOptions(trials=5), QUIET)  # same command, bigger budget
+    assert len(again.trials) == 5
+    assert [t.value for t in again.trials[:3]] == [t.value for t in study.trials[:3]]
+    assert run_study(settings, RunOptions(trials=5), QUIET).trials.__len__() == 5  # nothing more
+
+
+def test_resume_with_changed_space_is_refused_with_the_difference(tmp_path, tiny_space_file):
+    settings = settings_for(tmp_path, tiny_space_file, pruner="none")
+    run_study(settings, RunOptions(trials=1), QUIET)
+    changed = settings_for(tmp_path, tiny_space_file, pruner="none")
+    changed.space = changed.space.with_fixed({"training.epochs": 5})
+    with pytest.raises(SearchError) as info:
+        run_study(changed, RunOptions(trials=2), QUIET)
+    assert "space 'training.epochs': stored fixed 2, now fixed 5" in str(info.value)
+
+
+def test_impossible_networks_are_pruned_with_reason_and_study_goes_on(tmp_path):
+    space_file = tmp_path / "deep.py"
+    space_file.write_text("from search.knobs import Int\nSPACE = {'conv': {'depth': Int(3, 5), "
+                          "'filters': 8, 'padding': 'valid'}, 'training': {'epochs': 1}}\n")
+    settings = settings_for(tmp_path, space_file, pruner="none", sampler="random")
+    study = run_study(settings, RunOptions(trials=4), QUIET)
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned and all("block" in t.user_attrs["prune_reason"] for t in pruned)
+    assert len(study.trials) == 4
+
+
+def test_failed_trials_record_reason_and_guard_stops_the_run(tmp_path, tiny_space_file, monkeypatch):
+    data = load_dataset(DataSpec(name="digits"))
+    x = data.x_train.copy()
+    x[::5] = np.inf
+    broken = type(data)(data.spec, x, data.y_train, data.x_val, data.y_val, data.class_names,
+                        *data.test())
+    monkeypatch.setattr(trial_module, "load_dataset", lambda spec: broken)
+    settings = settings_for(tmp_path, tiny_space_file, pruner="none")
+    with pytest.raises(SearchError, match="stopped after 2 consecutive failed trials"):
+        run_study(settings, RunOptions(trials=5, max_failures=2), QUIET)
+    study = optuna.load_study(study_name="t", storage=settings.storage)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 2
+    assert failed[0].user_attrs["fail_reason"].startswith("diverged: loss became nan")
+
+
+def test_too_large_networks_are_pruned(tmp_path, tiny_space_file):
+    settings = settings_for(tmp_path, tiny_space_file, pruner="none", max_params=100)
+    study = run_study(settings, RunOptions(trials=2), QUIET)
+    assert all("network too large" in t.user_attrs["prune_reason"] for t in study.trials)
+
+
+def test_passwords_are_redacted():
+    assert redact("postgresql://me:s3cret@db:5432/x") == "postgresql://me:***@db:5432/x"
