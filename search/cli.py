@@ -99,6 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, help="override the epochs to train")
     train.add_argument("--output", help="where --refit saves the model (default: beside the YAML)")
     train.add_argument("--data-dir", help="folder with the data files, if not where the YAML says")
+    ablate = commands.add_parser("ablate", help="rank each component's contribution, with statistics")
+    ablate.add_argument("target", help="a study name, or an ablation definition (studies/X.yaml)")
+    ablate.add_argument("--config", help="reference config YAML (default: the study's best trial)")
+    ablate.add_argument("--baseline", help="baseline config YAML (default: every component off)")
+    ablate.add_argument("--seeds", type=_positive_int, help="seeds per variant (default 3)")
+    ablate.add_argument("--components", help="comma-separated components or a+b groups "
+                                             "(default: those that differ)")
+    ablate.add_argument("--ladder", help="order of the cumulative ladder (default: by contribution)")
+    ablate.add_argument("--path-seeds", type=_positive_int, help="seeds per ablation-path step")
+    ablate.add_argument("--epochs", type=_positive_int, help="train every variant for N epochs")
+    ablate.add_argument("--limit", type=_positive_int, help="use at most N train images")
+    ablate.add_argument("--storage")
+    ablate.add_argument("--studies-dir", default="studies")
     return parser
 
 
@@ -121,7 +134,7 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
     from . import commands
 
     handler = {"space": commands.show_space, "run": commands.run, "export": commands.export,
-               "train": commands.train}[args.command]
+               "train": commands.train, "ablate": commands.ablate}[args.command]
     return handler(args, console) or 0
 
 

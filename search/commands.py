@@ -194,3 +194,125 @@ def _test_table(report: dict[str, Any], n_test: int, epochs: int) -> Table:
     for name, value in report["per_class"].items():
         table.add_row(name, f"{value:.4f}")
     return table
+
+
+# -- ablate ------------------------------------------------------------------------------------
+
+ABLATION_KEYS = ("study", "data", "seeds", "ladder", "components", "epochs", "path_seeds", "alpha",
+                 "reference", "baseline", "storage")
+
+
+def _ablation_file(path: Path) -> dict[str, Any]:
+    raw = read_yaml(path)
+    problems = [f"{path}: unknown key '{k}'; allowed: {', '.join(ABLATION_KEYS)}." for k in raw
+                if k not in ABLATION_KEYS]
+    problems += [f"{path}: '{k}' is required." for k in ("study", "reference") if k not in raw]
+    if problems:
+        raise SearchError(problems)
+    return raw
+
+
+def _config_from(raw: dict[str, Any], data: Any, source: str) -> Config:
+    return Config.from_dict({"params": raw, "data": data or {}}, source=source)
+
+
+def _split_list(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def _ablation_inputs(args: argparse.Namespace):
+    """(study name, storage URL, reference, baseline, options) from a study or a definition."""
+    from .study import default_storage
+
+    spec = _ablation_file(Path(args.target)) if args.target.endswith((".yaml", ".yml")) else {
+        "study": args.target}
+    name = spec["study"]
+    storage = args.storage or spec.get("storage") or default_storage(name, args.studies_dir)
+    if "reference" in spec:
+        reference = _config_from(spec["reference"], spec.get("data"), args.target)
+        baseline = _config_from(spec.get("baseline") or {"training": spec["reference"].get(
+            "training", {})}, spec.get("data"), args.target)
+    else:
+        reference = Config.from_yaml(args.config)[0] if args.config else _best_config(
+            name, storage, args.studies_dir)
+        baseline = None
+    if args.baseline:
+        baseline = Config.from_yaml(args.baseline)[0]
+    baseline = baseline or Config({"training": reference.params.get("training", {})},
+                                  reference.data, reference.seed)
+    return name, storage, _override(reference, args, spec), _override(baseline, args, spec), spec
+
+
+def _override(config: Config, args: argparse.Namespace, spec: dict[str, Any]) -> Config:
+    epochs = args.epochs or spec.get("epochs")
+    if epochs:
+        config = config.with_knob("training", "epochs", epochs)
+    if args.limit:
+        config = config.replace(data=DataSpec(**{**config.data.__dict__, "limit": args.limit}))
+    return config
+
+
+def _best_config(name: str, storage: str, root: str) -> Config:
+    study = load_existing_study(name, storage, root)
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise SearchError(f"study '{name}' has no complete trial to ablate around; run more "
+                          "trials or pass --config some.yaml.") from None
+    return Config.from_dict(best.user_attrs["config"], source=f"study '{name}' trial {best.number}")
+
+
+def ablate(args: argparse.Namespace, console: Console) -> int:
+    import shlex
+    import sys
+
+    from .ablation import AblationPlan, differing_components, run_ablation
+    from .ablation_report import effects_table, write_ablation_report
+    from .ablation_store import OptunaRunStore, ablation_study_name, keras_objective
+    from .study import make_storage, quiet_optuna, study_dir
+    from .trial import trial_seed
+
+    quiet_optuna()
+    name, storage_url, reference, baseline, spec = _ablation_inputs(args)
+    components = _split_list(args.components) or spec.get("components") or \
+        differing_components(reference, baseline)
+    ladder = _split_list(args.ladder) or spec.get("ladder")
+    if not components:
+        raise SearchError("the reference and baseline configs do not differ in any component; "
+                          "nothing to ablate.")
+    seeds_k = args.seeds or spec.get("seeds", 3)
+    plan = AblationPlan(reference, baseline, components,
+                        [trial_seed(ablation_study_name(name), 0, i) for i in range(seeds_k)],
+                        ladder_order=ladder, path_seeds=args.path_seeds or spec.get("path_seeds"),
+                        alpha=spec.get("alpha", 0.05))
+    storage = make_storage(storage_url)
+    store = OptunaRunStore(storage, name)
+    console.print(f"ablation of '{name}': {len(components)} components x {seeds_k} seeds; "
+                  f"{len(store)} runs already stored")
+    result = run_ablation(plan, keras_objective, store, on_run=lambda row: console.print(
+        f"  {row['view']:<13} {row['component']:<28} seed {row['seed']:<11} "
+        f"val_accuracy {row['value']:.4f}"))
+    views = _search_importance(name, storage)
+    for view in views:
+        console.print(f"[bold]{view.method}[/] importance: {view.note}")
+        for comp, value in list(view.components.items())[:8]:
+            console.print(f"  {comp:<14} {value:.3f}")
+    console.print(effects_table("leave-one-out: reference minus each component", result.leave_one_out))
+    console.print(effects_table("add-one-in: baseline plus each component", result.add_one_in))
+    command = "python -m search " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    files = write_ablation_report(result, views, study_dir(name, args.studies_dir) / "ablation",
+                                  title=name, command=command)
+    console.print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def _search_importance(name: str, storage: Any) -> list:
+    import optuna
+
+    from .importance import importance_views
+
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return []
+    return importance_views(study)
