@@ -99,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, help="override the epochs to train")
     train.add_argument("--output", help="where --refit saves the model (default: beside the YAML)")
     train.add_argument("--data-dir", help="folder with the data files, if not where the YAML says")
+    worker = commands.add_parser("worker", help="join an existing study (any host, same storage)")
+    worker.add_argument("study")
+    worker.add_argument("--storage", help="the study's storage URL (PostgreSQL to share across hosts)")
+    worker.add_argument("--trials", type=_positive_int, help="total trials for the study, all workers")
+    worker.add_argument("--timeout", type=parse_duration)
+    worker.add_argument("--gpus", help="comma-separated GPU ids: one worker process per GPU")
+    worker.add_argument("--max-failures", type=int, default=5)
+    worker.add_argument("--studies-dir", default="studies")
+
     ablate = commands.add_parser("ablate", help="rank each component's contribution, with statistics")
     ablate.add_argument("target", help="a study name, or an ablation definition (studies/X.yaml)")
     ablate.add_argument("--config", help="reference config YAML (default: the study's best trial)")
@@ -134,7 +143,8 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
     from . import commands
 
     handler = {"space": commands.show_space, "run": commands.run, "export": commands.export,
-               "train": commands.train, "ablate": commands.ablate}[args.command]
+               "train": commands.train, "ablate": commands.ablate,
+               "worker": commands.worker}[args.command]
     return handler(args, console) or 0
 
 

@@ -78,8 +78,8 @@ def settings_from_args(args: argparse.Namespace):
     study = _study_file(path) if path.suffix in (".yaml", ".yml") else {}
     space = load_space(study.get("space", path))
     epochs = _merged(study, args, "epochs", None)
-    if epochs is not None:
-        space = space.with_fixed({"training.epochs": epochs})
+    overrides = {"training.epochs": epochs} if epochs is not None else {}
+    space = space.with_fixed(overrides)
     name = _merged(study, args, "study", path.stem)
     root = Path(args.studies_dir)
     return StudySettings(
@@ -87,7 +87,7 @@ def settings_from_args(args: argparse.Namespace):
         storage=_merged(study, args, "storage", None) or default_storage(name, root), root=root,
         seed=_merged(study, args, "seed", 0), sampler=_merged(study, args, "sampler", "tpe"),
         pruner=_merged(study, args, "pruner", "hyperband"),
-        max_params=_merged(study, args, "max_params", 5_000_000),
+        max_params=_merged(study, args, "max_params", 5_000_000), overrides=overrides,
     ), study
 
 
@@ -316,3 +316,61 @@ def _search_importance(name: str, storage: Any) -> list:
     except KeyError:
         return []
     return importance_views(study)
+
+
+# -- worker ------------------------------------------------------------------------------------
+
+def worker(args: argparse.Namespace, console: Console) -> int:
+    from .runner import RunOptions, run_study
+
+    if args.gpus:
+        return _spawn_gpu_workers(args, console)
+    settings = settings_from_study(args.study, args.storage, args.studies_dir)
+    run_study(settings, RunOptions(trials=args.trials, timeout=args.timeout,
+                                   max_failures=args.max_failures), console)
+    return 0
+
+
+def settings_from_study(name: str, storage: str | None, root: str):
+    """Rebuild StudySettings from what the study stored when it was created."""
+    import tempfile
+
+    from .space import load_space
+    from .study import StudySettings, default_storage
+
+    study = load_existing_study(name, storage, root)
+    attrs = study.user_attrs
+    if "space_text" not in attrs:
+        raise SearchError(f"study '{name}' was not created by `search run` (it has no stored space); "
+                          "workers can only join such studies.")
+    options = attrs.get("run_options", {})
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(attrs.get("space_path", "space.py")).name
+        path.write_text(attrs["space_text"])
+        space = load_space(path)
+    space = space.with_fixed(options.get("overrides", {}))
+    return StudySettings(
+        name=name, space=Space(space.knobs, attrs.get("space_path", str(path)), space.source,
+                               space.data),
+        data=DataSpec.from_dict(attrs["data"], source=f"study '{name}'"),
+        storage=storage or default_storage(name, root), root=Path(root), seed=attrs.get("seed", 0),
+        sampler=options.get("sampler", "tpe"), pruner=options.get("pruner", "hyperband"),
+        max_params=options.get("max_params", 5_000_000), overrides=options.get("overrides", {}))
+
+
+def _spawn_gpu_workers(args: argparse.Namespace, console: Console) -> int:
+    """One worker process per GPU, each seeing only its own device."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "search", "worker", args.study, "--studies-dir",
+               args.studies_dir, "--max-failures", str(args.max_failures)]
+    for flag, value in (("--storage", args.storage), ("--trials", args.trials),
+                        ("--timeout", args.timeout)):
+        if value is not None:
+            command += [flag, str(value)]
+    processes = [subprocess.Popen(command, env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu})
+                 for gpu in args.gpus.split(",")]
+    console.print(f"started {len(processes)} workers on GPUs {args.gpus}")
+    return max(process.wait() for process in processes)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +16,9 @@ from .data import load_dataset
 from .errors import SearchError
 from .knobs import Choice, Fixed, Int
 from .progress import LiveProgress, trials_table
-from .study import (FINISHED, BestYamlWriter, StudySettings, finished_count, make_pruner,
-                    make_sampler, open_study)
+from .budget import SingleWorkerLock, TrialBudget, sqlite_path
+from .study import (BestYamlWriter, StudySettings, make_pruner, make_sampler, open_study,
+                    recover_interrupted)
 from .trial import Objective, TrialFailed
 
 __all__ = ["RunOptions", "run_study", "max_epochs"]
@@ -60,30 +63,44 @@ def run_study(settings: StudySettings, options: RunOptions, console: Console) ->
     load_dataset(settings.data)  # data problems surface before trial 0
     if settings.sampler == "grid":
         settings.space.grid()
-    study = open_study(settings)
-    done = finished_count(study)
-    remaining = None if options.trials is None else options.trials - done
-    if remaining is not None and remaining <= 0:
-        console.print(f"study '{settings.name}' already has {done} finished trials "
-                      f"(--trials {options.trials}); nothing to run.")
+    db = sqlite_path(settings.storage)
+    with SingleWorkerLock(db) if db else contextlib.nullcontext():
+        study = open_study(settings)
+        if db:  # we hold the only worker lock, so RUNNING trials were orphaned by a kill
+            recovered = recover_interrupted(study)
+            if recovered:
+                console.print(f"re-queued {recovered} trial(s) interrupted by a killed worker; they "
+                              "resume from their last finished epoch")
+        return _run_trials(study, settings, options, console)
+
+
+def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOptions,
+                console: Console) -> optuna.Study:
+    budget = TrialBudget(study, settings.storage, options.trials)
+    done = budget.counted()
+    remaining = None if options.trials is None else max(options.trials - done, 0) + budget.waiting()
+    if remaining == 0:
+        console.print(f"study '{settings.name}' already has {done} trials (--trials "
+                      f"{options.trials}); nothing to run.")
         return study
     study.sampler = make_sampler(settings.sampler, settings.space, settings.seed + done)
     study.pruner = make_pruner(settings.pruner, max_epochs(settings))
-    console.print(f"study '{settings.name}': {done} finished trials so far; running "
+    console.print(f"study '{settings.name}': {done} trials so far; running "
                   f"{remaining if remaining is not None else 'unlimited'} more "
                   f"({settings.sampler} sampler, {settings.pruner} pruner, data {settings.data.name})")
     guard = FailureGuard(options.max_failures)
-    callbacks = [BestYamlWriter(settings.directory / "best.yaml"), guard]
-    if options.trials is not None:
-        callbacks.append(optuna.study.MaxTrialsCallback(options.trials, states=FINISHED))
+    deadline = time.monotonic() + options.timeout if options.timeout else None
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         with LiveProgress(console, total=remaining) as live:
             objective = Objective(settings.space, settings.data, settings.seed, settings.max_params,
-                                  extra_callbacks=live.keras_callbacks)
-            study.optimize(objective, n_trials=remaining, timeout=options.timeout,
-                           catch=(TrialFailed,), callbacks=[live.trial_finished, *callbacks],
-                           gc_after_trial=True)
+                                  extra_callbacks=live.keras_callbacks,
+                                  checkpoint_root=settings.directory / "checkpoints")
+            callbacks = [live.trial_finished, BestYamlWriter(settings.directory / "best.yaml"), guard]
+            while not guard.tripped and (deadline is None or time.monotonic() < deadline) \
+                    and budget.claim():
+                study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks,
+                               gc_after_trial=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
     console.print(trials_table(study, top=10))

@@ -73,6 +73,8 @@ class StudySettings:
             "direction": DIRECTION,
             "search_version": __version__,
             "keras_backend": keras.backend.backend(),
+            "run_options": {"sampler": self.sampler, "pruner": self.pruner,
+                            "max_params": self.max_params, "overrides": self.overrides},
         }
 
 
@@ -204,6 +206,23 @@ class BestYamlWriter:
 
 def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def recover_interrupted(study: optuna.Study) -> int:
+    """Fail every RUNNING trial and re-queue it (same params, history, checkpoint key).
+
+    Only safe when no other worker can be running: the SQLite worker lock is held.
+    """
+    storage = study._storage  # the public API has no way to fail another process's trial
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2,
+                                                             inherit_intermediate_values=True)
+    orphans = study.get_trials(deepcopy=True, states=(TrialState.RUNNING,))
+    for trial in orphans:
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason",
+                                    "its worker was killed mid-trial; re-queued as a retry")
+        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        retry(study, trial)  # the snapshot: the retry inherits params and history, not the reason
+    return len(orphans)
 
 
 def quiet_optuna() -> None:

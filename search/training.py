@@ -68,6 +68,7 @@ class EpochRecorder(keras.callbacks.Callback):
         row = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
         row["seconds"] = time.perf_counter() - self._start
         row["learning_rate"] = _current_lr(self.model.optimizer)
+        del self.history[epoch:]  # a resumed run restarts at its checkpoint's epoch
         self.history.append({k: round(v, 6) for k, v in row.items()})
         bad = [k for k in ("loss", "val_loss") if k in row and not math.isfinite(row[k])]
         if bad:

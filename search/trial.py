@@ -7,8 +7,10 @@ database explains itself: ``config``, ``history`` (per epoch), ``params_count``,
 
 from __future__ import annotations
 
+import shutil
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import keras
@@ -65,27 +67,40 @@ class Objective:
     study_seed: int = 0
     max_params: int = 5_000_000
     extra_callbacks: Callable[[optuna.Trial, Config], list[keras.callbacks.Callback]] | None = None
+    checkpoint_root: Path | None = None
 
     def config_for(self, trial: optuna.Trial) -> Config:
-        seed = trial_seed(trial.study.study_name, self.study_seed, trial.number)
+        seed = trial_seed(trial.study.study_name, self.study_seed, origin_number(trial))
         return Config(self.space.sample(trial), self.data_spec, seed)
+
+    def checkpoint_dir(self, trial: optuna.Trial) -> Path | None:
+        """Keyed by the original trial number, so a retry finds the killed trial's epochs."""
+        if self.checkpoint_root is None:
+            return None
+        return self.checkpoint_root / f"trial-{origin_number(trial)}"
 
     def __call__(self, trial: optuna.Trial) -> float:
         config = self.config_for(trial)
         trial.set_user_attr("config", config.to_dict())
+        checkpoint = self.checkpoint_dir(trial)
         try:
-            return self._run(trial, config)
+            return self._run(trial, config, checkpoint)
         finally:
             release_memory()
+            if checkpoint is not None:  # only a killed process leaves its checkpoint behind
+                shutil.rmtree(checkpoint, ignore_errors=True)
 
-    def _run(self, trial: optuna.Trial, config: Config) -> float:
+    def _run(self, trial: optuna.Trial, config: Config, checkpoint: Path | None) -> float:
         data = load_dataset(self.data_spec)
         try:
             plan_feature_maps(config, data.input_shape)
         except ImpossibleNetwork as exc:
             _end(trial, "prune_reason", f"impossible network: {exc}", optuna.TrialPruned)
         recorder = EpochRecorder()
-        callbacks = [PruningReporter(trial, recorder)]
+        callbacks: list[keras.callbacks.Callback] = [PruningReporter(trial, recorder)]
+        if checkpoint is not None:
+            recorder.history = _resumed_history(trial, checkpoint)
+            callbacks.insert(0, keras.callbacks.BackupAndRestore(str(checkpoint)))
         if self.extra_callbacks:
             callbacks += self.extra_callbacks(trial, config)
         try:
@@ -102,6 +117,20 @@ class Objective:
             _end(trial, "fail_reason", _describe_failure(exc), TrialFailed)
         _record(trial, result)
         return result.best_val_accuracy
+
+
+def origin_number(trial: optuna.Trial) -> int:
+    """The number of the trial this one retries (itself if it is no retry)."""
+    history = trial.storage.get_trial_system_attrs(trial._trial_id).get("retry_history")
+    return int(history[0]) if history else trial.number
+
+
+def _resumed_history(trial: optuna.Trial, checkpoint: Path) -> list[dict[str, float]]:
+    """Epochs the killed attempt finished (kept only if its checkpoint survived too)."""
+    if not checkpoint.is_dir():
+        return []
+    trial.set_user_attr("resumed_from_epoch", len(trial.user_attrs.get("history", [])))
+    return list(trial.user_attrs.get("history", []))
 
 
 def _end(trial: optuna.Trial, key: str, reason: str, kind: type[Exception]) -> None:

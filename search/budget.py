@@ -1,0 +1,127 @@
+"""The study's trial budget, shared exactly by every worker, and the locks that make it exact.
+
+Optuna's ``n_trials`` counts per worker and ``MaxTrialsCallback`` only looks
+after a trial ends, so k workers can overshoot by k-1. Here a worker claims a
+slot under a lock (a PostgreSQL advisory lock, or a file lock for SQLite and
+journal files) by enqueueing a WAITING trial, which Optuna pops atomically.
+A retried trial (a stale trial re-queued by the heartbeat callback) reuses
+its original's slot, so the count is of distinct original trials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import warnings
+import zlib
+from pathlib import Path
+from typing import Iterator
+
+import optuna
+from optuna.trial import TrialState
+
+from .errors import SearchError
+
+__all__ = ["TrialBudget", "SingleWorkerLock", "sqlite_path", "journal_path"]
+
+
+def sqlite_path(url: str) -> Path | None:
+    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+
+
+def journal_path(url: str) -> Path | None:
+    return Path(url) if url.endswith((".log", ".journal")) else None
+
+
+def _origin(trial: optuna.trial.FrozenTrial) -> int:
+    history = trial.system_attrs.get("retry_history")
+    return int(history[0]) if history else trial.number
+
+
+class TrialBudget:
+    """Claims one trial slot at a time; ``total=None`` means no limit."""
+
+    def __init__(self, study: optuna.Study, storage_url: str, total: int | None) -> None:
+        self.study, self.url, self.total = study, storage_url, total
+
+    def counted(self) -> int:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trials = self.study.get_trials(deepcopy=False)
+        return len({_origin(t) for t in trials})
+
+    def waiting(self) -> int:
+        return len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+    def claim(self) -> bool:
+        """True when the caller may run one more trial (its WAITING trial is queued)."""
+        with self._lock():
+            if self.waiting():
+                return True
+            if self.total is not None and self.counted() >= self.total:
+                return False
+            self.study.enqueue_trial({}, skip_if_exists=False)
+            return True
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        if self.url.startswith("postgresql"):
+            with _advisory_lock(self.study, self.url):
+                yield
+            return
+        path = sqlite_path(self.url) or journal_path(self.url)
+        if path is None:  # in-memory: one process, nothing to share
+            yield
+            return
+        with open(f"{path}.budget.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _advisory_lock(study: optuna.Study, url: str) -> Iterator[None]:
+    import sqlalchemy
+
+    key = zlib.crc32(f"search-budget/{study.study_name}".encode())
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        try:
+            yield
+        finally:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    engine.dispose()
+
+
+class SingleWorkerLock:
+    """SQLite serves one worker per study: a second one is refused with what to use instead.
+
+    Holding this lock also proves that any RUNNING trial in the file is stale
+    (its worker died), so it can be failed and retried at once.
+    """
+
+    def __init__(self, db: Path) -> None:
+        self.path = Path(f"{db}.worker.lock")
+        self.handle = None
+
+    def __enter__(self) -> SingleWorkerLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.close()
+            raise SearchError(
+                f"another worker is already running on {self.path.with_suffix('')}; SQLite serves "
+                "one worker per study.",
+                hint="For several workers use PostgreSQL (--storage postgresql://user:pw@host/db) "
+                     "or Optuna's journal file on a shared disk (--storage /shared/NAME.log).") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
