@@ -1,0 +1,88 @@
+"""Several workers on one study: an exact total, unique numbers, nothing left RUNNING."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from conftest import write
+from search.study import make_storage
+
+POSTGRES = os.environ.get("SEARCH_TEST_POSTGRES")  # .ci/run starts a server and sets this
+
+SPACE = """
+from search.knobs import Float
+SPACE = {"conv": {"depth": 1, "filters": 8}, "head": {"layers": 0},
+         "optimizer": {"learning_rate": Float(1e-3, 1e-2, log=True)}, "training": {"epochs": 1}}
+DATA = {"name": "digits"}
+"""
+
+
+def search(*args: str, cwd) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "search", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def storages(tmp_path) -> dict[str, str]:
+    found = {"journal": str(tmp_path / "journal.log")}
+    if POSTGRES:
+        found["postgresql"] = POSTGRES
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_three_workers_share_one_exact_budget(tmp_path, kind):
+    url = storages(tmp_path).get(kind)
+    if url is None:
+        pytest.skip("set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)")
+    name = f"w{uuid.uuid4().hex[:8]}"
+    space = write(tmp_path, "w.py", SPACE)
+    first = search("run", str(space), "--study", name, "--storage", url, "--trials", "1",
+                   "--pruner", "none", cwd=tmp_path)
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    workers = [search("worker", name, "--storage", url, "--trials", "8", cwd=tmp_path)
+               for _ in range(3)]
+    for worker in workers:
+        out, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err
+        if "@" in url:
+            assert url.split("@")[0].split(":")[-1] + "@" not in out + err  # no password shown
+    study = optuna.load_study(study_name=name, storage=make_storage(url))
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers)) == 8
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def test_a_second_sqlite_worker_is_refused_with_what_to_use(tmp_path):
+    from search.budget import SingleWorkerLock
+    from search.errors import SearchError
+
+    db = tmp_path / "studies" / "s" / "study.db"
+    with SingleWorkerLock(db):
+        with pytest.raises(SearchError) as info:
+            SingleWorkerLock(db).__enter__()
+    assert "SQLite serves one worker per study" in str(info.value)
+    assert "PostgreSQL" in str(info.value) and "journal" in str(info.value)
+
+
+def test_budget_counts_a_retry_as_its_original_trial(tmp_path):
+    from search.budget import TrialBudget
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'b.db'}")
+    budget = TrialBudget(study, f"sqlite:///{tmp_path / 'b.db'}", total=2)
+    assert budget.claim()
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    trial = study.trials[0]
+    optuna.storages.RetryHeartbeatStaleTrialCallback()(study, trial)  # as if it had gone stale
+    assert budget.counted() == 1 and budget.claim()  # the retry runs, it takes no new slot
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert budget.claim()
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert not budget.claim() and budget.counted() == 2
