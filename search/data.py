@@ -284,7 +284,7 @@ def _load_npz(path: str | None) -> _Raw:
     arrays = _read_npz(Path(path))
     x = arrays[0]
     max_value = 255.0 if x.dtype == np.uint8 or float(x.max(initial=0)) > 1.0 else 1.0
-    n_classes = int(max(arrays[1].max(initial=0), arrays[3].max(initial=0))) + 1
+    n_classes = int(arrays[1].max(initial=0)) + 1  # the training labels define the classes
     return _Raw(*arrays, tuple(str(i) for i in range(n_classes)), max_value, path)
 
 

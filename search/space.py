@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import optuna
 
 from .errors import SearchError
-from .knobs import Fixed, Knob
+from .knobs import Fixed, Float, Int, Knob
 from .schema import COMPONENTS, KnobSpec
 
 __all__ = ["Space", "load_space"]
@@ -171,6 +171,11 @@ def _knob_problems(key: str, spec: KnobSpec, knob: Knob) -> list[str]:
     own = knob.problems()
     if own:
         return [f"'{key}': {p}" for p in own]
+    if isinstance(knob, (Int, Float)) and spec.type not in (int, float):
+        return [f"'{key}' must be {spec.allowed()}; use Choice(...) or a plain value, not "
+                f"{type(knob).__name__}(...)"]
+    if isinstance(knob, Float) and spec.type is int:
+        return [f"'{key}' must be {spec.allowed()}; got {knob.describe()} (use Int(...))"]
     values = knob.values_for_check()
     if spec.per and isinstance(knob, Fixed) and isinstance(knob.value, list):
         values = knob.value or [None]

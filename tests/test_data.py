@@ -91,8 +91,8 @@ def test_truncated_idx_file_is_named(tmp_path):
 def test_npz_with_out_of_range_labels(tmp_path):
     path = tmp_path / "d.npz"
     x = np.zeros((30, 8, 8), dtype=np.uint8)
-    np.savez(path, x_train=x, y_train=np.arange(30) % 3, x_test=x, y_test=np.full(30, -1))
-    with pytest.raises(SearchError, match=r"test labels must be in 0\.\.2; found -1\.\.-1"):
+    np.savez(path, x_train=x, y_train=np.arange(30) % 3, x_test=x, y_test=np.full(30, 5))
+    with pytest.raises(SearchError, match=r"test labels must be in 0\.\.2; found 5\.\.5"):
         load_dataset(DataSpec(name="npz", path=str(path)))
 
 
