@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-failures", type=int, default=5,
                      help="stop after this many consecutive failed trials (0: never)")
     run.add_argument("--studies-dir", default="studies", help="where study folders live")
+    run.add_argument("--tensorboard", action="store_true",
+                     help="write TensorBoard logs per trial under studies/STUDY/tensorboard/")
     _add_data_options(run)
 
     export = commands.add_parser("export", help="write the top K configs as YAML and all trials as CSV")
@@ -107,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--gpus", help="comma-separated GPU ids: one worker process per GPU")
     worker.add_argument("--max-failures", type=int, default=5)
     worker.add_argument("--studies-dir", default="studies")
+
+    report = commands.add_parser("report", help="write studies/STUDY/report/ (index.html, report.md)")
+    report.add_argument("study")
+    report.add_argument("--no-model", action="store_true", help="study views only (no refit/test)")
+    report.add_argument("--storage")
+    report.add_argument("--studies-dir", default="studies")
+
+    status = commands.add_parser("status", help="one-screen summary of a study")
+    status.add_argument("study")
+    status.add_argument("--storage")
+    status.add_argument("--studies-dir", default="studies")
 
     ablate = commands.add_parser("ablate", help="rank each component's contribution, with statistics")
     ablate.add_argument("target", help="a study name, or an ablation definition (studies/X.yaml)")
@@ -144,7 +157,7 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
 
     handler = {"space": commands.show_space, "run": commands.run, "export": commands.export,
                "train": commands.train, "ablate": commands.ablate,
-               "worker": commands.worker}[args.command]
+               "worker": commands.worker, "report": commands.report, "status": commands.status}[args.command]
     return handler(args, console) or 0
 
 

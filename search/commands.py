@@ -99,7 +99,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     timeout = args.timeout if args.timeout is not None else (
         parse_duration(str(study["timeout"])) if study.get("timeout") else None)
     options = RunOptions(trials=_merged(study, args, "trials", 20), timeout=timeout,
-                         max_failures=args.max_failures)
+                         max_failures=args.max_failures, tensorboard=args.tensorboard)
     run_study(settings, options, console)
     best = settings.directory / "best.yaml"
     if best.exists():
@@ -151,27 +151,21 @@ def export(args: argparse.Namespace, console: Console) -> int:
 
 def train(args: argparse.Namespace, console: Console) -> int:
     from .data import load_dataset
-    from .training import accuracy_report, predict_probabilities, train as fit
+    from .refit import refit_and_save
+    from .training import train as fit
 
     config, result = Config.from_yaml(args.config)
     if args.data_dir:
         config = config.replace(data=DataSpec(**{**config.data.__dict__, "path": args.data_dir}))
     if args.epochs:
         config = config.with_knob("training", "epochs", args.epochs)
-    data = load_dataset(config.data)
     if not args.refit:
-        outcome = fit(config, data, verbose=2)
+        outcome = fit(config, load_dataset(config.data), verbose=2)
         _report_retrain(console, outcome, result)
         return 0
-    stop_after = args.epochs or result.get("best_epoch") or config.get("training", "epochs")
-    outcome = fit(config, data, refit=True, stop_after=stop_after, verbose=2)
-    x_test, y_test = data.test()
-    report = accuracy_report(y_test, predict_probabilities(outcome.model, x_test), data.class_names)
     model_path = Path(args.output) if args.output else Path(args.config).with_suffix(".keras")
-    outcome.model.save(model_path)
-    write_yaml_atomic(model_path.with_suffix(".test.yaml"),
-                      {"config": str(args.config), "epochs": stop_after, **report})
-    console.print(_test_table(report, len(y_test), stop_after))
+    refit = refit_and_save(config, result, model_path, epochs=args.epochs)
+    console.print(_test_table(refit.report, len(refit.probabilities), refit.epochs))
     console.print(f"model saved to {model_path}")
     return 0
 
@@ -374,3 +368,51 @@ def _spawn_gpu_workers(args: argparse.Namespace, console: Console) -> int:
                  for gpu in args.gpus.split(",")]
     console.print(f"started {len(processes)} workers on GPUs {args.gpus}")
     return max(process.wait() for process in processes)
+
+
+# -- report and status -------------------------------------------------------------------------
+
+def report(args: argparse.Namespace, console: Console) -> int:
+    from .report import model_sections, study_sections, write_report
+    from .study import study_dir
+
+    study = load_existing_study(args.study, args.storage, args.studies_dir)
+    folder = study_dir(args.study, args.studies_dir)
+    out = folder / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    sections = study_sections(study, out)
+    if not args.no_model:
+        model_path = _current_refit_model(study, folder, console)
+        if model_path is not None:
+            sections += model_sections(study, model_path, out, study.best_trial.user_attrs["history"])
+    html_path, md_path = write_report(sections, out, f"search report: {args.study}")
+    console.print(f"wrote {html_path} and {md_path}")
+    return 0
+
+
+def _current_refit_model(study: Any, folder: Path, console: Console) -> Path | None:
+    """best.keras if it was refit from the current best trial; refit it otherwise."""
+    from .refit import refit_and_save
+    from .study import best_yaml_content
+
+    try:
+        best = study.best_trial
+    except ValueError:
+        console.print("no complete trial yet: model views skipped")
+        return None
+    model_path, tested = folder / "best.keras", folder / "best.test.yaml"
+    if model_path.exists() and tested.exists() and read_yaml(tested).get("trial") == best.number:
+        return model_path
+    console.print(f"refitting trial {best.number} on train+validation for the model views ...")
+    content = best_yaml_content(study, best)
+    config = Config.from_dict(content, source=f"trial {best.number}")
+    refit_and_save(config, content["result"], model_path, verbose=0)
+    return model_path
+
+
+def status(args: argparse.Namespace, console: Console) -> int:
+    from .status import status_panel
+
+    study = load_existing_study(args.study, args.storage, args.studies_dir)
+    console.print(status_panel(study))
+    return 0

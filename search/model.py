@@ -111,7 +111,7 @@ def augmentation_layers(config: Config, input_shape: tuple[int, int, int],
         "rotation": lambda: layers.RandomRotation(config.get("rotation", "degrees") / 360.0, **fill,
                                                   name="aug_rotation"),
         "zoom": lambda: layers.RandomZoom(config.get("zoom", "factor"), **fill, name="aug_zoom"),
-        "shear": lambda: layers.RandomShear(config.get("shear", "factor"),
+        "shear": lambda: RandomShear(config.get("shear", "factor"),
                                             config.get("shear", "factor"), **fill, name="aug_shear"),
         "translation": lambda: layers.RandomTranslation(
             config.get("translation", "factor"), config.get("translation", "factor"), **fill,
@@ -157,3 +157,17 @@ class RandomCropResize(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "fraction": self.fraction}
+
+
+@keras.saving.register_keras_serializable(package="search")
+class RandomShear(keras.layers.RandomShear):
+    """Keras' RandomShear, made loadable: its get_config() writes the factor as the range
+    (-f, f), which its own constructor then rejects, so saved models could not be loaded."""
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        for key in ("x_factor", "y_factor"):
+            value = config.get(key)
+            if isinstance(value, (list, tuple)):
+                config[key] = max(abs(float(v)) for v in value)
+        return config

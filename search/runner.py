@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import signal
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class RunOptions:
     trials: int | None = 20
     timeout: float | None = None
     max_failures: int = 5
+    tensorboard: bool = False
 
 
 def max_epochs(settings: StudySettings) -> int:
@@ -54,6 +56,26 @@ class FailureGuard:
             study.stop()
 
 
+def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions):
+    """Per-trial Keras callbacks: the progress bar, and TensorBoard logs when asked."""
+    def make(trial: optuna.Trial, config: Any) -> list:
+        callbacks = live.keras_callbacks(trial, config)
+        if options.tensorboard:
+            import keras
+
+            log_dir = settings.directory / "tensorboard" / f"trial-{trial.number}"
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
+        return callbacks
+    return make
+
+
+def _require_tensorboard() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise SearchError("--tensorboard needs the tensorboard package: pip install tensorboard.")
+
+
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -61,6 +83,8 @@ def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
 def run_study(settings: StudySettings, options: RunOptions, console: Console) -> optuna.Study:
     """Open (or resume) the study and run trials until the budget, deadline or a stop."""
     load_dataset(settings.data)  # data problems surface before trial 0
+    if options.tensorboard:
+        _require_tensorboard()
     if settings.sampler == "grid":
         settings.space.grid()
     db = sqlite_path(settings.storage)
@@ -88,13 +112,15 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
     console.print(f"study '{settings.name}': {done} trials so far; running "
                   f"{remaining if remaining is not None else 'unlimited'} more "
                   f"({settings.sampler} sampler, {settings.pruner} pruner, data {settings.data.name})")
+    study.set_user_attr("last_run", {"started": datetime.datetime.now().isoformat(),
+                                     "timeout": options.timeout, "trials": options.trials})
     guard = FailureGuard(options.max_failures)
     deadline = time.monotonic() + options.timeout if options.timeout else None
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         with LiveProgress(console, total=remaining) as live:
             objective = Objective(settings.space, settings.data, settings.seed, settings.max_params,
-                                  extra_callbacks=live.keras_callbacks,
+                                  extra_callbacks=_callbacks(live, settings, options),
                                   checkpoint_root=settings.directory / "checkpoints")
             callbacks = [live.trial_finished, BestYamlWriter(settings.directory / "best.yaml"), guard]
             while not guard.tripped and (deadline is None or time.monotonic() < deadline) \

@@ -89,7 +89,7 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=2))
+                    max_retry=3))
         except Exception as exc:
             raise SearchError(f"storage {redact(url)}: cannot open ({_first_line(exc)}).",
                               hint="Check the URL, that the server is up, and the credentials.") from None
@@ -214,7 +214,7 @@ def recover_interrupted(study: optuna.Study) -> int:
     Only safe when no other worker can be running: the SQLite worker lock is held.
     """
     storage = study._storage  # the public API has no way to fail another process's trial
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2,
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3,
                                                              inherit_intermediate_values=True)
     orphans = study.get_trials(deepcopy=True, states=(TrialState.RUNNING,))
     for trial in orphans:

@@ -100,7 +100,10 @@ class Objective:
         callbacks: list[keras.callbacks.Callback] = [PruningReporter(trial, recorder)]
         if checkpoint is not None:
             recorder.history = _resumed_history(trial, checkpoint)
-            callbacks.insert(0, keras.callbacks.BackupAndRestore(str(checkpoint)))
+            # Kept past training's end (we delete it once the trial is recorded): a kill between
+            # the last epoch and Optuna's tell must not cost the retry every epoch.
+            callbacks.insert(0, keras.callbacks.BackupAndRestore(str(checkpoint),
+                                                                 delete_checkpoint=False))
         if self.extra_callbacks:
             callbacks += self.extra_callbacks(trial, config)
         try:

@@ -57,3 +57,16 @@ def test_regularisation_bn_and_dropout_layers_are_present():
     assert {"BatchNormalization", "Dropout", "Dense"} <= kinds
     assert model.get_layer("block1_conv").kernel_regularizer is not None
     assert model.output_shape == (None, 3)
+
+
+def test_a_saved_model_with_every_augmentation_loads_again(tmp_path):
+    import numpy as np
+
+    from search.refit import load_refit_model
+
+    params = {name: {"enabled": True} for name in AUGMENTATIONS}
+    model = build_model(config(**params), (28, 28, 1), 10)
+    model.save(tmp_path / "m.keras")
+    loaded = load_refit_model(tmp_path / "m.keras")
+    x = np.random.default_rng(1).random((2, 28, 28, 1)).astype("float32")
+    assert np.allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0), atol=1e-5)

@@ -1,0 +1,47 @@
+"""Refit a config on train+validation for its best epoch count, then test it once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from .config import Config, write_yaml_atomic
+from .data import Dataset, load_dataset
+from .training import TrainResult, accuracy_report, predict_probabilities, train
+
+__all__ = ["RefitOutcome", "refit_and_save", "load_refit_model"]
+
+
+@dataclass
+class RefitOutcome:
+    model: keras.Model
+    data: Dataset
+    epochs: int
+    report: dict[str, Any]
+    probabilities: np.ndarray
+    trained: TrainResult | None = None
+
+
+def refit_and_save(config: Config, result: dict[str, Any], model_path: Path, *,
+                   epochs: int | None = None, verbose: int = 2) -> RefitOutcome:
+    """Train on train+validation, evaluate the test split once, save model and scores."""
+    data = load_dataset(config.data)
+    stop_after = epochs or result.get("best_epoch") or config.get("training", "epochs")
+    trained = train(config, data, refit=True, stop_after=stop_after, verbose=verbose)
+    x_test, y_test = data.test()
+    probabilities = predict_probabilities(trained.model, x_test)
+    report = accuracy_report(y_test, probabilities, data.class_names)
+    trained.model.save(model_path)
+    write_yaml_atomic(model_path.with_suffix(".test.yaml"),
+                      {"trial": result.get("trial"), "epochs": stop_after, **report})
+    return RefitOutcome(trained.model, data, stop_after, report, probabilities, trained)
+
+
+def load_refit_model(path: Path) -> keras.Model:
+    from . import model  # noqa: F401  - registers RandomCropResize for deserialisation
+
+    return keras.saving.load_model(path)

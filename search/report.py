@@ -1,0 +1,186 @@
+"""`search report STUDY`: study views plus best-model views, as index.html and report.md.
+
+Study views use Optuna's matplotlib visualisation module; model views use the
+refit model (`train --refit`; made here if missing). The HTML embeds every
+image, so it opens offline; report.md links the same PNG files.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from .config import Config
+from .evaluation import (evaluate, plot_confusion, plot_curves, plot_embedding, plot_examples,
+                         predictions_frame)
+
+__all__ = ["Section", "write_report"]
+
+TSNE_SAMPLE = 1000
+
+
+@dataclass
+class Section:
+    title: str
+    text: str = ""
+    images: list[Path] = field(default_factory=list)
+    table: list[list[str]] | None = None
+    preformatted: str = ""
+
+
+def _optuna_plot(name: str, path: Path, draw: Callable[[], object]) -> Section:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    try:
+        axes = draw()
+    except Exception as exc:  # e.g. too few trials for importance: say so, keep going
+        return Section(name, text=f"not available: {exc}")
+    figure = (axes.flat[0] if isinstance(axes, np.ndarray) else axes).get_figure()
+    figure.set_size_inches(10, 5)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Section(name, images=[path])
+
+
+def study_sections(study: optuna.Study, out: Path) -> list[Section]:
+    from optuna.visualization import matplotlib as ov
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    top = _top_knobs(study)
+    importance = optuna.importance.PedAnovaImportanceEvaluator()
+    sections = [_summary(study),
+                _optuna_plot("Optimisation history and best so far", out / "history.png",
+                             lambda: ov.plot_optimization_history(study)),
+                _optuna_plot("Parameter importance (PED-ANOVA, complete trials)",
+                             out / "importance.png",
+                             lambda: ov.plot_param_importances(study, evaluator=importance)),
+                _optuna_plot(f"Slices of the top knobs ({', '.join(top)})", out / "slices.png",
+                             lambda: ov.plot_slice(study, params=top)),
+                _optuna_plot("Learning curves: pruned vs complete trials", out / "intermediate.png",
+                             lambda: ov.plot_intermediate_values(study)),
+                _optuna_plot("Time per trial", out / "timeline.png",
+                             lambda: ov.plot_timeline(study))]
+    sections[0].text += f" {len(complete)} complete trials."
+    return sections
+
+
+def _top_knobs(study: optuna.Study, count: int = 4) -> list[str]:
+    try:
+        ranked = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+        return list(ranked)[:count]
+    except Exception:
+        return sorted({k for t in study.trials for k in t.params})[:count]
+
+
+def _summary(study: optuna.Study) -> Section:
+    states = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
+    rows = [["state", "trials"]] + [[k, str(v)] for k, v in states.items() if v]
+    try:
+        best = study.best_trial
+        text = (f"Best validation accuracy {best.value:.4f} (trial {best.number}, best epoch "
+                f"{best.user_attrs.get('best_epoch')}, {best.user_attrs.get('params_count', 0):,} "
+                "parameters).")
+    except ValueError:
+        text = "No complete trial yet."
+    return Section(f"Study '{study.study_name}'", text=text, table=rows)
+
+
+def model_sections(study: optuna.Study, model_path: Path, out: Path,
+                   history: list[dict[str, float]]) -> list[Section]:
+    from .data import load_dataset
+    from .refit import load_refit_model
+    from .training import predict_probabilities
+
+    best = Config.from_dict(study.best_trial.user_attrs["config"], source="best trial")
+    data = load_dataset(best.data)
+    model = load_refit_model(model_path)
+    x_test, y_test = data.test()
+    probabilities = predict_probabilities(model, x_test)
+    result = evaluate(y_test, probabilities, data.class_names)
+    predictions_frame(y_test, probabilities, data.class_names).to_csv(out / "predictions.csv",
+                                                                      index=False)
+    names = data.class_names
+    return [
+        Section("Test accuracy (refit model, test split used once)",
+                text=f"{result.accuracy:.4f} on {result.n} test images. Predictions with "
+                     "probabilities: predictions.csv.",
+                table=[["class", "accuracy"]] + [[k, f"{v:.4f}"] for k, v in result.per_class.items()]),
+        Section("Classification report", preformatted=result.classification_report),
+        Section("Confusion matrix", images=[
+            plot_confusion(result.confusion, names, out / "confusion.png", normalise=False),
+            plot_confusion(result.confusion, names, out / "confusion_normalised.png", normalise=True)]),
+        Section("Loss and accuracy curves of the best trial",
+                images=[plot_curves(history, out / "curves.png",
+                                    title=f"best trial {study.best_trial.number}")]),
+        Section("Most confident mistakes and least confident hits",
+                images=[plot_examples(x_test, y_test, probabilities, names, out / "examples.png")]),
+        Section("Learned embedding", images=[_embedding(model, x_test, y_test, names, out)]),
+    ]
+
+
+def _embedding(model, x_test, y_test, names, out: Path) -> Path:
+    import keras
+
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(y_test), size=min(TSNE_SAMPLE, len(y_test)), replace=False)
+    penultimate = keras.Model(model.inputs, model.layers[-2].output)
+    features = penultimate.predict(x_test[sample], batch_size=1024, verbose=0)
+    return plot_embedding(features.reshape(len(sample), -1), y_test[sample], names,
+                          out / "embedding.png")
+
+
+def write_report(sections: list[Section], out: Path, title: str) -> tuple[Path, Path]:
+    (out / "index.html").write_text(_html(sections, title))
+    (out / "report.md").write_text(_markdown(sections, title, out))
+    return out / "index.html", out / "report.md"
+
+
+def _html(sections: list[Section], title: str) -> str:
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    for section in sections:
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        if section.text:
+            body.append(f"<p>{html.escape(section.text)}</p>")
+        if section.table:
+            head, *rows = section.table
+            body.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>"
+                        + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row)
+                                  + "</tr>" for row in rows) + "</table>")
+        if section.preformatted:
+            body.append(f"<pre>{html.escape(section.preformatted)}</pre>")
+        for image in section.images:
+            encoded = base64.b64encode(image.read_bytes()).decode()
+            body.append(f'<img alt="{html.escape(section.title)}" src="data:image/png;base64,{encoded}">')
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%;"
+             "display:block;margin:8px 0}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+             "padding:2px 8px}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+
+
+def _markdown(sections: list[Section], title: str, out: Path) -> str:
+    lines = [f"# {title}", ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        if section.text:
+            lines += [section.text, ""]
+        if section.table:
+            head, *rows = section.table
+            lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            lines += ["| " + " | ".join(r) + " |" for r in rows] + [""]
+        if section.preformatted:
+            lines += ["```", section.preformatted.rstrip(), "```", ""]
+        lines += [f"![{section.title}]({image.relative_to(out)})" for image in section.images] + [""]
+    return "\n".join(lines)
