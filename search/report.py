@@ -35,7 +35,8 @@ class Section:
     preformatted: str = ""
 
 
-def _optuna_plot(name: str, path: Path, draw: Callable[[], object]) -> Section:
+def _optuna_plot(name: str, path: Path, draw: Callable[[], object], *,
+                 height: float = 5.0) -> Section:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,7 +47,7 @@ def _optuna_plot(name: str, path: Path, draw: Callable[[], object]) -> Section:
     except Exception as exc:  # e.g. too few trials for importance: say so, keep going
         return Section(name, text=f"not available: {exc}")
     figure = (axes.flat[0] if isinstance(axes, np.ndarray) else axes).get_figure()
-    figure.set_size_inches(10, 5)
+    figure.set_size_inches(10, height)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -64,7 +65,8 @@ def study_sections(study: optuna.Study, out: Path) -> list[Section]:
                              lambda: ov.plot_optimization_history(study)),
                 _optuna_plot("Parameter importance (PED-ANOVA, complete trials)",
                              out / "importance.png",
-                             lambda: ov.plot_param_importances(study, evaluator=importance)),
+                             lambda: ov.plot_param_importances(study, evaluator=importance),
+                             height=max(5.0, 0.22 * len({k for t in complete for k in t.params}))),
                 _optuna_plot(f"Slices of the top knobs ({', '.join(top)})", out / "slices.png",
                              lambda: ov.plot_slice(study, params=top)),
                 _optuna_plot("Learning curves: pruned vs complete trials", out / "intermediate.png",
