@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-failures", type=int, default=5,
                      help="stop after this many consecutive failed trials (0: never)")
     run.add_argument("--studies-dir", default="studies", help="where study folders live")
+    run.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna",
+                     help="optuna (default) or KerasTuner's Hyperband over the same space")
     run.add_argument("--tensorboard", action="store_true",
                      help="write TensorBoard logs per trial under studies/STUDY/tensorboard/")
     _add_data_options(run)

@@ -96,6 +96,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from .runner import RunOptions, run_study
 
     settings, study = settings_from_args(args)
+    if args.engine == "keras-tuner":
+        return _run_keras_tuner(settings, _merged(study, args, "trials", 20), console)
     timeout = args.timeout if args.timeout is not None else (
         parse_duration(str(study["timeout"])) if study.get("timeout") else None)
     options = RunOptions(trials=_merged(study, args, "trials", 20), timeout=timeout,
@@ -104,6 +106,24 @@ def run(args: argparse.Namespace, console: Console) -> int:
     best = settings.directory / "best.yaml"
     if best.exists():
         console.print(f"best config: {best}  (retrain: python -m search train {best})")
+    return 0
+
+
+def _run_keras_tuner(settings: Any, trials: int, console: Console) -> int:
+    from .data import load_dataset
+    from .kerastuner import run_keras_tuner, write_best
+    from .runner import max_epochs
+
+    data = load_dataset(settings.data)
+    console.print(f"KerasTuner Hyperband on '{settings.name}' (max {trials} trials, state in "
+                  f"{settings.directory / 'keras-tuner'})")
+    tuner = run_keras_tuner(settings.space, data, settings.directory / "keras-tuner",
+                            name=settings.name, max_epochs=max_epochs(settings), seed=settings.seed,
+                            max_trials=trials)
+    best = write_best(tuner, settings.space, settings.data, settings.directory / "best.yaml",
+                      settings.seed)
+    console.print(f"best val_accuracy {best['result']['val_accuracy']:.4f}; best config: "
+                  f"{settings.directory / 'best.yaml'}")
     return 0
 
 

@@ -107,3 +107,15 @@ def test_study_file_with_unknown_key(tmp_path):
     path = write(tmp_path, "s.yaml", "space: spaces/cnn.py\ntrails: 3\n")
     out = search("run", str(path), cwd=tmp_path)
     assert out.returncode == 2 and "unknown key 'trails'" in out.stderr
+
+
+@pytest.mark.slow
+def test_keras_tuner_engine_uses_the_same_space_and_writes_best_yaml(tmp_path, tiny_space_file):
+    out = search("run", str(tiny_space_file), "--engine", "keras-tuner", "--study", "kt",
+                 "--trials", "3", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    best = yaml.safe_load((tmp_path / "studies/kt/best.yaml").read_text())
+    assert best["result"]["engine"] == "keras-tuner" and best["result"]["val_accuracy"] > 0.2
+    assert isinstance(best["params"]["bn"]["enabled"], bool)
+    out = search("train", "studies/kt/best.yaml", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
