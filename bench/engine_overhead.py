@@ -24,7 +24,6 @@ import optuna  # noqa: E402
 from common import header, median_spread, table, timed  # noqa: E402
 from search.config import Config  # noqa: E402
 from search.data import DataSpec, load_dataset  # noqa: E402
-from search.knobs import Fixed  # noqa: E402
 from search.space import Space  # noqa: E402
 from search.training import release_memory, train  # noqa: E402
 from search.trial import Objective  # noqa: E402
@@ -54,8 +53,7 @@ def engine_fit(config: Config, data) -> None:
 
 
 def engine_trial(config: Config) -> None:
-    knobs = {c: {k: Fixed(v) for k, v in knobs.items()} for c, knobs in config.params.items()}
-    objective = Objective(Space(knobs), config.data)
+    objective = Objective(Space.of(config.params), config.data)
     optuna.create_study(direction="maximize").optimize(objective, n_trials=1)
 
 

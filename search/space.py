@@ -34,6 +34,14 @@ class Space:
     source: str = ""
     data: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, raw: dict[str, dict[str, Any]], *, path: str = "<memory>") -> Space:
+        """A validated space from a dict like a space file's SPACE (plain values are fixed)."""
+        problems = _check_structure(raw)
+        knobs = _known_knobs(raw)
+        _raise_problems(path, problems + _check_values(knobs))
+        return cls(knobs, path)
+
     def entries(self) -> Iterator[tuple[str, str, KnobSpec, Knob]]:
         """Every (component, knob, spec, knob) in schema order, searched or fixed."""
         for comp_name, component in COMPONENTS.items():
