@@ -6,7 +6,7 @@ The model is the users' model 3 (2 conv + BN, dense 128) on Fashion-MNIST.
 "plain" is the notebook way: keras.Sequential, compile, fit with validation at
 the training batch size. "engine" is `search.training.train` (what every trial
 runs); "engine+trial" adds the Optuna trial around it (in-memory storage).
-Throughput counts training images per second of wall time, validation included.
+Throughput counts training images per second of wall time, validation included.Both use one-hot labels and the same loss, so only the training loop differs.
 """
 
 from __future__ import annotations
@@ -35,15 +35,20 @@ PARAMS = {"conv": {"depth": 2, "filters": [32, 64]}, "bn": {"enabled": True, "mo
 def plain_fit(data, batch: int, epochs: int) -> None:
     keras.utils.set_random_seed(0)
     layers = keras.layers
-    model = keras.Sequential([keras.Input(data.input_shape)] + [
-        layer for filters in (32, 64) for layer in (
-            layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(
-                momentum=0.9), layers.Activation("relu"), layers.MaxPooling2D(2))] + [
-        layers.Flatten(), layers.Dense(128, use_bias=False), layers.BatchNormalization(momentum=0.9),
-        layers.Activation("relu"), layers.Dense(10, activation="softmax")])
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", ["accuracy"])
-    model.fit(data.x_train, data.y_train, batch_size=batch, epochs=epochs,
-              validation_data=(data.x_val, data.y_val), verbose=0)
+    inputs = keras.Input(data.input_shape)
+    x = inputs
+    for filters in (32, 64):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.Activation("relu")(layers.BatchNormalization(momentum=0.9)(x))
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Dense(128, use_bias=False)(layers.Flatten()(x))
+    x = layers.Activation("relu")(layers.BatchNormalization(momentum=0.9)(x))
+    model = keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(data.x_train, keras.utils.to_categorical(data.y_train, 10), batch_size=batch,
+              epochs=epochs, validation_data=(data.x_val, keras.utils.to_categorical(data.y_val, 10)),
+              verbose=0)
     release_memory()
 
 
