@@ -1,0 +1,39 @@
+"""The engine trains on every Keras backend that is installed (each in its own process)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = """
+import keras
+from search.config import Config
+from search.data import DataSpec, load_dataset
+from search.training import train
+spec = DataSpec(name="digits")
+config = Config({"conv": {"depth": 1, "filters": [8]}, "bn": {"enabled": True},
+                 "dropout": {"enabled": True}, "rotation": {"enabled": True},
+                 "cutout": {"enabled": True}, "head": {"layers": 0},
+                 "schedule": {"name": "cosine", "warmup_epochs": 1},
+                 "optimizer": {"learning_rate": 0.005},
+                 "training": {"epochs": 4, "batch_size": 32}}, spec, seed=0)
+result = train(config, load_dataset(spec))
+print(keras.backend.backend(), result.best_val_accuracy)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend, module", [("tensorflow", "tensorflow"), ("jax", "jax"),
+                                             ("torch", "torch")])
+def test_training_runs_on_each_backend(backend, module):
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed (bash .ci/run installs it)")
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                          env={**os.environ, "KERAS_BACKEND": backend}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    name, accuracy = done.stdout.split()[-2:]
+    assert name == backend and float(accuracy) > 0.3
