@@ -1,0 +1,59 @@
+"""Each benchmark still runs (at a tiny size): benchmarks are measured, never asserted on speed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, requires_fashion
+
+
+def bench(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@requires_fashion
+@pytest.mark.slow
+def test_engine_overhead_runs():
+    out = bench("bench/engine_overhead.py", "--limit", "300", "--epochs", "1", "--repeats", "1")
+    assert "| plain model.fit |" in out and "| engine + Optuna trial |" in out
+
+
+@requires_fashion
+@pytest.mark.slow
+def test_search_efficiency_runs():
+    out = bench("bench/search_efficiency.py", "--limit", "300", "--target", "0.3", "--budget", "4",
+                "--repeats", "1")
+    assert "| KerasTuner Hyperband |" in out
+
+
+@pytest.mark.slow
+def test_storage_overhead_runs():
+    out = bench("bench/storage_overhead.py", "--trials", "4", "--workers", "1", "2")
+    assert "| journal file | 2 |" in out
+
+
+@requires_fashion
+@pytest.mark.slow
+def test_backends_runs_for_tensorflow():
+    out = bench("bench/backends.py", "--limit", "300", "--epochs", "1", "--repeats", "1",
+                "--backends", "tensorflow")
+    assert "| tensorflow |" in out
+
+
+@requires_fashion
+@pytest.mark.slow
+def test_fault_injection_loses_nothing(tmp_path):
+    out = bench("bench/fault_injection.py", "--kills", "2", "--trials", "2", "--epochs", "3",
+                "--limit", "600", "--min-delay", "6", "--max-delay", "9", "--workdir", str(tmp_path))
+    header, _, values = out.strip().splitlines()[-3:]
+    figures = dict(zip([h.strip() for h in header.split("|")[1:-1]],
+                       [int(v) for v in values.split("|")[1:-1]]))
+    assert figures["completed_trials_lost"] == 0 and figures["left_running"] == 0
+    assert figures["study_trials"] == 2
