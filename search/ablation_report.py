@@ -12,6 +12,7 @@ from rich.table import Table
 
 from .ablation import AblationResult, ComponentEffect
 from .importance import ImportanceView
+from .plotting import pyplot, save
 
 __all__ = ["effects_table", "write_ablation_report"]
 
@@ -96,12 +97,8 @@ def _markdown(result: AblationResult, views: list[ImportanceView], title: str, c
 
 
 def _plot_deltas(result: AblationResult, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.5 * len(result.plan.components) + 2), sharey=False)
+    height = 0.5 * len(result.plan.components) + 2
+    fig, axes = pyplot().subplots(1, 2, figsize=(11, height))
     for ax, (name, effects) in zip(axes, (("leave-one-out", result.leave_one_out),
                                           ("add-one-in", result.add_one_in))):
         labels = [e.component for e in effects][::-1]
@@ -114,28 +111,17 @@ def _plot_deltas(result: AblationResult, path: Path) -> Path:
         ax.set_yticks(range(len(labels)), labels)
         ax.set_xlabel("contribution to validation accuracy (points, 95% CI)")
         ax.set_title(name)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def _plot_path(result: AblationResult, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = ["baseline"] + [f"+{name}" for name, _ in result.path]
     series = [result.baseline] + [v for _, v in result.path]
     means = [100 * np.nanmean(v) for v in series]
-    fig, ax = plt.subplots(figsize=(max(6, len(labels)), 4))
+    fig, ax = pyplot().subplots(figsize=(max(6, len(labels)), 4))
     ax.plot(range(len(labels)), means, marker="o")
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_xlabel("component flipped (greedy order)")
     ax.set_title("ablation path from baseline to reference")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)

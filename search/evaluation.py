@@ -13,6 +13,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .plotting import pyplot, save
+
 __all__ = ["TestEvaluation", "evaluate", "predictions_frame", "plot_confusion", "plot_examples",
            "plot_embedding", "plot_curves"]
 
@@ -51,19 +53,7 @@ def predictions_frame(y_true: np.ndarray, probabilities: np.ndarray,
 
 
 def _figure(width: float, height: float):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt, *plt.subplots(figsize=(width, height))
-
-
-def _save(plt, fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return pyplot().subplots(figsize=(width, height))
 
 
 def plot_confusion(confusion: np.ndarray, names: Sequence[str], path: Path, *,
@@ -71,14 +61,14 @@ def plot_confusion(confusion: np.ndarray, names: Sequence[str], path: Path, *,
     from sklearn.metrics import ConfusionMatrixDisplay
 
     size = max(5.0, 0.7 * len(names) + 2)
-    plt, fig, ax = _figure(size, size)
+    fig, ax = _figure(size, size)
     matrix = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1) if normalise else confusion
     ConfusionMatrixDisplay(matrix, display_labels=list(names)).plot(
         ax=ax, xticks_rotation=45, values_format=".2f" if normalise else "d", colorbar=False)
     ax.set_title("confusion matrix (row-normalised)" if normalise else "confusion matrix (counts)")
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    return _save(plt, fig, path)
+    return save(fig, path)
 
 
 def plot_examples(images: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray,
@@ -89,12 +79,7 @@ def plot_examples(images: np.ndarray, y_true: np.ndarray, probabilities: np.ndar
     right = np.flatnonzero(predicted == y_true)
     rows = [("most confident mistakes", wrong[np.argsort(-confidence[wrong])][:count]),
             ("least confident hits", right[np.argsort(confidence[right])][:count])]
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, count, figsize=(1.6 * count, 4.2), squeeze=False)
+    fig, axes = pyplot().subplots(2, count, figsize=(1.6 * count, 4.2), squeeze=False)
     for row, (title, indices) in enumerate(rows):
         for column in range(count):
             ax = axes[row][column]
@@ -107,7 +92,7 @@ def plot_examples(images: np.ndarray, y_true: np.ndarray, probabilities: np.ndar
         axes[row][0].text(-0.1, 0.5, title, transform=axes[row][0].transAxes, rotation=90,
                           va="center", ha="right", fontsize=8)
     fig.suptitle("predicted class and confidence (true class below)")
-    return _save(plt, fig, path)
+    return save(fig, path)
 
 
 def _show(ax, image: np.ndarray) -> None:
@@ -123,7 +108,7 @@ def plot_embedding(embedding: np.ndarray, y_true: np.ndarray, names: Sequence[st
 
     points = TSNE(n_components=2, init="pca", random_state=seed,
                   perplexity=min(30.0, max(5.0, len(y_true) / 10))).fit_transform(embedding)
-    plt, fig, ax = _figure(7, 6)
+    fig, ax = _figure(7, 6)
     for label, name in enumerate(names):
         mask = y_true == label
         ax.scatter(points[mask, 0], points[mask, 1], s=6, label=name)
@@ -131,17 +116,12 @@ def plot_embedding(embedding: np.ndarray, y_true: np.ndarray, names: Sequence[st
     ax.set_title(f"t-SNE of the penultimate layer ({len(y_true)} test images)")
     ax.set_xlabel("t-SNE 1")
     ax.set_ylabel("t-SNE 2")
-    return _save(plt, fig, path)
+    return save(fig, path)
 
 
 def plot_curves(history: list[dict[str, float]], path: Path, *, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     epochs = range(1, len(history) + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = pyplot().subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.plot(epochs, [h.get(metric) for h in history], marker="o", label="train")
         if history and f"val_{metric}" in history[0]:
@@ -151,4 +131,4 @@ def plot_curves(history: list[dict[str, float]], path: Path, *, title: str) -> P
         ax.set_title(f"{metric}: train vs validation")
         ax.legend()
     fig.suptitle(title)
-    return _save(plt, fig, path)
+    return save(fig, path)

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from .config import Config
 from .evaluation import (evaluate, plot_confusion, plot_curves, plot_embedding, plot_examples,
                          predictions_frame)
+from .plotting import pyplot, save
 
 __all__ = ["Section", "write_report"]
 
@@ -37,24 +38,18 @@ class Section:
 
 def _optuna_plot(name: str, path: Path, draw: Callable[[], object], *,
                  height: float = 5.0) -> Section:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     try:
         axes = draw()
     except Exception as exc:  # e.g. too few trials for importance: say so, keep going
         return Section(name, text=f"not available: {exc}")
     figure = (axes.flat[0] if isinstance(axes, np.ndarray) else axes).get_figure()
     figure.set_size_inches(10, height)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save(figure, path)
     return Section(name, images=[path])
 
 
 def study_sections(study: optuna.Study, out: Path) -> list[Section]:
+    pyplot()  # select the headless backend before Optuna imports pyplot
     from optuna.visualization import matplotlib as ov
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
