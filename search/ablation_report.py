@@ -75,6 +75,9 @@ def _markdown(result: AblationResult, views: list[ImportanceView], title: str, c
         f"Reference: {_mean_sd(result.reference)}%. Baseline: {_mean_sd(result.baseline)}%.", "",
         "## 1. Importance from the search", "",
     ]
+    if not views:
+        parts += ["No search trials in this study (an ablation definition), so no importance "
+                  "from the search; run `search run` on the same study name to get it.", ""]
     for view in views:
         parts += [f"**{view.method}** ({view.note})", ""]
         if view.components:
