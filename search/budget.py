@@ -1,11 +1,14 @@
 """The study's trial budget, shared exactly by every worker, and the locks that make it exact.
 
 Optuna's ``n_trials`` counts per worker and ``MaxTrialsCallback`` only looks
-after a trial ends, so k workers can overshoot by k-1. Here a worker claims a
-slot under a lock (a PostgreSQL advisory lock, or a file lock for SQLite and
-journal files) by enqueueing a WAITING trial, which Optuna pops atomically.
-A retried trial (a stale trial re-queued by the heartbeat callback) reuses
-its original's slot, so the count is of distinct original trials.
+after a trial ends, so k workers can overshoot by k-1. Here a worker claims,
+under a lock (a PostgreSQL advisory lock, or a file lock for SQLite and journal
+files), exactly one WAITING trial before each ``optimize(n_trials=1)``: either
+a new slot it enqueues (while the study is under budget) or a retry (a stale
+trial re-queued by the heartbeat callback) that no worker has claimed yet.
+Optuna pops WAITING trials atomically, so with one WAITING trial per granted
+claim no worker ever creates an unbudgeted trial. A retry reuses its
+original's slot: the count is of distinct original trials.
 """
 
 from __future__ import annotations
@@ -53,10 +56,21 @@ class TrialBudget:
     def waiting(self) -> int:
         return len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
+    def _unclaimed_retries(self) -> list[optuna.trial.FrozenTrial]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        # A retry inherits its parent's user attrs, so the marker names the claimed trial itself.
+        return [t for t in waiting if t.system_attrs.get("retry_history")
+                and t.user_attrs.get("claimed_for") != t.number]
+
     def claim(self) -> bool:
-        """True when the caller may run one more trial (its WAITING trial is queued)."""
+        """True when the caller may run one more trial: exactly one WAITING trial is its own."""
         with self._lock():
-            if self.waiting():
+            retries = self._unclaimed_retries()
+            if retries:
+                self.study._storage.set_trial_user_attr(retries[0]._trial_id, "claimed_for",
+                                                        retries[0].number)
                 return True
             if self.total is not None and self.counted() >= self.total:
                 return False

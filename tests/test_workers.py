@@ -82,7 +82,23 @@ def test_budget_counts_a_retry_as_its_original_trial(tmp_path):
     trial = study.trials[0]
     optuna.storages.RetryHeartbeatStaleTrialCallback()(study, trial)  # as if it had gone stale
     assert budget.counted() == 1 and budget.claim()  # the retry runs, it takes no new slot
+    assert budget.waiting() == 1  # claiming a retry queues nothing new
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert len(study.trials) == 2 and study.trials[1].params == trial.params
     assert budget.claim()
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
     assert not budget.claim() and budget.counted() == 2
+
+
+def test_concurrent_claims_never_create_unbudgeted_trials(tmp_path):
+    """Two claims before either pop (the race): each must have its own WAITING trial."""
+    from search.budget import TrialBudget
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    study = optuna.create_study(storage=url)
+    first, second = TrialBudget(study, url, total=3), TrialBudget(study, url, total=3)
+    assert first.claim() and second.claim()
+    assert first.waiting() == 2
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert len(study.trials) == 2 and first.waiting() == 0
+    assert first.claim() and not second.claim()
