@@ -85,6 +85,9 @@ class Objective:
         checkpoint = self.checkpoint_dir(trial)
         try:
             return self._run(trial, config, checkpoint)
+        except KeyboardInterrupt:  # SIGTERM arrives as this too (see runner)
+            trial.set_user_attr("fail_reason", "interrupted by SIGTERM or Ctrl-C")
+            raise
         finally:
             release_memory()
             if checkpoint is not None:  # only a killed process leaves its checkpoint behind

@@ -119,3 +119,33 @@ def test_keras_tuner_engine_uses_the_same_space_and_writes_best_yaml(tmp_path, t
     assert isinstance(best["params"]["bn"]["enabled"], bool)
     out = search("train", "studies/kt/best.yaml", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_trial_as_fail_and_exits_cleanly(tmp_path):
+    import signal
+    import time
+
+    import optuna
+
+    space = write(tmp_path, "long.py", "SPACE = {'conv': {'depth': 1, 'filters': 8}, 'head': "
+                  "{'layers': 0}, 'training': {'epochs': 200, 'batch_size': 16}}\n"
+                  "DATA = {'name': 'digits'}\n")
+    process = subprocess.Popen([sys.executable, "-m", "search", "run", str(space), "--study", "t",
+                                "--trials", "2", "--pruner", "none"], cwd=tmp_path, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = tmp_path / "studies/t/study.db"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(1)
+        if db.exists():
+            trials = optuna.load_study(study_name="t", storage=f"sqlite:///{db}").trials
+            if trials and trials[0].user_attrs.get("history"):
+                break
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Rerun the same command to resume" in err and "Traceback" not in err
+    trial = optuna.load_study(study_name="t", storage=f"sqlite:///{db}").trials[0]
+    assert trial.state.name == "FAIL"
+    assert trial.user_attrs["fail_reason"] == "interrupted by SIGTERM or Ctrl-C"
