@@ -25,6 +25,7 @@ from common import header, median_spread, table, timed  # noqa: E402
 from search.config import Config  # noqa: E402
 from search.data import DataSpec, load_dataset  # noqa: E402
 from search.space import Space  # noqa: E402
+from search import training  # noqa: E402
 from search.training import release_memory, train  # noqa: E402
 from search.trial import Objective  # noqa: E402
 
@@ -57,6 +58,16 @@ def engine_fit(config: Config, data) -> None:
     release_memory()
 
 
+def engine_small_eval_batch(config: Config, data) -> None:
+    """The engine with validation at the training batch size, as a plain fit does."""
+    saved = training.EVAL_BATCH_SIZE
+    training.EVAL_BATCH_SIZE = config.get("training", "batch_size")
+    try:
+        engine_fit(config, data)
+    finally:
+        training.EVAL_BATCH_SIZE = saved
+
+
 def engine_trial(config: Config) -> None:
     objective = Objective(Space.of(config.params), config.data)
     optuna.create_study(direction="maximize").optimize(objective, n_trials=1)
@@ -75,6 +86,7 @@ def main() -> None:
     config = Config({**PARAMS, "training": {"batch_size": args.batch, "epochs": args.epochs}}, spec)
     runs = {"plain model.fit": lambda: plain_fit(data, args.batch, args.epochs),
             "engine (search.training.train)": lambda: engine_fit(config, data),
+            "engine, validation batch = training batch": lambda: engine_small_eval_batch(config, data),
             "engine + Optuna trial": lambda: engine_trial(config)}
     engine_fit(config, data)  # warm-up: first graph build and data cache
     seconds = {name: [] for name in runs}

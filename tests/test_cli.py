@@ -52,9 +52,14 @@ def test_bad_arguments_are_rejected_by_the_parser(tmp_path, args, message):
 @pytest.mark.slow
 def test_run_export_train_on_digits_end_to_end(tmp_path, tiny_space_file):
     out = search("run", str(tiny_space_file), "--study", "d", "--trials", "3", "--pruner", "none",
-                 cwd=tmp_path)
+                 "--tensorboard", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "top" in out.stdout and "best config: studies/d/best.yaml" in out.stdout
+    events = list((tmp_path / "studies/d/tensorboard").glob("trial-*/**/events.out.tfevents.*"))
+    assert len({e.relative_to(tmp_path / "studies/d/tensorboard").parts[0] for e in events}) == 3
+
+    out = search("status", "d", cwd=tmp_path)
+    assert out.returncode == 0 and "COMPLETE" in out.stdout and "best val_accuracy" in out.stdout
     best = yaml.safe_load((tmp_path / "studies/d/best.yaml").read_text())
 
     out = search("export", "d", "--top", "2", cwd=tmp_path)
@@ -149,3 +154,27 @@ def test_sigterm_ends_the_trial_as_fail_and_exits_cleanly(tmp_path):
     trial = optuna.load_study(study_name="t", storage=f"sqlite:///{db}").trials[0]
     assert trial.state.name == "FAIL"
     assert trial.user_attrs["fail_reason"] == "interrupted by SIGTERM or Ctrl-C"
+
+
+@pytest.mark.slow
+def test_ablate_a_real_study_and_resume_without_retraining(tmp_path, tiny_space_file):
+    out = search("run", str(tiny_space_file), "--study", "a", "--trials", "5", "--pruner", "none",
+                 "--sampler", "random", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    first = search("ablate", "a", "--seeds", "2", "--path-seeds", "1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "leave-one-out" in first.stdout and "add-one-in" in first.stdout
+    for name in ("report.md", "runs.csv", "deltas.png", "path.png"):
+        assert (tmp_path / "studies/a/ablation" / name).stat().st_size > 0
+    report = (tmp_path / "studies/a/ablation/report.md").read_text()
+    assert "PED-ANOVA" in report and "complete trials" in report and "p (Holm)" in report
+    stored = int(first.stdout.split("seeds; ")[1].split()[0])
+    again = search("ablate", "a", "--seeds", "2", "--path-seeds", "1", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    kept = int(again.stdout.split("seeds; ")[1].split()[0])
+    assert stored == 0 and kept > 0  # every run of the first pass was found again
+    import optuna
+
+    runs = optuna.load_study(study_name="a.ablation", storage="sqlite:///" + str(
+        tmp_path / "studies/a/study.db"))
+    assert len(runs.trials) == kept  # the second pass trained nothing new

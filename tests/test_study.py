@@ -85,3 +85,40 @@ def test_too_large_networks_are_pruned(tmp_path, tiny_space_file):
 
 def test_passwords_are_redacted():
     assert redact("postgresql://me:s3cret@db:5432/x") == "postgresql://me:***@db:5432/x"
+
+
+@pytest.mark.parametrize("sampler", ["random", "cmaes", "gp", "grid"])
+def test_every_sampler_runs(tmp_path, sampler):
+    if sampler == "gp":
+        pytest.importorskip("torch")
+    space_file = tmp_path / "grid.py"
+    space_file.write_text("from search.knobs import Choice, Float\nSPACE = {'conv': {'depth': 1, "
+                          "'filters': Choice(4, 8)}, 'head': {'layers': 0}, 'optimizer': "
+                          "{'learning_rate': Float(0.001, 0.01, step=0.003)}, 'training': "
+                          "{'epochs': 1}}\n")
+    settings = settings_for(tmp_path, space_file, pruner="none", sampler=sampler)
+    study = run_study(settings, RunOptions(trials=3), QUIET)
+    assert len(study.trials) == 3 and all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def test_optuna_dashboard_reads_the_study(tmp_path, tiny_space_file):
+    import json
+    from wsgiref.util import setup_testing_defaults
+
+    optuna_dashboard = pytest.importorskip("optuna_dashboard")
+    from search.study import make_storage
+
+    settings = settings_for(tmp_path, tiny_space_file, pruner="none")
+    run_study(settings, RunOptions(trials=2), QUIET)
+    app = optuna_dashboard.wsgi(make_storage(settings.storage))
+
+    def get(path: str) -> dict:
+        environ: dict = {}
+        setup_testing_defaults(environ)
+        environ.update(PATH_INFO=path, REQUEST_METHOD="GET")
+        return json.loads(b"".join(app(environ, lambda status, headers, *rest: None)))
+
+    summaries = get("/api/studies")["study_summaries"]
+    assert [s["study_name"] for s in summaries] == ["t"]
+    trials = get(f"/api/studies/{summaries[0]['study_id']}")["trials"]
+    assert len(trials) == 2 and {t["state"] for t in trials} == {"Complete"}

@@ -102,3 +102,19 @@ def test_concurrent_claims_never_create_unbudgeted_trials(tmp_path):
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     assert len(study.trials) == 2 and first.waiting() == 0
     assert first.claim() and not second.claim()
+
+
+@pytest.mark.slow
+def test_gpus_flag_starts_one_worker_per_device(tmp_path):
+    """No GPU here: each worker still runs (on CPU) with its own CUDA_VISIBLE_DEVICES."""
+    url = str(tmp_path / "j.log")
+    space = write(tmp_path, "w.py", SPACE)
+    first = search("run", str(space), "--study", "g", "--storage", url, "--trials", "1",
+                   "--pruner", "none", cwd=tmp_path)
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    spawner = search("worker", "g", "--storage", url, "--trials", "4", "--gpus", "0,1", cwd=tmp_path)
+    out, err = spawner.communicate(timeout=600)
+    assert spawner.returncode == 0, err
+    assert "started 2 workers on GPUs 0,1" in out
+    study = optuna.load_study(study_name="g", storage=make_storage(url))
+    assert len(study.trials) == 4 and all(t.state == TrialState.COMPLETE for t in study.trials)
