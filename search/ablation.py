@@ -15,7 +15,9 @@ study's Optuna storage) makes an interrupted ablation resume where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
@@ -31,22 +33,35 @@ Objective = Callable[[Config], float]
 
 
 class RunStore(Protocol):
+    """Where runs live. ``claim`` lets several workers share one ablation: a run is
+    trained by the worker that claims it; the others wait for its value."""
+
     def get(self, key: str) -> float | None: ...
 
+    def claim(self, key: str, *, config: Config, view: str, component: str) -> bool: ...
+
     def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None: ...
+
+    def working(self, key: str) -> contextlib.AbstractContextManager: ...
 
 
 @dataclass
 class MemoryRunStore:
-    """Runs kept in a dict: for tests and one-off ablations."""
+    """Runs kept in a dict: for tests and one-off ablations (one process)."""
 
     values: dict[str, float] = field(default_factory=dict)
 
     def get(self, key: str) -> float | None:
         return self.values.get(key)
 
+    def claim(self, key: str, *, config: Config, view: str, component: str) -> bool:
+        return key not in self.values
+
     def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None:
         self.values[key] = value
+
+    def working(self, key: str) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
 
 
 def differing_components(reference: Config, baseline: Config, *,
@@ -105,13 +120,39 @@ class AblationResult:
     runs: list[dict] = field(default_factory=list)
 
 
-class _Runner:
-    """Evaluates configs across seeds through the store, logging each run once."""
+Job = tuple[Config, str, str]  # config (with its seed), view, component
 
-    def __init__(self, objective: Objective, store: RunStore, on_run: Callable[[dict], None] | None):
+
+class _Runner:
+    """Evaluates configs through the store, logging each run once.
+
+    ``prepare`` is what makes several workers useful: it trains every run of a
+    phase that no other worker has claimed, before anyone waits on a value.
+    """
+
+    def __init__(self, objective: Objective, store: RunStore, on_run: Callable[[dict], None] | None,
+                 poll_seconds: float = 5.0):
         self.objective, self.store, self.on_run = objective, store, on_run
+        self.poll_seconds = poll_seconds
         self.runs: list[dict] = []
-        self._seen: set[str] = set()
+        self._seen: set[tuple[str, str, str]] = set()
+
+    def prepare(self, jobs: Sequence[Job]) -> None:
+        for config, view, component in jobs:
+            self._try_train(config, view, component)
+
+    def _try_train(self, config: Config, view: str, component: str) -> bool:
+        key = config.digest()
+        if self.store.get(key) is not None or not self.store.claim(
+                key, config=config, view=view, component=component):
+            return False
+        with self.store.working(key):
+            value = float(self.objective(config))
+        self.store.put(key, value, config=config, view=view, component=component)
+        return True
+
+    def jobs(self, config: Config, seeds: Sequence[int], view: str, component: str) -> list[Job]:
+        return [(config.replace(seed=s), view, component) for s in seeds]
 
     def values(self, config: Config, seeds: Sequence[int], view: str, component: str) -> list[float]:
         return [self.one(config.replace(seed=s), view, component) for s in seeds]
@@ -119,9 +160,10 @@ class _Runner:
     def one(self, config: Config, view: str, component: str) -> float:
         key = config.digest()
         value = self.store.get(key)
-        if value is None:
-            value = float(self.objective(config))
-            self.store.put(key, value, config=config, view=view, component=component)
+        while value is None:  # another worker is training it (or it was never claimed)
+            if not self._try_train(config, view, component):
+                time.sleep(self.poll_seconds)
+            value = self.store.get(key)
         if (key, view, component) not in self._seen:
             self._seen.add((key, view, component))
             row = {"view": view, "component": component, "seed": config.seed, "value": value,
@@ -144,8 +186,11 @@ def _effects(pairs: dict[str, tuple[list[float], list[float]]], alpha: float) ->
 
 
 def run_ablation(plan: AblationPlan, objective: Objective, store: RunStore | None = None, *,
-                 on_run: Callable[[dict], None] | None = None) -> AblationResult:
-    runner = _Runner(objective, store or MemoryRunStore(), on_run)
+                 on_run: Callable[[dict], None] | None = None,
+                 poll_seconds: float = 5.0) -> AblationResult:
+    runner = _Runner(objective, store if store is not None else MemoryRunStore(), on_run,
+                     poll_seconds)
+    runner.prepare(_first_phase(plan, runner))
     ref = runner.values(plan.reference, plan.seeds, "reference", "all")
     base = runner.values(plan.baseline, plan.seeds, "baseline", "none")
     loo = {c: (ref, runner.values(with_component(plan.reference, plan.baseline, c), plan.seeds,
@@ -158,7 +203,24 @@ def run_ablation(plan: AblationPlan, objective: Objective, store: RunStore | Non
                           _ladder(plan, runner, order), _path(plan, runner), runner.runs)
 
 
+def _first_phase(plan: AblationPlan, runner: _Runner) -> list[Job]:
+    """Every run known before any result: reference, baseline, leave-one-out, add-one-in."""
+    jobs = runner.jobs(plan.reference, plan.seeds, "reference", "all") + runner.jobs(
+        plan.baseline, plan.seeds, "baseline", "none")
+    for c in plan.components:
+        jobs += runner.jobs(with_component(plan.reference, plan.baseline, c), plan.seeds,
+                            "leave-one-out", c)
+        jobs += runner.jobs(with_component(plan.baseline, plan.reference, c), plan.seeds,
+                            "add-one-in", c)
+    return jobs
+
+
 def _ladder(plan: AblationPlan, runner: _Runner, order: list[str]) -> list[tuple[str, list[float]]]:
+    config, rungs = plan.baseline, []
+    for name in order:
+        config = with_component(config, plan.reference, name)
+        rungs.append((name, config))
+    runner.prepare([job for name, c in rungs for job in runner.jobs(c, plan.seeds, "ladder", name)])
     config, steps = plan.baseline, []
     for name in order:
         config = with_component(config, plan.reference, name)
@@ -171,6 +233,8 @@ def _path(plan: AblationPlan, runner: _Runner) -> list[tuple[str, list[float]]]:
     seeds = plan.seeds[: plan.path_seeds or len(plan.seeds)]
     config, remaining, steps = plan.baseline, list(plan.components), []
     while remaining:
+        runner.prepare([job for c in remaining for job in runner.jobs(
+            with_component(config, plan.reference, c), seeds, "path", c)])
         scored = {c: runner.values(with_component(config, plan.reference, c), seeds, "path", c)
                   for c in remaining}
         best = max(remaining, key=lambda c: np.nanmean(scored[c]) if

@@ -8,11 +8,16 @@ digest, so a killed ablation resumes with every finished run kept.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
+import time
+from typing import Iterator
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
+from .budget import storage_lock
 from .config import Config
 from .data import load_dataset
 from .model import ImpossibleNetwork
@@ -26,29 +31,95 @@ def ablation_study_name(study: str) -> str:
 
 
 class OptunaRunStore:
-    """RunStore over an Optuna study: one COMPLETE (or FAIL) trial per run."""
+    """RunStore over an Optuna study: one trial per run, shareable by several workers.
 
-    def __init__(self, storage: optuna.storages.BaseStorage, study: str) -> None:
-        self.study = optuna.create_study(study_name=ablation_study_name(study), storage=storage,
-                                         direction="maximize", load_if_exists=True)
-        self._values = {t.user_attrs["run"]: t.value for t in self.study.get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE,)) if "run" in t.user_attrs}
+    A worker claims a run by creating its RUNNING trial under the storage lock;
+    while it trains, a heartbeat attribute is refreshed, so the claim of a
+    killed worker goes stale after ``STALE_SECONDS`` and another worker takes it.
+    Diverged runs are kept as FAIL with ``nan_value`` so nobody retrains them.
+    """
+
+    HEARTBEAT_SECONDS = 20
+    STALE_SECONDS = 120
+
+    def __init__(self, storage: optuna.storages.BaseStorage, study: str, url: str) -> None:
+        name = ablation_study_name(study)
+        with storage_lock(name, url):  # two workers starting together must share one study
+            self.study = optuna.create_study(study_name=name, storage=storage,
+                                             direction="maximize", load_if_exists=True)
+        self.url = url
+        self._claimed: dict[str, optuna.Trial] = {}
+
+    def _runs(self, key: str | None = None) -> list[FrozenTrial]:
+        trials = self.study.get_trials(deepcopy=False)
+        return [t for t in trials if "run" in t.user_attrs and (key is None or t.user_attrs["run"] == key)]
 
     def __len__(self) -> int:
-        return len(self._values)
+        return sum(1 for t in self._runs() if t.state == TrialState.COMPLETE)
 
     def get(self, key: str) -> float | None:
-        return self._values.get(key)
+        for trial in self._runs(key):
+            if trial.state == TrialState.COMPLETE:
+                return trial.value
+            if trial.state == TrialState.FAIL and trial.user_attrs.get("nan_value"):
+                return math.nan
+        return None
+
+    def claim(self, key: str, *, config: Config, view: str, component: str) -> bool:
+        with storage_lock(self.study.study_name, self.url):
+            for trial in self._runs(key):
+                if trial.state in (TrialState.COMPLETE, TrialState.FAIL) and (
+                        trial.state == TrialState.COMPLETE or trial.user_attrs.get("nan_value")):
+                    return False
+                if trial.state == TrialState.RUNNING and not self._stale(trial):
+                    return False
+                if trial.state == TrialState.RUNNING:
+                    self._abandon(trial)
+            trial = self.study.ask()
+            for name, item in (("run", key), ("view", view), ("component", component),
+                               ("seed", config.seed), ("config", config.to_dict()),
+                               ("alive", time.time())):
+                trial.set_user_attr(name, item)
+            self._claimed[key] = trial
+            return True
+
+    def _stale(self, trial: FrozenTrial) -> bool:
+        return time.time() - trial.user_attrs.get("alive", 0) > self.STALE_SECONDS
+
+    def _abandon(self, trial: FrozenTrial) -> None:
+        self.study._storage.set_trial_user_attr(trial._trial_id, "abandoned", True)
+        self.study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+
+    def recover_orphans(self) -> int:
+        """Fail every RUNNING run: only call while holding the SQLite single-worker lock."""
+        orphans = [t for t in self._runs() if t.state == TrialState.RUNNING]
+        for trial in orphans:
+            self._abandon(trial)
+        return len(orphans)
+
+    @contextlib.contextmanager
+    def working(self, key: str) -> Iterator[None]:
+        """Refresh the claim's heartbeat while the run trains."""
+        trial, stop = self._claimed[key], threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.HEARTBEAT_SECONDS):
+                trial.set_user_attr("alive", time.time())
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None:
-        trial = self.study.ask()
-        for name, item in (("run", key), ("view", view), ("component", component),
-                           ("seed", config.seed), ("config", config.to_dict())):
-            trial.set_user_attr(name, item)
+        trial = self._claimed.pop(key)
         if math.isfinite(value):
             self.study.tell(trial, value)
-            self._values[key] = value
-        else:  # kept as FAIL so a rerun tries it again
+        else:
+            trial.set_user_attr("nan_value", True)
             self.study.tell(trial, state=TrialState.FAIL)
 
 

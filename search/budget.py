@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from .errors import SearchError
 
-__all__ = ["TrialBudget", "SingleWorkerLock", "sqlite_path", "journal_path"]
+__all__ = ["TrialBudget", "SingleWorkerLock", "storage_lock", "sqlite_path", "journal_path"]
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -44,8 +44,11 @@ def _origin(trial: optuna.trial.FrozenTrial) -> int:
 class TrialBudget:
     """Claims one trial slot at a time; ``total=None`` means no limit."""
 
-    def __init__(self, study: optuna.Study, storage_url: str, total: int | None) -> None:
-        self.study, self.url, self.total = study, storage_url, total
+    def __init__(self, study: optuna.Study, storage_url: str, total: int | None, *,
+                 enqueue: bool = True) -> None:
+        """``enqueue=False`` for samplers that refuse empty enqueued trials (GridSampler): the
+        count is then checked before each trial but not reserved, so it is exact for one worker."""
+        self.study, self.url, self.total, self.enqueue = study, storage_url, total, enqueue
 
     def counted(self) -> int:
         with warnings.catch_warnings():
@@ -74,32 +77,38 @@ class TrialBudget:
                 return True
             if self.total is not None and self.counted() >= self.total:
                 return False
-            self.study.enqueue_trial({}, skip_if_exists=False)
+            if self.enqueue:
+                self.study.enqueue_trial({}, skip_if_exists=False)
             return True
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        if self.url.startswith("postgresql"):
-            with _advisory_lock(self.study, self.url):
-                yield
-            return
-        path = sqlite_path(self.url) or journal_path(self.url)
-        if path is None:  # in-memory: one process, nothing to share
-            yield
-            return
-        with open(f"{path}.budget.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _lock(self) -> contextlib.AbstractContextManager:
+        return storage_lock(self.study.study_name, self.url)
 
 
 @contextlib.contextmanager
-def _advisory_lock(study: optuna.Study, url: str) -> Iterator[None]:
+def storage_lock(study_name: str, url: str) -> Iterator[None]:
+    """One lock per study shared by every worker of that storage (across hosts for PostgreSQL)."""
+    if url.startswith("postgresql"):
+        with _advisory_lock(study_name, url):
+            yield
+        return
+    path = sqlite_path(url) or journal_path(url)
+    if path is None:  # in-memory: one process, nothing to share
+        yield
+        return
+    with open(f"{path}.budget.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _advisory_lock(study_name: str, url: str) -> Iterator[None]:
     import sqlalchemy
 
-    key = zlib.crc32(f"search-budget/{study.study_name}".encode())
+    key = zlib.crc32(f"search-budget/{study_name}".encode())
     engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     with engine.connect() as connection:
         connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})

@@ -282,7 +282,10 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
 
     from .ablation import AblationPlan, differing_components, run_ablation
     from .ablation_report import effects_table, write_ablation_report
+    import contextlib
+
     from .ablation_store import OptunaRunStore, ablation_study_name, keras_objective
+    from .budget import SingleWorkerLock, sqlite_path
     from .study import make_storage, quiet_optuna, study_dir
     from .trial import trial_seed
 
@@ -300,12 +303,16 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
                         ladder_order=ladder, path_seeds=args.path_seeds or spec.get("path_seeds"),
                         alpha=spec.get("alpha", 0.05))
     storage = make_storage(storage_url)
-    store = OptunaRunStore(storage, name)
-    console.print(f"ablation of '{name}': {len(components)} components x {seeds_k} seeds; "
-                  f"{len(store)} runs already stored")
-    result = run_ablation(plan, keras_objective, store, on_run=lambda row: console.print(
-        f"  {row['view']:<13} {row['component']:<28} seed {row['seed']:<11} "
-        f"val_accuracy {row['value']:.4f}"))
+    db = sqlite_path(storage_url)
+    with SingleWorkerLock(db) if db else contextlib.nullcontext():
+        store = OptunaRunStore(storage, name, storage_url)
+        if db:
+            store.recover_orphans()
+        console.print(f"ablation of '{name}': {len(components)} components x {seeds_k} seeds; "
+                      f"{len(store)} runs already stored")
+        result = run_ablation(plan, keras_objective, store, on_run=lambda row: console.print(
+            f"  {row['view']:<13} {row['component']:<28} seed {row['seed']:<11} "
+            f"val_accuracy {row['value']:.4f}"))
     views = _search_importance(name, storage)
     for view in views:
         console.print(f"[bold]{view.method}[/] importance: {view.note}")

@@ -100,7 +100,8 @@ def run_study(settings: StudySettings, options: RunOptions, console: Console) ->
 
 def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOptions,
                 console: Console) -> optuna.Study:
-    budget = TrialBudget(study, settings.storage, options.trials)
+    budget = TrialBudget(study, settings.storage, options.trials,
+                         enqueue=settings.sampler != "grid")
     done = budget.counted()
     remaining = None if options.trials is None else max(options.trials - done, 0) + budget.waiting()
     if remaining == 0:

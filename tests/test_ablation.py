@@ -86,3 +86,56 @@ def test_user_given_ladder_order_is_kept():
     assert [name for name, _ in result.ladder] == order
     final = result.ladder[-1][1]
     assert np.allclose(final, result.reference)  # all components added = the reference
+
+
+def test_two_workers_share_one_ablation_without_training_anything_twice(tmp_path):
+    import threading
+    import time
+
+    import optuna
+
+    from search.ablation_store import OptunaRunStore
+    from search.study import make_storage
+
+    url = str(tmp_path / "shared.log")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    objective, calls = synthetic(noise=0.002)
+
+    def slow(config):
+        time.sleep(0.01)
+        return objective(config)
+
+    results = []
+
+    def worker():
+        store = OptunaRunStore(make_storage(url), "s", url)
+        results.append(run_ablation(plan(seeds=2, path_seeds=1), slow, store, poll_seconds=0.05))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == len(set(calls))  # no run trained by both workers
+    first, second = results
+    assert [e.effect.mean for e in first.leave_one_out] == [e.effect.mean for e in second.leave_one_out]
+    assert [name for name, _ in first.path] == [name for name, _ in second.path]
+
+
+def test_a_dead_workers_claim_goes_stale_and_is_taken_over(tmp_path):
+    import time
+
+    from search.ablation_store import OptunaRunStore
+    from search.study import make_storage
+
+    url = str(tmp_path / "stale.log")
+    dead = OptunaRunStore(make_storage(url), "s", url)
+    config = REFERENCE.replace(seed=1)
+    assert dead.claim("k", config=config, view="reference", component="all")
+    alive = OptunaRunStore(make_storage(url), "s", url)
+    assert not alive.claim("k", config=config, view="reference", component="all")
+    trial = dead._claimed["k"]
+    trial.set_user_attr("alive", time.time() - OptunaRunStore.STALE_SECONDS - 1)  # it died
+    assert alive.claim("k", config=config, view="reference", component="all")
+    alive.put("k", 0.9, config=config, view="reference", component="all")
+    assert alive.get("k") == 0.9 and dead.get("k") == 0.9
