@@ -226,7 +226,8 @@ def recover_interrupted(study: optuna.Study) -> int:
 
 
 def quiet_optuna() -> None:
-    """Our progress display reports trials; Optuna's per-trial INFO lines would duplicate it."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    """Our progress display reports every trial and its failure reason; Optuna's own per-trial
+    lines (and the tracebacks it logs for failed trials) would duplicate it."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
