@@ -26,11 +26,10 @@ from .errors import SearchError
 from .space import Space
 
 __all__ = ["StudySettings", "open_study", "make_sampler", "make_pruner", "best_yaml_content",
-           "study_dir", "default_storage", "SAMPLERS", "PRUNERS", "FINISHED"]
+           "study_dir", "default_storage", "SAMPLERS", "PRUNERS", "recover_interrupted"]
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
 PRUNERS = ("hyperband", "median", "successive-halving", "none")
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 METRIC, DIRECTION = "val_accuracy", "maximize"
 
 
@@ -202,10 +201,6 @@ class BestYamlWriter:
         if trial.state != TrialState.COMPLETE or study.best_trial.number != trial.number:
             return
         write_yaml_atomic(self.path, best_yaml_content(study, trial))
-
-
-def finished_count(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
 def recover_interrupted(study: optuna.Study) -> int:

@@ -122,3 +122,15 @@ def test_optuna_dashboard_reads_the_study(tmp_path, tiny_space_file):
     assert [s["study_name"] for s in summaries] == ["t"]
     trials = get(f"/api/studies/{summaries[0]['study_id']}")["trials"]
     assert len(trials) == 2 and {t["state"] for t in trials} == {"Complete"}
+
+
+@pytest.mark.parametrize("error, reason", [
+    (MemoryError(), "out of memory: MemoryError"),
+    (RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"), "out of memory: RuntimeError"),
+    (RuntimeError("RESOURCE_EXHAUSTED: OOM when allocating tensor"), "out of memory: RuntimeError"),
+    (ValueError("bad shape"), "error during training: ValueError: bad shape"),
+])
+def test_training_failures_are_classified(error, reason):
+    from search.trial import _describe_failure
+
+    assert _describe_failure(error).startswith(reason)
