@@ -1,4 +1,4 @@
-"""Command line: `python -m search {space,run,export,train} ...`.
+"""Command line: `python -m search {space,run,worker,train,export,ablate,report,status} ...`.
 
 Every user mistake ends as a SearchError: one clear message, exit status 2,
 no traceback. Heavy imports (Keras) happen inside the commands that need them.
