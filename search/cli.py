@@ -37,6 +37,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 means never); got {value}")
+    return value
+
+
+def _at_least_two(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2 (paired statistics need two seeds); got {value}")
+    return value
+
+
 def _classes(text: str) -> Any:
     """'fashion3', '0,1,2,3,4' or groups '0+2+3+4+6,1+5+7+9,8'."""
     if re.fullmatch(r"[A-Za-z_]\w*", text):
@@ -80,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="study seed (data split and trial seeds derive from it)")
     run.add_argument("--storage", help="Optuna storage URL (default sqlite:///studies/STUDY/study.db)")
     run.add_argument("--max-params", type=_positive_int, help="prune networks larger than this")
-    run.add_argument("--max-failures", type=int, default=5,
+    run.add_argument("--max-failures", type=_non_negative_int, default=5,
                      help="stop after this many consecutive failed trials (0: never)")
     run.add_argument("--studies-dir", default="studies", help="where study folders live")
     run.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna",
@@ -109,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--trials", type=_positive_int, help="total trials for the study, all workers")
     worker.add_argument("--timeout", type=parse_duration)
     worker.add_argument("--gpus", help="comma-separated GPU ids: one worker process per GPU")
-    worker.add_argument("--max-failures", type=int, default=5)
+    worker.add_argument("--max-failures", type=_non_negative_int, default=5,
+                        help="stop after this many consecutive failed trials (0: never)")
     worker.add_argument("--studies-dir", default="studies")
 
     report = commands.add_parser("report", help="write studies/STUDY/report/ (index.html, report.md)")
@@ -127,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("target", help="a study name, or an ablation definition (studies/X.yaml)")
     ablate.add_argument("--config", help="reference config YAML (default: the study's best trial)")
     ablate.add_argument("--baseline", help="baseline config YAML (default: every component off)")
-    ablate.add_argument("--seeds", type=_positive_int, help="seeds per variant (default 3)")
+    ablate.add_argument("--seeds", type=_at_least_two, help="seeds per variant (default 3, at least 2)")
     ablate.add_argument("--components", help="comma-separated components or a+b groups "
                                              "(default: those that differ)")
     ablate.add_argument("--ladder", help="order of the cumulative ladder (default: by contribution)")

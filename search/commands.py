@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,7 @@ def train(args: argparse.Namespace, console: Console) -> int:
 
     config, result = Config.from_yaml(args.config)
     if args.data_dir:
-        config = config.replace(data=DataSpec(**{**config.data.__dict__, "path": args.data_dir}))
+        config = config.replace(data=dataclasses.replace(config.data, path=args.data_dir))
     if args.epochs:
         config = config.with_knob("training", "epochs", args.epochs)
     if not args.refit:
@@ -262,7 +263,7 @@ def _override(config: Config, args: argparse.Namespace, spec: dict[str, Any]) ->
     if epochs:
         config = config.with_knob("training", "epochs", epochs)
     if args.limit:
-        config = config.replace(data=DataSpec(**{**config.data.__dict__, "limit": args.limit}))
+        config = config.replace(data=dataclasses.replace(config.data, limit=args.limit))
     return config
 
 
@@ -298,6 +299,9 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
         raise SearchError("the reference and baseline configs do not differ in any component; "
                           "nothing to ablate.")
     seeds_k = args.seeds or spec.get("seeds", 3)
+    if not isinstance(seeds_k, int) or isinstance(seeds_k, bool) or seeds_k < 2:
+        raise SearchError(f"{args.target}: 'seeds' must be an int >= 2 (paired statistics need two "
+                          f"seeds); got {seeds_k!r}.")
     plan = AblationPlan(reference, baseline, components,
                         [trial_seed(ablation_study_name(name), 0, i) for i in range(seeds_k)],
                         ladder_order=ladder, path_seeds=args.path_seeds or spec.get("path_seeds"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import keras
 import keras_tuner as kt
@@ -18,7 +18,6 @@ import keras_tuner as kt
 from .config import Config, write_yaml_atomic
 from .data import Dataset, DataSpec
 from .errors import SearchError
-from .knobs import Choice, Fixed, Float, Int, Knob
 from .model import build_model
 from .space import Space
 from .training import compile_model, value_range
@@ -26,35 +25,27 @@ from .training import compile_model, value_range
 __all__ = ["SpaceHyperModel", "run_keras_tuner"]
 
 
-def _declare(hp: kt.HyperParameters, name: str, knob: Knob) -> Any:
-    if isinstance(knob, Int):
-        return hp.Int(name, knob.low, knob.high, step=knob.step, sampling="log" if knob.log else "linear")
-    if isinstance(knob, Float):
-        return hp.Float(name, knob.low, knob.high, step=knob.step,
-                        sampling="log" if knob.log else "linear")
-    if isinstance(knob, Choice) and all(isinstance(v, bool) for v in knob.values):
-        return hp.Boolean(name) if len(knob.values) == 2 else knob.values[0]
-    if isinstance(knob, Choice):
-        return hp.Choice(name, list(knob.values))
-    return knob.value if isinstance(knob, Fixed) else knob
+class _HyperParameterTrial:
+    """Optuna's suggest API over KerasTuner hyperparameters, so ``Space.sample`` serves both."""
+
+    def __init__(self, hp: kt.HyperParameters) -> None:
+        self.hp = hp
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        return self.hp.Int(name, low, high, step=step, sampling="log" if log else "linear")
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
+                      step: float | None = None) -> float:
+        return self.hp.Float(name, low, high, step=step, sampling="log" if log else "linear")
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        if set(choices) == {False, True} and all(isinstance(c, bool) for c in choices):
+            return self.hp.Boolean(name)  # hp.Choice would turn booleans into ints
+        return self.hp.Choice(name, list(choices))
 
 
 def config_from_hp(space: Space, hp: kt.HyperParameters, data: DataSpec, seed: int) -> Config:
-    params: dict[str, dict[str, Any]] = {}
-    for comp, name, spec, knob in space.entries():
-        values = params.setdefault(comp, {})
-        if not spec.is_active(values):
-            continue
-        if spec.per:
-            count = int(values[spec.per])
-            if isinstance(knob, Fixed):
-                values[name] = [knob.value] * count if not isinstance(knob.value, list) else \
-                    (knob.value + knob.value[-1:] * count)[:count]
-            else:
-                values[name] = [_declare(hp, f"{comp}.{name}.{i}", knob) for i in range(count)]
-        else:
-            values[name] = _declare(hp, f"{comp}.{name}", knob)
-    return Config(params, data, seed)
+    return Config(space.sample(_HyperParameterTrial(hp)), data, seed)
 
 
 class SpaceHyperModel(kt.HyperModel):

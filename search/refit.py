@@ -11,7 +11,8 @@ import numpy as np
 
 from .config import Config, write_yaml_atomic
 from .data import Dataset, load_dataset
-from .training import TrainResult, accuracy_report, predict_probabilities, train
+from .evaluation import evaluate
+from .training import TrainResult, predict_probabilities, train
 
 __all__ = ["RefitOutcome", "refit_and_save", "load_refit_model"]
 
@@ -34,7 +35,8 @@ def refit_and_save(config: Config, result: dict[str, Any], model_path: Path, *,
     trained = train(config, data, refit=True, stop_after=stop_after, verbose=verbose)
     x_test, y_test = data.test()
     probabilities = predict_probabilities(trained.model, x_test)
-    report = accuracy_report(y_test, probabilities, data.class_names)
+    tested = evaluate(y_test, probabilities, data.class_names)
+    report = {"accuracy": tested.accuracy, "per_class": tested.per_class}
     trained.model.save(model_path)
     write_yaml_atomic(model_path.with_suffix(".test.yaml"),
                       {"trial": result.get("trial"), "epochs": stop_after, **report})

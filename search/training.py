@@ -185,15 +185,3 @@ def release_memory() -> None:
 
 def predict_probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return model.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0)
-
-
-def accuracy_report(y_true: np.ndarray, probabilities: np.ndarray,
-                    class_names: Sequence[str]) -> dict[str, Any]:
-    """Overall and per-class accuracy (per-class accuracy is each class's recall)."""
-    from sklearn.metrics import accuracy_score, recall_score
-
-    predicted = probabilities.argmax(axis=1)
-    per_class = recall_score(y_true, predicted, labels=range(len(class_names)), average=None,
-                             zero_division=0)
-    return {"accuracy": float(accuracy_score(y_true, predicted)),
-            "per_class": {name: float(v) for name, v in zip(class_names, per_class)}}

@@ -159,6 +159,8 @@ ARG_CASES = [
     (["ablate", "nostudy"], "no study database at studies/nostudy/study.db"),
     (["worker", "nostudy"], "no study database at studies/nostudy/study.db"),
     (["bogus"], "invalid choice: 'bogus'"),
+    (["run", "SPACE", "--max-failures", "-1"], "must be >= 0 (0 means never); got -1"),
+    (["ablate", "nostudy", "--seeds", "1"], "must be >= 2 (paired statistics need two seeds); got 1"),
 ]
 
 
