@@ -67,6 +67,17 @@ def _classes(text: str) -> Any:
     return [g[0] if len(g) == 1 else g for g in groups]
 
 
+def _add_execution_options(parser: argparse.ArgumentParser) -> None:
+    """Speed settings that leave the model alone (search/execution.py); defaults measured in bench/."""
+    group = parser.add_argument_group("execution (speed only: the trained model is the same)")
+    group.add_argument("--steps-per-execution", type=_positive_int,
+                       help="training steps per compiled call (default 1; PyTorch supports only 1)")
+    group.add_argument("--jit", choices=("auto", "on", "off"),
+                       help="XLA/compiled training step (default auto: Keras decides per backend)")
+    group.add_argument("--data-placement", choices=("auto", "device", "host"),
+                       help="keep training images on the GPU (auto: on JAX/PyTorch with a GPU)")
+
+
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data (override the space's DATA and the study file)")
     group.add_argument("--data", choices=("fashion_mnist", "mnist", "cifar10", "digits", "npz"))
@@ -105,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tensorboard", action="store_true",
                      help="write TensorBoard logs per trial under studies/STUDY/tensorboard/")
     _add_data_options(run)
+    _add_execution_options(run)
 
     export = commands.add_parser("export", help="write the top K configs as YAML and all trials as CSV")
     export.add_argument("study")
@@ -120,15 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, help="override the epochs to train")
     train.add_argument("--output", help="where --refit saves the model (default: beside the YAML)")
     train.add_argument("--data-dir", help="folder with the data files, if not where the YAML says")
+    _add_execution_options(train)
+
     worker = commands.add_parser("worker", help="join an existing study (any host, same storage)")
     worker.add_argument("study")
     worker.add_argument("--storage", help="the study's storage URL (PostgreSQL to share across hosts)")
     worker.add_argument("--trials", type=_positive_int, help="total trials for the study, all workers")
     worker.add_argument("--timeout", type=parse_duration)
-    worker.add_argument("--gpus", help="comma-separated GPU ids: one worker process per GPU")
+    worker.add_argument("--gpus", help="comma-separated GPU ids: worker processes per GPU")
+    worker.add_argument("--processes", type=_positive_int, default=1,
+                        help="concurrent trial processes on this machine, or per GPU with --gpus; "
+                             "each gets an equal share of GPU memory and CPU threads")
     worker.add_argument("--max-failures", type=_non_negative_int, default=5,
                         help="stop after this many consecutive failed trials (0: never)")
     worker.add_argument("--studies-dir", default="studies")
+    _add_execution_options(worker)
 
     report = commands.add_parser("report", help="write studies/STUDY/report/ (index.html, report.md)")
     report.add_argument("study")
@@ -154,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--limit", type=_positive_int, help="use at most N train images")
     ablate.add_argument("--storage")
     ablate.add_argument("--studies-dir", default="studies")
+    _add_execution_options(ablate)
     return parser
 
 
@@ -175,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, console: Console) -> int:
     from . import commands
 
+    if hasattr(args, "jit"):
+        commands.configure_execution(args)
     handler = {"space": commands.show_space, "run": commands.run, "export": commands.export,
                "train": commands.train, "ablate": commands.ablate,
                "worker": commands.worker, "report": commands.report, "status": commands.status}[args.command]

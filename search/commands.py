@@ -343,13 +343,33 @@ def _search_importance(name: str, storage: Any) -> list:
     return importance_views(study)
 
 
-# -- worker ------------------------------------------------------------------------------------
+# -- execution and worker ----------------------------------------------------------------------
+
+def configure_execution(args: argparse.Namespace) -> None:
+    """This process's speed settings from the execution flags (search/execution.py)."""
+    import keras
+
+    from .execution import Execution, configure, enable_compile_cache, limit_gpu_memory
+
+    steps = args.steps_per_execution
+    if steps and steps > 1 and keras.backend.backend() == "torch":
+        raise SearchError(f"--steps-per-execution {steps}: the PyTorch backend runs one step per "
+                          "call; use 1, or KERAS_BACKEND=jax or tensorflow.")
+    default = Execution()
+    configure(Execution(steps_per_execution=steps or default.steps_per_execution,
+                        jit=args.jit or default.jit, data=args.data_placement or default.data))
+    enable_compile_cache(Path("~/.cache/search/jax-compile"))
+    limit_gpu_memory()
+
 
 def worker(args: argparse.Namespace, console: Console) -> int:
     from .runner import RunOptions, run_study
+    from .study import default_storage
+    from .workers import spawn_workers
 
-    if args.gpus:
-        return _spawn_gpu_workers(args, console)
+    if args.gpus or args.processes > 1:
+        return spawn_workers(args, args.storage or default_storage(args.study, args.studies_dir),
+                             console)
     settings = settings_from_study(args.study, args.storage, args.studies_dir)
     run_study(settings, RunOptions(trials=args.trials, timeout=args.timeout,
                                    max_failures=args.max_failures), console)
@@ -381,24 +401,6 @@ def settings_from_study(name: str, storage: str | None, root: str):
         storage=storage or default_storage(name, root), root=Path(root), seed=attrs.get("seed", 0),
         sampler=options.get("sampler", "tpe"), pruner=options.get("pruner", "hyperband"),
         max_params=options.get("max_params", 5_000_000), overrides=options.get("overrides", {}))
-
-
-def _spawn_gpu_workers(args: argparse.Namespace, console: Console) -> int:
-    """One worker process per GPU, each seeing only its own device."""
-    import os
-    import subprocess
-    import sys
-
-    command = [sys.executable, "-m", "search", "worker", args.study, "--studies-dir",
-               args.studies_dir, "--max-failures", str(args.max_failures)]
-    for flag, value in (("--storage", args.storage), ("--trials", args.trials),
-                        ("--timeout", args.timeout)):
-        if value is not None:
-            command += [flag, str(value)]
-    processes = [subprocess.Popen(command, env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu})
-                 for gpu in args.gpus.split(",")]
-    console.print(f"started {len(processes)} workers on GPUs {args.gpus}")
-    return max(process.wait() for process in processes)
 
 
 # -- report and status -------------------------------------------------------------------------

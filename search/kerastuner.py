@@ -20,7 +20,8 @@ from .data import Dataset, DataSpec
 from .errors import SearchError
 from .model import build_model
 from .space import Space
-from .training import compile_model, value_range
+from .execution import current
+from .training import EVAL_BATCH_SIZE, compile_model, value_range
 
 __all__ = ["SpaceHyperModel", "run_keras_tuner"]
 
@@ -60,7 +61,7 @@ class SpaceHyperModel(kt.HyperModel):
         model = build_model(config, self.data.input_shape, self.data.n_classes,
                             value_range=value_range(self.data.x_train))
         steps = math.ceil(len(self.data.y_train) / config.get("training", "batch_size"))
-        compile_model(model, config, steps)
+        compile_model(model, config, steps, current())
         return model
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any):
@@ -70,7 +71,7 @@ class SpaceHyperModel(kt.HyperModel):
         return model.fit(self.data.x_train, keras.utils.to_categorical(self.data.y_train, n),
                          batch_size=config.get("training", "batch_size"),
                          validation_data=(self.data.x_val, keras.utils.to_categorical(self.data.y_val, n)),
-                         validation_batch_size=1024, **kwargs)
+                         validation_batch_size=EVAL_BATCH_SIZE, **kwargs)
 
 
 def run_keras_tuner(space: Space, data: Dataset, directory: Path, *, name: str, max_epochs: int,

@@ -47,11 +47,27 @@ def plan_feature_maps(config: Config, input_shape: tuple[int, int, int]) -> list
 
 def build_model(config: Config, input_shape: tuple[int, int, int], n_classes: int, *,
                 value_range: tuple[float, float] = (0.0, 1.0)) -> keras.Model:
-    """Build (but do not compile) the classifier that ``config`` describes."""
+    """Build (but do not compile) the classifier that ``config`` describes.
+
+    Layers take the dtype policy that is global when they are built, so the
+    config's precision is set for the build only and the process's policy restored.
+    Augmentation stays float32: Keras' RandomErasing cannot run in float16 on TensorFlow.
+    """
     plan_feature_maps(config, input_shape)
+    augmentation = augmentation_layers(config, input_shape, value_range)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.get("training", "precision"))
+    try:
+        return _build(config, input_shape, n_classes, augmentation)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _build(config: Config, input_shape: tuple[int, int, int], n_classes: int,
+           augmentation: list[keras.layers.Layer]) -> keras.Model:
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
-    for layer in augmentation_layers(config, input_shape, value_range):
+    for layer in augmentation:
         x = layer(x)
     for block, filters in enumerate(config.get("conv", "filters"), start=1):
         x = _conv_block(config, x, filters, block)

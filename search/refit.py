@@ -46,4 +46,4 @@ def refit_and_save(config: Config, result: dict[str, Any], model_path: Path, *,
 def load_refit_model(path: Path) -> keras.Model:
     from . import model  # noqa: F401  - registers RandomCropResize for deserialisation
 
-    return keras.saving.load_model(path)
+    return keras.saving.load_model(path, compile=False)  # inference only: no optimizer state

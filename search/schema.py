@@ -199,10 +199,14 @@ _TRAINING = [
         "patience": KnobSpec(int, 2, "epochs without improvement before a drop", low=1, high=100,
                              when=("name", ("plateau",))),
     }),
-    Component("training", "batch size, epochs and loss", {
+    Component("training", "batch size, epochs, loss and compute precision", {
         "batch_size": KnobSpec(int, 64, "batch size", low=1, high=65536),
         "epochs": KnobSpec(int, 10, "maximum epochs (the pruner may stop earlier)", low=1, high=1000),
         "label_smoothing": _rate(0.0, "label smoothing of the cross-entropy"),
+        "precision": KnobSpec(str, "float32", "compute precision; mixed_* keep float32 weights "
+                              "(mixed_float16: GPUs with tensor cores, mixed_bfloat16: TPUs, "
+                              "recent GPUs and CPUs)",
+                              choices=("float32", "mixed_float16", "mixed_bfloat16")),
     }),
 ]
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from .config import Config
 from .data import Dataset
+from .execution import DeviceBatches, Execution, current
 from .model import ImpossibleNetwork, build_model
 
 __all__ = ["TrainResult", "TrainingDiverged", "train", "release_memory", "EVAL_BATCH_SIZE"]
@@ -129,13 +130,23 @@ def _plateau_callback(config: Config, monitor: str) -> list[keras.callbacks.Call
                                               patience=config.get("schedule", "patience"))]
 
 
-def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
+def compile_model(model: keras.Model, config: Config, steps_per_epoch: int,
+                  execution: Execution) -> None:
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(
             label_smoothing=config.get("training", "label_smoothing")),
         metrics=["accuracy"],
+        **execution.compile_options(),
     )
+
+
+def _training_inputs(x: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                     execution: Execution) -> dict[str, Any]:
+    """``fit`` arguments for the training data: host arrays, or batches kept on the device."""
+    if execution.data_on_device(x.nbytes + labels.nbytes):
+        return {"x": DeviceBatches(x, labels, batch_size, seed)}
+    return {"x": x, "y": labels, "batch_size": batch_size, "shuffle": True}
 
 
 def value_range(x: np.ndarray) -> tuple[float, float]:
@@ -144,15 +155,18 @@ def value_range(x: np.ndarray) -> tuple[float, float]:
 
 def train(config: Config, data: Dataset, *, callbacks: Sequence[keras.callbacks.Callback] = (),
           refit: bool = False, stop_after: int | None = None, recorder: EpochRecorder | None = None,
-          max_params: int | None = None, verbose: int = 0) -> TrainResult:
+          max_params: int | None = None, verbose: int = 0,
+          execution: Execution | None = None) -> TrainResult:
     """Fit ``config`` on ``data``; ``refit`` trains on train+validation with no validation.
 
     ``stop_after`` ends training after that many epochs while the learning-rate
     schedule still spans the configured epochs, so a refit follows the same
     trajectory as the search trial it reproduces. Pass your own ``recorder`` to
-    keep the history when a callback interrupts training. Raises TrainingDiverged,
-    and ImpossibleNetwork when the model has more than ``max_params`` weights.
+    keep the history when a callback interrupts training. ``execution`` defaults
+    to the process's settings (search.execution). Raises TrainingDiverged, and
+    ImpossibleNetwork when the model has more than ``max_params`` weights.
     """
+    execution = execution or current()
     keras.utils.set_random_seed(config.seed)
     x, y = data.x_train, data.y_train
     if refit:
@@ -163,12 +177,13 @@ def train(config: Config, data: Dataset, *, callbacks: Sequence[keras.callbacks.
     if max_params and model.count_params() > max_params:
         raise ImpossibleNetwork(f"network too large: {model.count_params():,} parameters, more than the limit of "
                                 f"{max_params:,} (--max-params)")
-    compile_model(model, config, steps)
+    compile_model(model, config, steps, execution)
     recorder = recorder or EpochRecorder()
     validation = None if refit else (data.x_val, keras.utils.to_categorical(data.y_val, data.n_classes))
-    model.fit(x, keras.utils.to_categorical(y, data.n_classes), batch_size=batch_size,
-              epochs=min(stop_after or math.inf, config.get("training", "epochs")),
-              validation_data=validation, validation_batch_size=EVAL_BATCH_SIZE, shuffle=True,
+    inputs = _training_inputs(x, keras.utils.to_categorical(y, data.n_classes), batch_size,
+                              config.seed, execution)
+    model.fit(**inputs, epochs=min(stop_after or math.inf, config.get("training", "epochs")),
+              validation_data=validation, validation_batch_size=EVAL_BATCH_SIZE,
               callbacks=[recorder, *_plateau_callback(config, "loss" if refit else "val_loss"),
                          *callbacks],
               verbose=verbose)

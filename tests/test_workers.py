@@ -122,6 +122,6 @@ def test_gpus_flag_starts_one_worker_per_device(tmp_path):
     spawner = search("worker", "g", "--storage", url, "--trials", "4", "--gpus", "0,1", cwd=tmp_path)
     out, err = spawner.communicate(timeout=600)
     assert spawner.returncode == 0, err
-    assert "started 2 workers on GPUs 0,1" in out
+    assert "started 2 workers on GPUs 0,1 (1 per device)" in out
     study = optuna.load_study(study_name="g", storage=make_storage(url))
     assert len(study.trials) == 4 and all(t.state == TrialState.COMPLETE for t in study.trials)
