@@ -13,6 +13,7 @@ SCRIPT = """
 import keras
 from search.config import Config
 from search.data import DataSpec, load_dataset
+from search.execution import Execution
 from search.training import train
 spec = DataSpec(name="digits")
 config = Config({"conv": {"depth": 1, "filters": [8]}, "bn": {"enabled": True},
@@ -22,7 +23,9 @@ config = Config({"conv": {"depth": 1, "filters": [8]}, "bn": {"enabled": True},
                  "optimizer": {"learning_rate": 0.005},
                  "training": {"epochs": 4, "batch_size": 32}}, spec, seed=0)
 result = train(config, load_dataset(spec))
-print(keras.backend.backend(), result.best_val_accuracy)
+fast = train(config.with_knob("training", "precision", "mixed_bfloat16"), load_dataset(spec),
+             execution=Execution(steps_per_execution=4, data="device"))
+print(keras.backend.backend(), result.best_val_accuracy, fast.best_val_accuracy)
 """
 
 
@@ -35,5 +38,6 @@ def test_training_runs_on_each_backend(backend, module):
     done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
                           env={**os.environ, "KERAS_BACKEND": backend}, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    name, accuracy = done.stdout.split()[-2:]
+    name, accuracy, tuned_accuracy = done.stdout.split()[-3:]
     assert name == backend and float(accuracy) > 0.3
+    assert float(tuned_accuracy) > 0.3  # data on device, 4 steps per call, bfloat16

@@ -57,3 +57,19 @@ def test_fault_injection_loses_nothing(tmp_path):
                        [int(v) for v in values.split("|")[1:-1]]))
     assert figures["completed_trials_lost"] == 0 and figures["left_running"] == 0
     assert figures["study_trials"] == 2
+
+
+@requires_fashion
+@pytest.mark.slow
+def test_gpu_path_runs_on_whatever_device_there_is():
+    out = bench("bench/gpu_path.py", "--limit", "300", "--epochs", "2", "--large-batch", "256",
+                "--steps-per-execution", "4")
+    assert "device: CPU" in out and "| data on device |" in out and "| all that helped |" in out
+
+
+@requires_fashion
+@pytest.mark.slow
+def test_trials_per_device_runs():
+    out = bench("bench/trials_per_device.py", "--processes", "1", "2", "--trials", "2", "--limit",
+                "300", "--epochs", "1")
+    assert "| 2 |" in out and "| 1 |" in out

@@ -1,0 +1,117 @@
+"""Speed settings leave the model alone: each one still trains the same network, for real."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from search.config import Config
+from search.data import DataSpec, load_dataset
+from search.errors import SearchError
+from search.execution import DeviceBatches, Execution, process_share_env
+from search.training import train
+
+DIGITS = DataSpec(name="digits")
+
+
+def small(**training) -> Config:
+    return Config({"conv": {"depth": 1, "filters": [16]}, "bn": {"enabled": True},
+                   "head": {"layers": 0}, "flip_h": {"enabled": True}, "cutout": {"enabled": True},
+                   "training": {"batch_size": 32, "epochs": 3, **training}}, DIGITS, seed=1)
+
+
+@pytest.mark.parametrize("execution", [Execution(data="device"), Execution(steps_per_execution=4),
+                                       Execution(data="device", steps_per_execution=8)],
+                         ids=["data-on-device", "4-steps-per-call", "both"])
+def test_speed_settings_train_as_well_as_the_default(execution):
+    data = load_dataset(DIGITS)
+    default = train(small(), data, execution=Execution(data="host"))
+    tuned = train(small(), data, execution=execution)
+    assert tuned.best_val_accuracy > 0.6
+    assert abs(tuned.best_val_accuracy - default.best_val_accuracy) < 0.15
+    assert len(tuned.history) == 3
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_computes_in_half_and_keeps_float32_weights(precision):
+    import keras
+
+    result = train(small(precision=precision), load_dataset(DIGITS))
+    assert result.best_val_accuracy > 0.5
+    conv = result.model.get_layer("block1_conv")
+    assert conv.compute_dtype == precision.removeprefix("mixed_") and conv.variable_dtype == "float32"
+    assert result.model.get_layer("classes").compute_dtype == "float32"  # softmax stays stable
+    assert keras.config.dtype_policy().name == "float32"  # the process's policy is restored
+    loss_scaled = type(result.model.optimizer).__name__ == "LossScaleOptimizer"
+    assert loss_scaled == (precision == "mixed_float16")
+
+
+def test_device_batches_cover_every_image_once_per_epoch_in_a_new_order():
+    import keras
+
+    x = np.arange(10, dtype="float32").reshape(10, 1)
+    batches = DeviceBatches(x, x.copy(), batch_size=4, seed=0)
+    assert len(batches) == 3
+
+    def epoch() -> list[float]:
+        seen = [keras.ops.convert_to_numpy(batches[i][0]).ravel() for i in range(len(batches))]
+        return list(np.concatenate(seen))
+
+    first = epoch()
+    batches.on_epoch_end()
+    second = epoch()
+    assert sorted(first) == sorted(second) == list(range(10)) and first != second
+    images, labels = batches[0]
+    assert np.array_equal(keras.ops.convert_to_numpy(images), keras.ops.convert_to_numpy(labels))
+
+
+def test_auto_keeps_data_on_the_host_without_an_accelerator():
+    assert not Execution().data_on_device(1000)  # this CI machine has no GPU
+    assert Execution(data="device").data_on_device(10 ** 12)
+    assert not Execution(data="host").data_on_device(1)
+
+
+def test_each_shared_process_gets_an_equal_slice_of_memory_and_threads():
+    env = process_share_env(4, cores=16)
+    assert env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == env["SEARCH_GPU_MEMORY_FRACTION"] == "0.225"
+    assert env["TF_NUM_INTRAOP_THREADS"] == env["OMP_NUM_THREADS"] == "4"
+    assert process_share_env(8, cores=2)["TF_NUM_INTRAOP_THREADS"] == "1"
+
+
+def test_execution_flags_reach_the_process_settings():
+    from search import commands, execution
+    from search.cli import build_parser
+
+    args = build_parser().parse_args(["train", "x.yaml", "--steps-per-execution", "8", "--jit", "off",
+                                      "--data-placement", "device"])
+    try:
+        commands.configure_execution(args)
+        assert execution.current() == Execution(steps_per_execution=8, jit="off", data="device")
+        assert execution.current().compile_options() == {"steps_per_execution": 8,
+                                                         "jit_compile": False}
+    finally:
+        execution.configure(Execution())
+
+
+def test_several_processes_on_a_sqlite_study_are_refused_before_starting(tmp_path):
+    from rich.console import Console
+
+    from search.cli import build_parser
+    from search.workers import spawn_workers
+
+    args = build_parser().parse_args(["worker", "s", "--processes", "2"])
+    with pytest.raises(SearchError, match="SQLite serves one worker per study") as info:
+        spawn_workers(args, f"sqlite:///{tmp_path / 's.db'}", Console())
+    assert "journal" in info.value.render()
+
+
+def test_spawned_workers_get_the_execution_flags():
+    from search.cli import build_parser
+    from search.workers import worker_command
+
+    args = build_parser().parse_args(["worker", "s", "--storage", "j.log", "--processes", "3",
+                                      "--steps-per-execution", "4", "--jit", "on"])
+    command = worker_command(args)
+    assert "--processes" not in command  # each child is one worker
+    assert command[command.index("--steps-per-execution") + 1] == "4"
+    assert command[command.index("--jit") + 1] == "on" and command[command.index("--storage") + 1] == "j.log"
