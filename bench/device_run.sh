@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# On the lent GPU machine (the device tool's `run`, carrying .whl and .data):
+#   bash bench/device_run.sh gpu_path --limit 60000 --epochs 3
+#   bash bench/device_run.sh trials_per_device --gpus 0 --processes 1 2 4 8
+# installs the carried wheels, puts Fashion-MNIST where search.data looks, and runs
+# the benchmark on JAX; its table is written to $OUT/NAME.md as well.
+set -euo pipefail
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+export PYTHONPATH="/tmp/site:$PWD" KERAS_BACKEND="${KERAS_BACKEND:-jax}" PYTHONUNBUFFERED=1
+mkdir -p ~/.keras/datasets && cp -r .data/fashion-mnist ~/.keras/datasets/
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+name="$1"; shift
+python3 "bench/$name.py" "$@" | tee "${OUT:-/tmp}/$name.md"
