@@ -67,6 +67,14 @@ def _classes(text: str) -> Any:
     return [g[0] if len(g) == 1 else g for g in groups]
 
 
+def _add_process_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--processes", type=_positive_int, default=1,
+                        help="concurrent trial processes on this machine, or per GPU with --gpus; "
+                             "each gets an equal share of GPU memory and CPU threads (needs "
+                             "PostgreSQL or a journal file as --storage when more than one)")
+    parser.add_argument("--gpus", help="comma-separated GPU ids: --processes workers on each")
+
+
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:
     """Speed settings that leave the model alone (search/execution.py); defaults measured in bench/."""
     group = parser.add_argument_group("execution (speed only: the trained model is the same)")
@@ -113,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--studies-dir", default="studies", help="where study folders live")
     run.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna",
                      help="optuna (default) or KerasTuner's Hyperband over the same space")
+    _add_process_options(run)
     run.add_argument("--tensorboard", action="store_true",
                      help="write TensorBoard logs per trial under studies/STUDY/tensorboard/")
     _add_data_options(run)
@@ -139,10 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--storage", help="the study's storage URL (PostgreSQL to share across hosts)")
     worker.add_argument("--trials", type=_positive_int, help="total trials for the study, all workers")
     worker.add_argument("--timeout", type=parse_duration)
-    worker.add_argument("--gpus", help="comma-separated GPU ids: worker processes per GPU")
-    worker.add_argument("--processes", type=_positive_int, default=1,
-                        help="concurrent trial processes on this machine, or per GPU with --gpus; "
-                             "each gets an equal share of GPU memory and CPU threads")
+    _add_process_options(worker)
     worker.add_argument("--max-failures", type=_non_negative_int, default=5,
                         help="stop after this many consecutive failed trials (0: never)")
     worker.add_argument("--studies-dir", default="studies")

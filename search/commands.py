@@ -98,16 +98,37 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     settings, study = settings_from_args(args)
     if args.engine == "keras-tuner":
+        if args.processes > 1 or args.gpus:
+            raise SearchError("--processes and --gpus work with the optuna engine only; KerasTuner's "
+                              "Hyperband runs in one process here.")
         return _run_keras_tuner(settings, _merged(study, args, "trials", 20), console)
     timeout = args.timeout if args.timeout is not None else (
         parse_duration(str(study["timeout"])) if study.get("timeout") else None)
     options = RunOptions(trials=_merged(study, args, "trials", 20), timeout=timeout,
                          max_failures=args.max_failures, tensorboard=args.tensorboard)
-    run_study(settings, options, console)
+    if args.processes > 1 or args.gpus:
+        status = _run_in_workers(args, settings, options, console)
+        if status:
+            return status
+    else:
+        run_study(settings, options, console)
     best = settings.directory / "best.yaml"
     if best.exists():
         console.print(f"best config: {best}  (retrain: python -m search train {best})")
     return 0
+
+
+def _run_in_workers(args: argparse.Namespace, settings: Any, options: Any, console: Console) -> int:
+    from .study import open_study
+    from .workers import spawn_workers
+
+    if args.tensorboard:
+        raise SearchError("--tensorboard runs in one process; leave out --processes/--gpus, or "
+                          "run TensorBoard-logged trials separately.")
+    plan = worker_plan(args, settings.name, settings.storage, options.trials, options.timeout)
+    plan.check()
+    open_study(settings)  # create it (or check a resume) once, before the workers join
+    return spawn_workers(plan, console)
 
 
 def _run_keras_tuner(settings: Any, trials: int, console: Console) -> int:
@@ -365,15 +386,28 @@ def configure_execution(args: argparse.Namespace) -> None:
 def worker(args: argparse.Namespace, console: Console) -> int:
     from .runner import RunOptions, run_study
     from .study import default_storage
-    from .workers import spawn_workers
 
     if args.gpus or args.processes > 1:
-        return spawn_workers(args, args.storage or default_storage(args.study, args.studies_dir),
+        from .workers import spawn_workers
+
+        storage = args.storage or default_storage(args.study, args.studies_dir)
+        return spawn_workers(worker_plan(args, args.study, storage, args.trials, args.timeout),
                              console)
     settings = settings_from_study(args.study, args.storage, args.studies_dir)
     run_study(settings, RunOptions(trials=args.trials, timeout=args.timeout,
                                    max_failures=args.max_failures), console)
     return 0
+
+
+def worker_plan(args: argparse.Namespace, study: str, storage: str, trials: int | None,
+                timeout: float | None):
+    """``--processes``/``--gpus``: the worker processes to start, each one trial at a time."""
+    from .workers import WorkerPlan
+
+    options = {"--trials": trials, "--timeout": timeout, "--max-failures": args.max_failures,
+               "--steps-per-execution": args.steps_per_execution, "--jit": args.jit,
+               "--data-placement": args.data_placement}
+    return WorkerPlan(study, storage, args.studies_dir, args.processes, args.gpus, options)
 
 
 def settings_from_study(name: str, storage: str | None, root: str):

@@ -44,9 +44,9 @@ class PruningReporter(keras.callbacks.Callback):
     still shows how far it got.
     """
 
-    def __init__(self, trial: optuna.Trial, recorder: EpochRecorder) -> None:
+    def __init__(self, trial: optuna.Trial, recorder: EpochRecorder, epochs: int) -> None:
         super().__init__()
-        self.trial, self.recorder = trial, recorder
+        self.trial, self.recorder, self.epochs = trial, recorder, epochs
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         score = (logs or {}).get(MONITOR)
@@ -54,7 +54,8 @@ class PruningReporter(keras.callbacks.Callback):
         if score is None or self.recorder.diverged:
             return
         self.trial.report(float(score), step=epoch + 1)
-        if self.trial.should_prune():
+        # After the last epoch there is nothing left to save: the trial completes with its score.
+        if epoch + 1 < self.epochs and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {MONITOR} {float(score):.4f}")
 
 
@@ -100,7 +101,8 @@ class Objective:
         except ImpossibleNetwork as exc:
             _end(trial, "prune_reason", f"impossible network: {exc}", optuna.TrialPruned)
         recorder = EpochRecorder()
-        callbacks: list[keras.callbacks.Callback] = [PruningReporter(trial, recorder)]
+        callbacks: list[keras.callbacks.Callback] = [
+            PruningReporter(trial, recorder, config.get("training", "epochs"))]
         if checkpoint is not None:
             recorder.history = _resumed_history(trial, checkpoint)
             # Kept past training's end (we delete it once the trial is recorded): a kill between

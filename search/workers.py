@@ -1,58 +1,124 @@
-"""Several trial processes on one machine: one set per GPU, each with its share of it.
+"""Several trial processes on one machine: K per GPU, or K sharing the CPU.
 
-Small CNNs leave a big GPU mostly idle, so ``worker --processes K`` runs K
-worker processes that join the same study (per GPU with ``--gpus``). Each
-process sees only its own GPU and gets an equal slice of its memory and of
-the CPU threads (search.execution.process_share_env). They share one study
-through its storage, so that storage must serve several workers.
+Small CNNs leave a big GPU mostly idle, so ``--processes K`` runs K worker
+processes that join the same study (K per GPU with ``--gpus``). Each sees only
+its own GPU and gets an equal slice of its memory and of the CPU threads
+(search.execution.process_share_env). They share the study through its
+storage, which must therefore serve several workers (PostgreSQL or a journal
+file). Each worker's output goes to ``studies/STUDY/logs/``; this process
+shows the study's status until all are done, and passes SIGTERM/Ctrl-C on so
+every running trial is recorded and resumable.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.console import Console
+from rich.live import Live
 
 from .errors import SearchError
 from .execution import process_share_env
 
-__all__ = ["spawn_workers", "worker_command"]
-
-FORWARDED = (("--storage", "storage"), ("--trials", "trials"), ("--timeout", "timeout"),
-             ("--steps-per-execution", "steps_per_execution"), ("--jit", "jit"),
-             ("--data-placement", "data_placement"))
+__all__ = ["WorkerPlan", "spawn_workers"]
 
 
-def worker_command(args: argparse.Namespace) -> list[str]:
-    """The `search worker` command line each spawned process runs (one process, no spawning)."""
-    command = [sys.executable, "-m", "search", "worker", args.study, "--studies-dir",
-               args.studies_dir, "--max-failures", str(args.max_failures)]
-    for flag, key in FORWARDED:
-        value = getattr(args, key, None)
-        if value is not None:
-            command += [flag, str(value)]
-    return command
+@dataclass
+class WorkerPlan:
+    """What every spawned worker runs: ``search worker STUDY`` with these options."""
+
+    study: str
+    storage: str
+    studies_dir: str
+    processes: int = 1
+    gpus: str | None = None
+    options: dict[str, object] = field(default_factory=dict)  # flag -> value, None left out
+
+    def command(self) -> list[str]:
+        command = [sys.executable, "-m", "search", "worker", self.study, "--storage", self.storage,
+                   "--studies-dir", self.studies_dir]
+        for flag, value in self.options.items():
+            if value is not None:
+                command += [flag, str(value)]
+        return command
+
+    def devices(self) -> list[str | None]:
+        return self.gpus.split(",") if self.gpus else [None]
+
+    @property
+    def total(self) -> int:
+        return len(self.devices()) * self.processes
+
+    def check(self) -> None:
+        """Refuse, before anything starts, a storage that cannot serve these workers."""
+        if self.total > 1 and self.storage.startswith("sqlite"):
+            raise SearchError(
+                f"{self.total} worker processes cannot share the SQLite study {self.storage}: "
+                "SQLite serves one worker per study.",
+                hint="Use PostgreSQL (--storage postgresql://user:pw@host/db) or Optuna's journal "
+                     "file (--storage studies/NAME.log).")
 
 
-def spawn_workers(args: argparse.Namespace, storage_url: str, console: Console) -> int:
-    """Start ``--processes`` workers (per GPU with ``--gpus``); wait for all, return the worst exit."""
-    devices = args.gpus.split(",") if args.gpus else [None]
-    total = len(devices) * args.processes
-    if total > 1 and storage_url.startswith("sqlite"):
-        raise SearchError(
-            f"{total} worker processes cannot share the SQLite study {storage_url}: SQLite serves "
-            "one worker per study.",
-            hint="Use PostgreSQL (--storage postgresql://user:pw@host/db) or Optuna's journal file "
-                 "(--storage studies/NAME.log); `search run --storage ...` creates the study there.")
-    processes = []
-    for device in devices:
-        env = {**os.environ, **process_share_env(args.processes)}
-        if device is not None:
-            env["CUDA_VISIBLE_DEVICES"] = device
-        processes += [subprocess.Popen(worker_command(args), env=env) for _ in range(args.processes)]
-    where = f"GPUs {args.gpus}" if args.gpus else "this machine"
-    console.print(f"started {total} workers on {where} ({args.processes} per device)")
-    return max(process.wait() for process in processes)
+def spawn_workers(plan: WorkerPlan, console: Console) -> int:
+    """Start the workers, show the study until they end, return the worst exit status."""
+    plan.check()
+    total = plan.total
+    logs = Path(plan.studies_dir) / plan.study / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes = [_start(plan, device, index, logs) for device in plan.devices()
+                 for index in range(plan.processes)]
+    where = f"GPUs {plan.gpus}" if plan.gpus else "this machine"
+    console.print(f"started {total} workers on {where} ({plan.processes} per device); "
+                  f"their output: {logs}/")
+    try:
+        _watch(plan, processes, console)
+    except KeyboardInterrupt:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait()
+        raise
+    return max(process.returncode for process in processes)
+
+
+def _start(plan: WorkerPlan, device: str | None, index: int, logs: Path) -> subprocess.Popen:
+    env = {**os.environ, **process_share_env(plan.processes)}
+    if device is not None:
+        env["CUDA_VISIBLE_DEVICES"] = device
+    log = open(logs / f"worker-{'gpu' + device if device else 'cpu'}-{index}.log", "a")
+    return subprocess.Popen(plan.command(), env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _watch(plan: WorkerPlan, processes: list[subprocess.Popen], console: Console) -> None:
+    """The study's status panel, refreshed while any worker runs (SIGTERM ends it like Ctrl-C)."""
+    from .runner import _raise_keyboard_interrupt
+
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        with Live(_panel(plan), console=console, refresh_per_second=1,
+                  transient=not console.is_terminal) as live:
+            while any(process.poll() is None for process in processes):
+                time.sleep(2)
+                live.update(_panel(plan))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    console.print(_panel(plan))
+
+
+def _panel(plan: WorkerPlan):
+    import optuna
+
+    from .status import status_panel
+    from .study import make_storage
+
+    try:
+        return status_panel(optuna.load_study(study_name=plan.study,
+                                              storage=make_storage(plan.storage)))
+    except Exception as exc:  # a busy journal file or a server blip: show it, keep watching
+        return f"study status unavailable for now: {exc}"

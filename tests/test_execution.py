@@ -96,22 +96,23 @@ def test_execution_flags_reach_the_process_settings():
 def test_several_processes_on_a_sqlite_study_are_refused_before_starting(tmp_path):
     from rich.console import Console
 
-    from search.cli import build_parser
-    from search.workers import spawn_workers
+    from search.workers import WorkerPlan, spawn_workers
 
-    args = build_parser().parse_args(["worker", "s", "--processes", "2"])
+    plan = WorkerPlan("s", f"sqlite:///{tmp_path / 's.db'}", str(tmp_path), processes=2)
     with pytest.raises(SearchError, match="SQLite serves one worker per study") as info:
-        spawn_workers(args, f"sqlite:///{tmp_path / 's.db'}", Console())
-    assert "journal" in info.value.render()
+        spawn_workers(plan, Console())
+    assert "journal" in info.value.render() and not (tmp_path / "s").exists()
 
 
 def test_spawned_workers_get_the_execution_flags():
     from search.cli import build_parser
-    from search.workers import worker_command
+    from search.commands import worker_plan
 
     args = build_parser().parse_args(["worker", "s", "--storage", "j.log", "--processes", "3",
                                       "--steps-per-execution", "4", "--jit", "on"])
-    command = worker_command(args)
-    assert "--processes" not in command  # each child is one worker
+    plan = worker_plan(args, args.study, args.storage, args.trials, args.timeout)
+    command = plan.command()
+    assert "--processes" not in command and "--trials" not in command  # one worker each, no budget
     assert command[command.index("--steps-per-execution") + 1] == "4"
     assert command[command.index("--jit") + 1] == "on" and command[command.index("--storage") + 1] == "j.log"
+    assert plan.total == 3 and plan.devices() == [None]

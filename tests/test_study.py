@@ -134,3 +134,22 @@ def test_training_failures_are_classified(error, reason):
     from search.trial import _describe_failure
 
     assert _describe_failure(error).startswith(reason)
+
+
+class AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study, trial) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("epochs, state", [(2, TrialState.PRUNED), (1, TrialState.COMPLETE)])
+def test_a_trial_that_finished_its_last_epoch_is_never_pruned(epochs, state):
+    from search.space import Space
+    from search.trial import Objective
+
+    space = Space.of({"conv": {"depth": 1, "filters": [8]}, "head": {"layers": 0},
+                      "training": {"epochs": epochs}})
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    study.optimize(Objective(space, DataSpec(name="digits")), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == state and len(trial.user_attrs["history"]) == 1
+    assert ("prune_reason" in trial.user_attrs) == (state == TrialState.PRUNED)

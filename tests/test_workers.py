@@ -128,16 +128,18 @@ def test_gpus_flag_starts_one_worker_per_device(tmp_path):
 
 
 @pytest.mark.slow
-def test_processes_flag_runs_several_workers_on_one_machine(tmp_path):
+def test_run_with_processes_shares_the_study_between_local_workers(tmp_path):
     url = str(tmp_path / "p.log")
     space = write(tmp_path, "w.py", SPACE)
-    first = search("run", str(space), "--study", "p", "--storage", url, "--trials", "1",
-                   "--pruner", "none", cwd=tmp_path)
-    assert first.wait(timeout=300) == 0, first.stderr.read()
-    spawner = search("worker", "p", "--storage", url, "--trials", "5", "--processes", "2",
-                     "--steps-per-execution", "2", cwd=tmp_path)
+    spawner = search("run", str(space), "--study", "p", "--storage", url, "--trials", "5",
+                     "--pruner", "none", "--processes", "2", "--steps-per-execution", "2",
+                     cwd=tmp_path)
     out, err = spawner.communicate(timeout=600)
     assert spawner.returncode == 0, err
     assert "started 2 workers on this machine (2 per device)" in out
     study = optuna.load_study(study_name="p", storage=make_storage(url))
-    assert len(study.trials) == 5 and all(t.state == TrialState.COMPLETE for t in study.trials)
+    states = [(t.number, t.state.name, t.user_attrs.get("fail_reason")) for t in study.trials]
+    assert len(study.trials) == 5 and all(t.state == TrialState.COMPLETE for t in study.trials), states
+    logs = sorted((tmp_path / "studies" / "p" / "logs").iterdir())
+    assert [log.name for log in logs] == ["worker-cpu-0.log", "worker-cpu-1.log"]
+    assert (tmp_path / "studies" / "p" / "best.yaml").exists()
