@@ -192,9 +192,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                     soft_wrap=True)
         return 2
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted; the running trial was recorded as FAIL and every "
-                                   "finished trial is kept. Rerun the same command to resume.")
-        return 130
+        return _interrupted()
+    except Exception as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # cleanup broke under the interrupt
+            return _interrupted()
+        raise
+
+
+def _interrupted() -> int:
+    Console(stderr=True).print("interrupted; the running trial was recorded as FAIL (or is re-queued "
+                               "when the study resumes) and every finished trial is kept. Rerun the "
+                               "same command to resume.")
+    return 130
 
 
 def _dispatch(args: argparse.Namespace, console: Console) -> int:

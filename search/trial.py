@@ -7,6 +7,7 @@ database explains itself: ``config``, ``history`` (per epoch), ``params_count``,
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import zlib
 from dataclasses import dataclass
@@ -87,7 +88,9 @@ class Objective:
         try:
             return self._run(trial, config, checkpoint)
         except KeyboardInterrupt:  # SIGTERM arrives as this too (see runner)
-            trial.set_user_attr("fail_reason", "interrupted by SIGTERM or Ctrl-C")
+            # Best effort: the signal may have landed mid-write, and the interrupt must win.
+            with contextlib.suppress(Exception):
+                trial.set_user_attr("fail_reason", "interrupted by SIGTERM or Ctrl-C")
             raise
         finally:
             release_memory()
