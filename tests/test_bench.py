@@ -63,7 +63,7 @@ def test_fault_injection_loses_nothing(tmp_path):
 @pytest.mark.slow
 def test_gpu_path_runs_on_whatever_device_there_is():
     out = bench("bench/gpu_path.py", "--limit", "300", "--epochs", "2", "--large-batch", "256",
-                "--steps-per-execution", "4")
+                "--steps-per-execution", "4", "--repeats", "1")
     assert "device: CPU" in out and "| data on device |" in out and "| all that helped: " in out
 
 
