@@ -54,7 +54,8 @@ class Execution:
 
         "auto" does so with an accelerator on JAX and PyTorch when the data fits:
         Keras' own array path copies every batch from host memory there.
-        TensorFlow's fit already stages arrays through tf.data, so auto leaves it.
+        TensorFlow's fit already stages arrays through its own input pipeline, so
+        auto leaves it.
         """
         if self.data != "auto":
             return self.data == "device"
@@ -77,20 +78,11 @@ def current() -> Execution:
 
 def has_accelerator() -> bool:
     """True when the Keras backend sees a GPU (or TPU)."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return jax.default_backend() != "cpu"
-    if backend == "torch":
+    if keras.backend.backend() == "torch":  # Keras' device listing does not cover PyTorch
         import torch
 
         return torch.cuda.is_available()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return bool(tf.config.list_physical_devices("GPU"))
-    return False
+    return any(not device.lower().startswith("cpu") for device in keras.distribution.list_devices())
 
 
 def enable_compile_cache(default_dir: Path) -> Path | None:

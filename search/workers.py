@@ -101,8 +101,7 @@ def _watch(plan: WorkerPlan, processes: list[subprocess.Popen], console: Console
 
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        with Live(_panel(plan), console=console, refresh_per_second=1,
-                  transient=not console.is_terminal) as live:
+        with Live(_panel(plan), console=console, refresh_per_second=1, transient=True) as live:
             while any(process.poll() is None for process in processes):
                 time.sleep(2)
                 live.update(_panel(plan))
