@@ -24,16 +24,17 @@ import optuna
 from optuna.trial import TrialState
 
 from .errors import SearchError
+from .storage_url import StorageURL
 
 __all__ = ["TrialBudget", "SingleWorkerLock", "storage_lock", "sqlite_path", "journal_path"]
 
 
-def sqlite_path(url: str) -> Path | None:
-    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+def sqlite_path(url: StorageURL | str) -> Path | None:
+    return StorageURL(url).sqlite_file
 
 
-def journal_path(url: str) -> Path | None:
-    return Path(url) if url.endswith((".log", ".journal")) else None
+def journal_path(url: StorageURL | str) -> Path | None:
+    return StorageURL(url).journal_file
 
 
 def _origin(trial: optuna.trial.FrozenTrial) -> int:
@@ -86,7 +87,7 @@ class TrialBudget:
 
 
 @contextlib.contextmanager
-def storage_lock(study_name: str, url: str) -> Iterator[None]:
+def storage_lock(study_name: str, url: StorageURL | str) -> Iterator[None]:
     """One lock per study shared by every worker of that storage (across hosts for PostgreSQL)."""
     if url.startswith("postgresql"):
         with _advisory_lock(study_name, url):
@@ -105,11 +106,11 @@ def storage_lock(study_name: str, url: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _advisory_lock(study_name: str, url: str) -> Iterator[None]:
+def _advisory_lock(study_name: str, url: StorageURL | str) -> Iterator[None]:
     import sqlalchemy
 
     key = zlib.crc32(f"search-budget/{study_name}".encode())
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    engine = sqlalchemy.create_engine(StorageURL(url).secret(), poolclass=sqlalchemy.pool.NullPool)
     with engine.connect() as connection:
         connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
         try:

@@ -14,36 +14,10 @@ from typing import Any, Sequence
 from rich.console import Console
 
 from .errors import SearchError
+from .inputs import arg_help, arg_type
+from .storage_url import STORAGE_ENV
 
-__all__ = ["main", "parse_duration"]
-
-def parse_duration(text: str) -> float:
-    """'90', '90s', '30m', '8h', '1h30m' -> seconds."""
-    parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*",
-                         text)
-    if not text.strip() or not parts or not any(parts.groups()):
-        raise argparse.ArgumentTypeError(f"'{text}' is not a duration; use e.g. 90s, 30m, 8h or 1h30m")
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
-    return hours * 3600 + minutes * 60 + seconds
-
-
-def _int_at_least(low: int, why: str = "") -> Any:
-    """An argparse type: an integer >= ``low``; ``why`` explains the bound in the message."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}{why}; got {value}")
-        return value
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0, " (0 means never)")
-_at_least_two = _int_at_least(2, " (paired statistics need two seeds)")
-
+__all__ = ["main", "build_parser"]
 
 def _classes(text: str) -> Any:
     """'fashion3', '0,1,2,3,4' or groups '0+2+3+4+6,1+5+7+9,8'."""
@@ -59,35 +33,28 @@ def _classes(text: str) -> Any:
 
 
 def _add_process_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--processes", type=_positive_int, default=1,
-                        help="concurrent trial processes on this machine, or per GPU with --gpus; "
-                             "each gets an equal share of GPU memory and CPU threads (needs "
-                             "PostgreSQL or a journal file as --storage when more than one)")
-    parser.add_argument("--gpus", help="comma-separated GPU ids: --processes workers on each")
+    parser.add_argument("--processes", **arg_help("processes"), default=1)
+    parser.add_argument("--gpus", **arg_help("gpus"))
 
 
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:
     """Speed settings that leave the model alone (search/execution.py); defaults measured in bench/."""
     group = parser.add_argument_group("execution (speed only: the trained model is the same)")
-    group.add_argument("--steps-per-execution", type=_positive_int,
-                       help="training steps per compiled call (default 16, measured fastest; "
-                            "PyTorch runs 1)")
-    group.add_argument("--jit", choices=("auto", "on", "off"),
-                       help="XLA/compiled training step (default auto: Keras decides per backend)")
-    group.add_argument("--data-placement", choices=("auto", "device", "host"),
-                       help="keep training images on the GPU (auto: on JAX/PyTorch with a GPU)")
+    group.add_argument("--steps-per-execution", **arg_help("steps_per_execution"))
+    group.add_argument("--jit", **arg_help("jit"))
+    group.add_argument("--data-placement", **arg_help("data_placement"))
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data (override the space's DATA and the study file)")
-    group.add_argument("--data", choices=("fashion_mnist", "mnist", "cifar10", "digits", "npz"))
+    group.add_argument("--data", **arg_help("data_name", "data"))
     group.add_argument("--data-dir", help="folder with the data files (or the .npz file for --data npz)")
-    group.add_argument("--limit", type=_positive_int, help="use at most N train (and N test) images")
+    group.add_argument("--limit", **arg_help("limit"))
     group.add_argument("--classes", type=_classes,
                        help="keep/merge classes: preset 'fashion3', '0,1,2,3,4' or '0+2,1+3'")
     group.add_argument("--class-names", help="comma-separated names of the new classes")
-    group.add_argument("--normalize", choices=("scale", "zscore", "per_channel"))
-    group.add_argument("--val-fraction", type=float, help="validation share of the training pool")
+    group.add_argument("--normalize", **arg_help("normalize"))
+    group.add_argument("--val-fraction", **arg_help("val_fraction"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,20 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run (or resume) a study")
     run.add_argument("file", help="a space file (spaces/cnn.py) or a study definition (studies/X.yaml)")
-    run.add_argument("--study", help="study name (default: the file's stem)")
-    run.add_argument("--trials", type=_positive_int, help="total finished trials for the study (default 20)")
-    run.add_argument("--timeout", type=parse_duration, help="stop starting trials after this long, e.g. 8h")
-    run.add_argument("--sampler", choices=("tpe", "random", "cmaes", "gp", "grid"))
-    run.add_argument("--pruner", choices=("hyperband", "median", "successive-halving", "none"))
-    run.add_argument("--epochs", type=_positive_int, help="fix every trial's epochs to N")
-    run.add_argument("--seed", type=int, help="study seed (data split and trial seeds derive from it)")
-    run.add_argument("--storage", help="Optuna storage URL (default sqlite:///studies/STUDY/study.db)")
-    run.add_argument("--max-params", type=_positive_int, help="prune networks larger than this")
-    run.add_argument("--max-failures", type=_non_negative_int, default=5,
-                     help="stop after this many consecutive failed trials (0: never)")
+    run.add_argument("--study", **arg_help("study"))
+    for name in ("trials", "timeout", "sampler", "pruner", "epochs", "seed", "max_params"):
+        run.add_argument("--" + name.replace("_", "-"), **arg_help(name))
+    run.add_argument("--storage", **arg_help("storage"))
+    run.add_argument("--max-failures", **arg_help("max_failures"), default=5)
     run.add_argument("--studies-dir", default="studies", help="where study folders live")
-    run.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna",
-                     help="optuna (default) or KerasTuner's Hyperband over the same space")
+    run.add_argument("--engine", **arg_help("engine"), default="optuna")
     _add_process_options(run)
     run.add_argument("--tensorboard", action="store_true",
                      help="write TensorBoard logs per trial under studies/STUDY/tensorboard/")
@@ -120,9 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_execution_options(run)
 
     export = commands.add_parser("export", help="write the top K configs as YAML and all trials as CSV")
-    export.add_argument("study")
-    export.add_argument("--top", type=_positive_int, default=5)
-    export.add_argument("--storage")
+    export.add_argument("study", **arg_help("study"))
+    export.add_argument("--top", **arg_help("top"), default=5)
+    export.add_argument("--storage", **arg_help("storage"))
     export.add_argument("--studies-dir", default="studies")
     export.add_argument("--out", help="folder (default studies/STUDY/export)")
 
@@ -130,45 +90,46 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config")
     train.add_argument("--refit", action="store_true",
                        help="train on train+validation for the best epoch count, then test once")
-    train.add_argument("--epochs", type=_positive_int, help="override the epochs to train")
+    train.add_argument("--epochs", **arg_help("epochs"))
     train.add_argument("--output", help="where --refit saves the model (default: beside the YAML)")
     train.add_argument("--data-dir", help="folder with the data files, if not where the YAML says")
     _add_execution_options(train)
 
     worker = commands.add_parser("worker", help="join an existing study (any host, same storage)")
-    worker.add_argument("study")
-    worker.add_argument("--storage", help="the study's storage URL (PostgreSQL to share across hosts)")
-    worker.add_argument("--trials", type=_positive_int, help="total trials for the study, all workers")
-    worker.add_argument("--timeout", type=parse_duration)
+    worker.add_argument("study", **arg_help("study"))
+    worker.add_argument("--storage", type=arg_type("storage"),
+                        help="the study's storage URL (PostgreSQL to share across hosts); default "
+                             f"${STORAGE_ENV}, else the SQLite file")
+    worker.add_argument("--trials", **arg_help("trials"))
+    worker.add_argument("--timeout", **arg_help("timeout"))
     _add_process_options(worker)
-    worker.add_argument("--max-failures", type=_non_negative_int, default=5,
-                        help="stop after this many consecutive failed trials (0: never)")
+    worker.add_argument("--max-failures", **arg_help("max_failures"), default=5)
     worker.add_argument("--studies-dir", default="studies")
     _add_execution_options(worker)
 
     report = commands.add_parser("report", help="write studies/STUDY/report/ (index.html, report.md)")
-    report.add_argument("study")
+    report.add_argument("study", **arg_help("study"))
     report.add_argument("--no-model", action="store_true", help="study views only (no refit/test)")
-    report.add_argument("--storage")
+    report.add_argument("--storage", **arg_help("storage"))
     report.add_argument("--studies-dir", default="studies")
 
     status = commands.add_parser("status", help="one-screen summary of a study")
-    status.add_argument("study")
-    status.add_argument("--storage")
+    status.add_argument("study", **arg_help("study"))
+    status.add_argument("--storage", **arg_help("storage"))
     status.add_argument("--studies-dir", default="studies")
 
     ablate = commands.add_parser("ablate", help="rank each component's contribution, with statistics")
     ablate.add_argument("target", help="a study name, or an ablation definition (studies/X.yaml)")
     ablate.add_argument("--config", help="reference config YAML (default: the study's best trial)")
     ablate.add_argument("--baseline", help="baseline config YAML (default: every component off)")
-    ablate.add_argument("--seeds", type=_at_least_two, help="seeds per variant (default 3, at least 2)")
+    ablate.add_argument("--seeds", **arg_help("seeds"))
     ablate.add_argument("--components", help="comma-separated components or a+b groups "
                                              "(default: those that differ)")
     ablate.add_argument("--ladder", help="order of the cumulative ladder (default: by contribution)")
-    ablate.add_argument("--path-seeds", type=_positive_int, help="seeds per ablation-path step")
-    ablate.add_argument("--epochs", type=_positive_int, help="train every variant for N epochs")
-    ablate.add_argument("--limit", type=_positive_int, help="use at most N train images")
-    ablate.add_argument("--storage")
+    ablate.add_argument("--path-seeds", **arg_help("path_seeds"))
+    ablate.add_argument("--epochs", **arg_help("epochs"))
+    ablate.add_argument("--limit", **arg_help("limit"))
+    ablate.add_argument("--storage", **arg_help("storage"))
     ablate.add_argument("--studies-dir", default="studies")
     _add_execution_options(ablate)
     return parser

@@ -11,15 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from .config import Config, read_yaml, write_yaml_atomic
-from .data import DataSpec
+from .definitions import (ablation_inputs, load_existing_study, settings_from_args,
+                          settings_from_study, storage_for)
 from .errors import SearchError
 from .knobs import Fixed
 from .space import Space, load_space
-
-STUDY_KEYS = ("space", "study", "data", "trials", "timeout", "sampler", "pruner", "seed", "epochs",
-              "max_params", "storage")
-DATA_FLAGS = {"data": "name", "data_dir": "path", "limit": "limit", "classes": "classes",
-              "normalize": "normalize", "val_fraction": "val_fraction"}
+from .storage_url import StorageURL, redact
 
 
 def show_space(args: argparse.Namespace, console: Console) -> int:
@@ -44,56 +41,12 @@ def space_table(space: Space) -> Table:
 
 # -- run ---------------------------------------------------------------------------------------
 
-def _study_file(path: Path) -> dict[str, Any]:
-    raw = read_yaml(path)
-    unknown = [k for k in raw if k not in STUDY_KEYS]
-    if unknown:
-        raise SearchError([f"{path}: unknown key '{k}'; allowed: {', '.join(STUDY_KEYS)}."
-                           for k in unknown])
-    if "space" not in raw:
-        raise SearchError(f"{path}: a study definition needs 'space: spaces/FILE.py'.")
-    return raw
-
-
 def _merged(defaults: dict[str, Any], args: argparse.Namespace, key: str, fallback: Any) -> Any:
     value = getattr(args, key, None)
     return value if value is not None else defaults.get(key, fallback)
 
 
-def _data_spec(space: Space, study: dict[str, Any], args: argparse.Namespace, source: str) -> DataSpec:
-    raw = {**space.data, **(study.get("data") or {})}
-    raw.update({field: getattr(args, flag) for flag, field in DATA_FLAGS.items()
-                if getattr(args, flag, None) is not None})
-    if getattr(args, "class_names", None):
-        raw["class_names"] = [s.strip() for s in args.class_names.split(",")]
-    seed = _merged(study, args, "seed", 0)
-    raw.setdefault("seed", seed)
-    return DataSpec.from_dict(raw, source=source)
-
-
-def settings_from_args(args: argparse.Namespace):
-    """Resolve space file or study YAML plus CLI flags (flags win) into StudySettings."""
-    from .study import StudySettings, default_storage
-
-    path = Path(args.file)
-    study = _study_file(path) if path.suffix in (".yaml", ".yml") else {}
-    space = load_space(study.get("space", path))
-    epochs = _merged(study, args, "epochs", None)
-    overrides = {"training.epochs": epochs} if epochs is not None else {}
-    space = space.with_fixed(overrides)
-    name = _merged(study, args, "study", path.stem)
-    root = Path(args.studies_dir)
-    return StudySettings(
-        name=name, space=space, data=_data_spec(space, study, args, str(path)),
-        storage=_merged(study, args, "storage", None) or default_storage(name, root), root=root,
-        seed=_merged(study, args, "seed", 0), sampler=_merged(study, args, "sampler", "tpe"),
-        pruner=_merged(study, args, "pruner", "hyperband"),
-        max_params=_merged(study, args, "max_params", 5_000_000), overrides=overrides,
-    ), study
-
-
 def run(args: argparse.Namespace, console: Console) -> int:
-    from .cli import parse_duration
     from .runner import RunOptions, run_study
 
     settings, study = settings_from_args(args)
@@ -102,8 +55,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             raise SearchError("--processes and --gpus work with the optuna engine only; KerasTuner's "
                               "Hyperband runs in one process here.")
         return _run_keras_tuner(settings, _merged(study, args, "trials", 20), console)
-    timeout = args.timeout if args.timeout is not None else (
-        parse_duration(str(study["timeout"])) if study.get("timeout") else None)
+    timeout = _merged(study, args, "timeout", None)
     options = RunOptions(trials=_merged(study, args, "trials", 20), timeout=timeout,
                          max_failures=args.max_failures, tensorboard=args.tensorboard)
     if args.processes > 1 or args.gpus:
@@ -150,24 +102,6 @@ def _run_keras_tuner(settings: Any, trials: int, console: Console) -> int:
 
 
 # -- export ------------------------------------------------------------------------------------
-
-def load_existing_study(name: str, storage: str | None, root: str):
-    import optuna
-
-    from .study import default_storage, make_storage, quiet_optuna, redact
-
-    quiet_optuna()
-    url = storage or default_storage(name, root)
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        raise SearchError(f"no study database at {url[len('sqlite:///'):]}; run "
-                          f"`python -m search run ... --study {name}` first, or pass --storage.")
-    try:
-        return optuna.load_study(study_name=name, storage=make_storage(url))
-    except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(make_storage(url))]
-        raise SearchError(f"no study named '{name}' in {redact(url)}; it has: "
-                          f"{', '.join(names) or 'no studies'}.") from None
-
 
 def export(args: argparse.Namespace, console: Console) -> int:
     from optuna.trial import TrialState
@@ -234,70 +168,6 @@ def _test_table(report: dict[str, Any], n_test: int, epochs: int) -> Table:
 
 # -- ablate ------------------------------------------------------------------------------------
 
-ABLATION_KEYS = ("study", "data", "seeds", "ladder", "components", "epochs", "path_seeds", "alpha",
-                 "reference", "baseline", "storage")
-
-
-def _ablation_file(path: Path) -> dict[str, Any]:
-    raw = read_yaml(path)
-    problems = [f"{path}: unknown key '{k}'; allowed: {', '.join(ABLATION_KEYS)}." for k in raw
-                if k not in ABLATION_KEYS]
-    problems += [f"{path}: '{k}' is required." for k in ("study", "reference") if k not in raw]
-    if problems:
-        raise SearchError(problems)
-    return raw
-
-
-def _config_from(raw: dict[str, Any], data: Any, source: str) -> Config:
-    return Config.from_dict({"params": raw, "data": data or {}}, source=source)
-
-
-def _split_list(text: str | None) -> list[str] | None:
-    return [s.strip() for s in text.split(",") if s.strip()] if text else None
-
-
-def _ablation_inputs(args: argparse.Namespace):
-    """(study name, storage URL, reference, baseline, options) from a study or a definition."""
-    from .study import default_storage
-
-    spec = _ablation_file(Path(args.target)) if args.target.endswith((".yaml", ".yml")) else {
-        "study": args.target}
-    name = spec["study"]
-    storage = args.storage or spec.get("storage") or default_storage(name, args.studies_dir)
-    if "reference" in spec:
-        reference = _config_from(spec["reference"], spec.get("data"), args.target)
-        baseline = _config_from(spec.get("baseline") or {"training": spec["reference"].get(
-            "training", {})}, spec.get("data"), args.target)
-    else:
-        reference = Config.from_yaml(args.config)[0] if args.config else _best_config(
-            name, storage, args.studies_dir)
-        baseline = None
-    if args.baseline:
-        baseline = Config.from_yaml(args.baseline)[0]
-    baseline = baseline or Config({"training": reference.params.get("training", {})},
-                                  reference.data, reference.seed)
-    return name, storage, _override(reference, args, spec), _override(baseline, args, spec), spec
-
-
-def _override(config: Config, args: argparse.Namespace, spec: dict[str, Any]) -> Config:
-    epochs = args.epochs or spec.get("epochs")
-    if epochs:
-        config = config.with_knob("training", "epochs", epochs)
-    if args.limit:
-        config = config.replace(data=dataclasses.replace(config.data, limit=args.limit))
-    return config
-
-
-def _best_config(name: str, storage: str, root: str) -> Config:
-    study = load_existing_study(name, storage, root)
-    try:
-        best = study.best_trial
-    except ValueError:
-        raise SearchError(f"study '{name}' has no complete trial to ablate around; run more "
-                          "trials or pass --config some.yaml.") from None
-    return Config.from_dict(best.user_attrs["config"], source=f"study '{name}' trial {best.number}")
-
-
 def ablate(args: argparse.Namespace, console: Console) -> int:
     import shlex
     import sys
@@ -312,17 +182,13 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
     from .trial import trial_seed
 
     quiet_optuna()
-    name, storage_url, reference, baseline, spec = _ablation_inputs(args)
-    components = _split_list(args.components) or spec.get("components") or \
-        differing_components(reference, baseline)
-    ladder = _split_list(args.ladder) or spec.get("ladder")
+    name, storage_url, reference, baseline, spec = ablation_inputs(args)
+    components = spec["components"] or differing_components(reference, baseline)
+    ladder = spec["ladder"]
     if not components:
         raise SearchError("the reference and baseline configs do not differ in any component; "
                           "nothing to ablate.")
     seeds_k = args.seeds or spec.get("seeds", 3)
-    if not isinstance(seeds_k, int) or isinstance(seeds_k, bool) or seeds_k < 2:
-        raise SearchError(f"{args.target}: 'seeds' must be an int >= 2 (paired statistics need two "
-                          f"seeds); got {seeds_k!r}.")
     plan = AblationPlan(reference, baseline, components,
                         [trial_seed(ablation_study_name(name), 0, i) for i in range(seeds_k)],
                         ladder_order=ladder, path_seeds=args.path_seeds or spec.get("path_seeds"),
@@ -345,7 +211,7 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
             console.print(f"  {comp:<14} {value:.3f}")
     console.print(effects_table("leave-one-out: reference minus each component", result.leave_one_out))
     console.print(effects_table("add-one-in: baseline plus each component", result.add_one_in))
-    command = "python -m search " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = redact("python -m search " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     files = write_ablation_report(result, views, study_dir(name, args.studies_dir) / "ablation",
                                   title=name, command=command)
     console.print("wrote " + ", ".join(str(f) for f in files))
@@ -385,12 +251,11 @@ def configure_execution(args: argparse.Namespace) -> None:
 
 def worker(args: argparse.Namespace, console: Console) -> int:
     from .runner import RunOptions, run_study
-    from .study import default_storage
 
     if args.gpus or args.processes > 1:
         from .workers import spawn_workers
 
-        storage = args.storage or default_storage(args.study, args.studies_dir)
+        storage = storage_for(args.study, args.storage, args.studies_dir)
         return spawn_workers(worker_plan(args, args.study, storage, args.trials, args.timeout),
                              console)
     settings = settings_from_study(args.study, args.storage, args.studies_dir)
@@ -399,7 +264,7 @@ def worker(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def worker_plan(args: argparse.Namespace, study: str, storage: str, trials: int | None,
+def worker_plan(args: argparse.Namespace, study: str, storage: StorageURL, trials: int | None,
                 timeout: float | None):
     """``--processes``/``--gpus``: the worker processes to start, each one trial at a time."""
     from .workers import WorkerPlan
@@ -407,34 +272,7 @@ def worker_plan(args: argparse.Namespace, study: str, storage: str, trials: int 
     options = {"--trials": trials, "--timeout": timeout, "--max-failures": args.max_failures,
                "--steps-per-execution": args.steps_per_execution, "--jit": args.jit,
                "--data-placement": args.data_placement}
-    return WorkerPlan(study, storage, args.studies_dir, args.processes, args.gpus, options)
-
-
-def settings_from_study(name: str, storage: str | None, root: str):
-    """Rebuild StudySettings from what the study stored when it was created."""
-    import tempfile
-
-    from .space import load_space
-    from .study import StudySettings, default_storage
-
-    study = load_existing_study(name, storage, root)
-    attrs = study.user_attrs
-    if "space_text" not in attrs:
-        raise SearchError(f"study '{name}' was not created by `search run` (it has no stored space); "
-                          "workers can only join such studies.")
-    options = attrs.get("run_options", {})
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / Path(attrs.get("space_path", "space.py")).name
-        path.write_text(attrs["space_text"])
-        space = load_space(path)
-    space = space.with_fixed(options.get("overrides", {}))
-    return StudySettings(
-        name=name, space=Space(space.knobs, attrs.get("space_path", str(path)), space.source,
-                               space.data),
-        data=DataSpec.from_dict(attrs["data"], source=f"study '{name}'"),
-        storage=storage or default_storage(name, root), root=Path(root), seed=attrs.get("seed", 0),
-        sampler=options.get("sampler", "tpe"), pruner=options.get("pruner", "hyperband"),
-        max_params=options.get("max_params", 5_000_000), overrides=options.get("overrides", {}))
+    return WorkerPlan(study, StorageURL(storage), args.studies_dir, args.processes, args.gpus, options)
 
 
 # -- report and status -------------------------------------------------------------------------

@@ -18,11 +18,10 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .errors import SearchError
+from .inputs import OPTIONS
 
-__all__ = ["DataSpec", "Dataset", "load_dataset", "DATASETS", "CLASS_PRESETS"]
+__all__ = ["DataSpec", "Dataset", "load_dataset", "CLASS_PRESETS"]
 
-DATASETS = ("fashion_mnist", "mnist", "cifar10", "digits", "npz")
-NORMALIZATIONS = ("scale", "zscore", "per_channel")
 
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle boot")
@@ -72,22 +71,24 @@ class DataSpec:
         return cls(**_normalise_classes(values))
 
 
+_DATA_OPTIONS = {"name": "data_name", "limit": "limit", "normalize": "normalize",
+                 "val_fraction": "val_fraction", "seed": "seed"}
+
+
 def _check_data_values(values: dict[str, Any], source: str) -> list[str]:
-    checks = {
-        "name": (lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),
-        "path": (lambda v: isinstance(v, str), "a file or folder path"),
-        "limit": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 20,
-                  "an int >= 20"),
+    """The table's checks (search/inputs.py) plus the data-only keys."""
+    found = [OPTIONS[option].problem(f"data.{key}", values[key])
+             for key, option in _DATA_OPTIONS.items() if key in values]
+    own = {
+        "path": (lambda v: isinstance(v, str) and v.strip(), "a file or folder path"),
         "classes": (_valid_classes, "a preset (" + ", ".join(CLASS_PRESETS) + ") or a list of labels "
                     "or label groups, e.g. [0, 1, 2] or [[0, 2], [1, 3]]"),
-        "class_names": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(s, str) for s in v),
-                        "a list of strings"),
-        "normalize": (lambda v: v in NORMALIZATIONS, f"one of {', '.join(NORMALIZATIONS)}"),
-        "val_fraction": (lambda v: isinstance(v, (int, float)) and 0 < v < 1, "a float in (0, 1)"),
-        "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
+        "class_names": (lambda v: isinstance(v, (list, tuple)) and v and
+                        all(isinstance(s, str) and s for s in v), "a list of non-empty strings"),
     }
-    return [f"{source}: 'data.{key}' must be {allowed}; got {values[key]!r}."
-            for key, (ok, allowed) in checks.items() if key in values and not ok(values[key])]
+    found += [f"'data.{key}' must be {allowed}; got {values[key]!r}"
+              for key, (ok, allowed) in own.items() if key in values and not ok(values[key])]
+    return [f"{source}: {p}." for p in found if p]
 
 
 def _valid_classes(value: Any) -> bool:
@@ -161,6 +162,7 @@ def load_dataset(spec: DataSpec) -> Dataset:
     if spec.limit:
         x, y = _stratified_subset(x, y, spec.limit, spec.seed)
         x_test, y_test = _stratified_subset(x_test, y_test, spec.limit, spec.seed)
+    _check_classes(y, names, spec, raw.origin)
     x_tr, x_val, y_tr, y_val = train_test_split(
         x, y, test_size=spec.val_fraction, stratify=y, random_state=spec.seed)
     scale = _normaliser(x_tr.astype(np.float32) / raw.max_value, spec.normalize)
@@ -189,6 +191,9 @@ def _normaliser(x_train: np.ndarray, how: str):
 
 def _select_classes(x, y, spec: DataSpec, names: tuple[str, ...], origin: str):
     if spec.classes is None:
+        if spec.class_names and len(spec.class_names) != len(names):
+            raise SearchError(f"data.class_names has {len(spec.class_names)} names, but {spec.name} "
+                              f"({origin}) has {len(names)} classes; give one name per class.")
         return x, y, spec.class_names or names
     labels = [label for group in spec.classes for label in group]
     missing = [label for label in labels if label >= len(names)]
@@ -212,9 +217,33 @@ def _check_raw(raw: _Raw) -> None:
         if x.ndim != 4 or len(x) != len(y) or y.ndim != 1:
             raise SearchError(f"{raw.origin}: {split} images must be (N, H, W[, C]) with N labels; "
                               f"got images {x.shape} and labels {y.shape}.")
+        if not (np.issubdtype(x.dtype, np.number) and np.issubdtype(y.dtype, np.integer)):
+            raise SearchError(f"{raw.origin}: {split} images must be numbers and labels integers; "
+                              f"got {x.dtype} images and {y.dtype} labels.")
+        if x.shape[1] < 4 or x.shape[2] < 4 or x.shape[3] not in (1, 3, 4):
+            raise SearchError(f"{raw.origin}: {split} images must be at least 4x4 with 1, 3 or 4 "
+                              f"channels; got {x.shape[1:]}.")
+        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+            raise SearchError(f"{raw.origin}: {split} images contain NaN or infinite values "
+                              f"({int((~np.isfinite(x)).sum())} of them); clean the data first.")
         if len(y) and (y.min() < 0 or y.max() >= len(raw.names)):
             raise SearchError(f"{raw.origin}: {split} labels must be in 0..{len(raw.names) - 1}; "
                               f"found {int(y.min())}..{int(y.max())}.")
+
+
+def _check_classes(y: np.ndarray, names: tuple[str, ...], spec: DataSpec, origin: str) -> None:
+    """Every class needs images for training and validation, and there must be two classes."""
+    counts = np.bincount(y, minlength=len(names))
+    n_val = int(np.ceil(len(y) * spec.val_fraction))
+    if (counts > 0).sum() < 2:
+        raise SearchError(f"{origin}: the data has a single class after class selection and "
+                          f"limit ({len(y)} images); a classifier needs at least two.")
+    if counts.min() < 2 or n_val < len(names) or len(y) - n_val < len(names):
+        raise SearchError(
+            f"{origin}: too few images to split {len(y)} images of {len(names)} classes (smallest "
+            f"class: {int(counts.min())}) into training and validation ({spec.val_fraction:.3g}) "
+            "with every class in both.", hint="Raise data.limit or data.val_fraction, or drop the "
+            "rare classes with data.classes.")
 
 
 def _load_raw(spec: DataSpec) -> _Raw:
@@ -283,7 +312,8 @@ def _load_npz(path: str | None) -> _Raw:
         raise SearchError("data 'npz' needs a file: pass --data-dir FILE.npz (or data.path).")
     arrays = _read_npz(Path(path))
     x = arrays[0]
-    max_value = 255.0 if x.dtype == np.uint8 or float(x.max(initial=0)) > 1.0 else 1.0
+    numeric = np.issubdtype(x.dtype, np.number)
+    max_value = 255.0 if x.dtype == np.uint8 or (numeric and float(np.nanmax(x, initial=0)) > 1) else 1.0
     n_classes = int(arrays[1].max(initial=0)) + 1  # the training labels define the classes
     return _Raw(*arrays, tuple(str(i) for i in range(n_classes)), max_value, path)
 
@@ -297,12 +327,23 @@ def _read_npz(path: Path):
             if missing:
                 raise SearchError(f"{path}: npz file lacks {', '.join(missing)}; it must hold "
                                   "x_train, y_train, x_test and y_test.")
-            return (_as_nhwc(f["x_train"]), f["y_train"].astype(np.int64).ravel(),
-                    _as_nhwc(f["x_test"]), f["y_test"].astype(np.int64).ravel())
+            return (_as_nhwc(f["x_train"]), _labels(f["y_train"], path, "y_train"),
+                    _as_nhwc(f["x_test"]), _labels(f["y_test"], path, "y_test"))
     except SearchError:
         raise
     except Exception as exc:
         raise SearchError(f"{path}: cannot read as npz ({exc}).") from None
+
+
+def _labels(y: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """Integer class labels; float labels are accepted only when they are whole numbers."""
+    y = y.ravel() if y.ndim == 2 and 1 in y.shape else y
+    if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all():
+        y = y.astype(np.int64)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise SearchError(f"{path}: '{key}' must hold integer class labels; got {y.dtype} values "
+                          "(one-hot labels: take argmax first).")
+    return y.astype(np.int64)
 
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",

@@ -19,11 +19,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from .inputs import JIT_MODES, PLACEMENTS
+
 __all__ = ["Execution", "configure", "current", "has_accelerator", "DeviceBatches",
            "process_share_env", "JIT_MODES", "PLACEMENTS"]
 
-JIT_MODES = ("auto", "on", "off")
-PLACEMENTS = ("auto", "device", "host")
 # Data sets up to this size are copied to the accelerator once per trial (Fashion-MNIST: 188 MB).
 DEVICE_DATA_LIMIT_BYTES = 2 * 1024 ** 3
 COMPILE_CACHE_ENV = "SEARCH_COMPILE_CACHE"

@@ -7,6 +7,7 @@ loader calls :meth:`Knob.problems` on every knob and collects the answers.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +18,11 @@ from optuna.distributions import (
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
+    distribution_to_json,
+    json_to_distribution,
 )
 
-__all__ = ["Knob", "Int", "Float", "Choice", "Bool", "Fixed"]
+__all__ = ["Knob", "Int", "Float", "Choice", "Bool", "Fixed", "knob_to_json", "knob_from_json"]
 
 
 class Knob:
@@ -194,3 +197,40 @@ class Fixed(Knob):
 
     def values_for_check(self) -> list[Any]:
         return [self.value]
+
+
+def knob_to_json(knob: Knob) -> str:
+    """Optuna's distribution JSON for a searched knob; ``{"fixed": value}`` for a fixed one."""
+    if isinstance(knob, Fixed):
+        return json.dumps({"fixed": knob.value})
+    return distribution_to_json(knob.distribution())
+
+
+def knob_from_json(text: Any) -> Knob:
+    """The knob stored by :func:`knob_to_json`; ValueError (with the reason) for anything else.
+
+    Only data is parsed: Optuna's three distribution types, or a fixed JSON value.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"expected a JSON string; got {type(text).__name__}")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg})") from None
+    if isinstance(raw, dict) and set(raw) == {"fixed"}:
+        return Fixed(raw["fixed"])
+    try:
+        distribution = json_to_distribution(text)
+    except Exception as exc:  # Optuna raises ValueError, KeyError or TypeError on bad JSON
+        raise ValueError(f"not a knob ({type(exc).__name__}: {exc})") from None
+    return _knob_of(distribution)
+
+
+def _knob_of(distribution: BaseDistribution) -> Knob:
+    if isinstance(distribution, IntDistribution):
+        return Int(distribution.low, distribution.high, step=distribution.step, log=distribution.log)
+    if isinstance(distribution, FloatDistribution):
+        return Float(distribution.low, distribution.high, log=distribution.log, step=distribution.step)
+    if isinstance(distribution, CategoricalDistribution):
+        return Choice(*distribution.choices)
+    raise ValueError(f"not a knob: {type(distribution).__name__}")

@@ -8,15 +8,16 @@ switches on and off, so each one's baseline is simply its knobs' defaults.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from .inputs import Domain
 
 __all__ = ["KnobSpec", "Component", "COMPONENTS", "AUGMENTATIONS", "knob_spec"]
 
 
 @dataclass(frozen=True)
-class KnobSpec:
+class KnobSpec(Domain):
     """What values a knob may take; ``per`` names the count knob for per-block lists."""
 
     type: type
@@ -29,37 +30,6 @@ class KnobSpec:
     choices: tuple[Any, ...] | None = None
     when: tuple[str, tuple[Any, ...]] | None = None
     per: str | None = None
-
-    def allowed(self) -> str:
-        """Human description of the domain, for error messages."""
-        if self.choices is not None:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        name = {int: "an int", float: "a float", bool: "a bool", str: "a string"}[self.type]
-        if self.low is None:
-            return name
-        left = "(" if self.low_open else "["
-        right = ")" if self.high_open else "]"
-        return f"{name} in {left}{self.low:g}, {self.high:g}{right}"
-
-    def accepts(self, value: Any) -> bool:
-        if self.type is bool:
-            return isinstance(value, bool)
-        if isinstance(value, bool):
-            return False
-        if self.type is float and isinstance(value, int):
-            value = float(value)
-        if not isinstance(value, self.type):
-            return False
-        if self.choices is not None:
-            return value in self.choices
-        if self.type is float and not math.isfinite(value):
-            return False
-        return self.low is None or self._in_range(value)
-
-    def _in_range(self, value: float) -> bool:
-        above = value > self.low if self.low_open else value >= self.low
-        below = value < self.high if self.high_open else value <= self.high
-        return above and below
 
     def is_active(self, siblings: dict[str, Any]) -> bool:
         if self.when is None:

@@ -8,7 +8,6 @@ Knobs it leaves out keep the schema's baseline value.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import runpy
 import traceback
@@ -19,10 +18,11 @@ from typing import Any, Iterator
 import optuna
 
 from .errors import SearchError
-from .knobs import Fixed, Float, Int, Knob
+from .inputs import did_you_mean
+from .knobs import Fixed, Float, Int, Knob, knob_from_json, knob_to_json
 from .schema import COMPONENTS, KnobSpec
 
-__all__ = ["Space", "load_space"]
+__all__ = ["Space", "load_space", "space_from_json"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,15 @@ class Space:
         _raise_problems(space.path, _check_values(space.knobs))
         return space
 
+    def to_json(self) -> dict[str, dict[str, str]]:
+        """The space as data (component -> knob -> JSON text), for storing in a study.
+
+        Searched knobs use Optuna's own distribution JSON; fixed ones ``{"fixed": value}``.
+        :func:`space_from_json` reads it back without executing anything.
+        """
+        return {c: {k: knob_to_json(knob) for k, knob in knobs.items()}
+                for c, knobs in self.knobs.items()}
+
     def canonical(self) -> dict[str, str]:
         """One line per knob; the space's identity for resume checks and hashing."""
         return {f"{c}.{k}": knob.describe() for c, k, _, knob in self.entries()}
@@ -89,17 +98,19 @@ class Space:
             if values is None:
                 problems.append(f"{self.path}: '{comp}.{name}' is {knob.describe()}, which has no "
                                 "finite grid; give it a step or use Choice(...) for --sampler grid.")
-            for key in _param_names(comp, name, spec):
+            for key in self._param_names(comp, name, spec):
                 grid[key] = values
         _raise_problems(self.path, problems)
         return grid
 
-
-def _param_names(comp: str, name: str, spec: KnobSpec) -> list[str]:
-    if not spec.per:
-        return [f"{comp}.{name}"]
-    count_spec = COMPONENTS[comp].knobs[spec.per]
-    return [f"{comp}.{name}.{i}" for i in range(int(count_spec.high))]
+    def _param_names(self, comp: str, name: str, spec: KnobSpec) -> list[str]:
+        """Per-block knobs get one grid axis per block the space can have (not the schema's)."""
+        if not spec.per:
+            return [f"{comp}.{name}"]
+        count = self.knobs.get(comp, {}).get(spec.per)
+        most = COMPONENTS[comp].knobs[spec.per].default if count is None else max(
+            count.values_for_check())
+        return [f"{comp}.{name}.{i}" for i in range(int(most))]
 
 
 def _draw(trial: optuna.Trial, key: str, spec: KnobSpec, knob: Knob, siblings: dict) -> Any:
@@ -109,6 +120,28 @@ def _draw(trial: optuna.Trial, key: str, spec: KnobSpec, knob: Knob, siblings: d
     if isinstance(knob, Fixed) and isinstance(knob.value, list):
         return list(knob.value[:count]) + [knob.value[-1]] * (count - len(knob.value))
     return [knob.suggest(trial, f"{key}.{i}") for i in range(count)]
+
+
+def space_from_json(stored: Any, *, source: str, text: str = "") -> Space:
+    """Rebuild a space stored by :meth:`Space.to_json`, checked like a space file.
+
+    Nothing stored is executed: each knob is parsed as data and validated.
+    """
+    if not isinstance(stored, dict) or not all(isinstance(v, dict) for v in stored.values()):
+        raise SearchError(f"{source}: the stored space must map components to knobs; got "
+                          f"{type(stored).__name__}.")
+    raw, problems = {}, []
+    for comp, knobs in stored.items():
+        raw[comp] = {}
+        for name, text_value in knobs.items():
+            try:
+                raw[comp][name] = knob_from_json(text_value)
+            except ValueError as exc:
+                problems.append(f"'{comp}.{name}': {exc}")
+    problems += _check_structure(raw)
+    knobs = _known_knobs(raw)
+    _raise_problems(source, problems + _check_values(knobs))
+    return Space(knobs, source, text)
 
 
 def load_space(path: str | Path) -> Space:
@@ -156,13 +189,13 @@ def _check_structure(raw: dict) -> list[str]:
     problems = []
     for comp, knobs in raw.items():
         if comp not in COMPONENTS:
-            problems.append(f"unknown component '{comp}'{_did_you_mean(comp, COMPONENTS)}; "
+            problems.append(f"unknown component '{comp}'{did_you_mean(comp, COMPONENTS)}; "
                             f"allowed: {', '.join(COMPONENTS)}")
         elif not isinstance(knobs, dict):
             problems.append(f"'{comp}' must be a dict of knobs; got {type(knobs).__name__}")
         else:
             allowed = COMPONENTS[comp].knobs
-            problems += [f"unknown knob '{comp}.{k}'{_did_you_mean(k, allowed)}; "
+            problems += [f"unknown knob '{comp}.{k}'{did_you_mean(k, allowed)}; "
                          f"'{comp}' has: {', '.join(allowed)}" for k in knobs if k not in allowed]
     return problems
 
@@ -187,15 +220,7 @@ def _knob_problems(key: str, spec: KnobSpec, knob: Knob) -> list[str]:
     values = knob.values_for_check()
     if spec.per and isinstance(knob, Fixed) and isinstance(knob.value, list):
         values = knob.value or [None]
-    bad = [v for v in values if not spec.accepts(v)]
-    if bad:
-        return [f"'{key}' must be {spec.allowed()}; got {bad[0]!r}"]
-    return []
-
-
-def _did_you_mean(word: str, options: Any) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return [p for p in (spec.problem(key, v) for v in values) if p][:1]
 
 
 def _raise_problems(path: str, problems: list[str]) -> None:

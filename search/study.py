@@ -24,12 +24,11 @@ from .config import write_yaml_atomic
 from .data import DataSpec
 from .errors import SearchError
 from .space import Space
+from .storage_url import StorageURL, redact
 
 __all__ = ["StudySettings", "open_study", "make_sampler", "make_pruner", "best_yaml_content",
-           "study_dir", "default_storage", "SAMPLERS", "PRUNERS", "recover_interrupted"]
+           "study_dir", "default_storage", "redact", "recover_interrupted"]
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
-PRUNERS = ("hyperband", "median", "successive-halving", "none")
 METRIC, DIRECTION = "val_accuracy", "maximize"
 
 
@@ -37,8 +36,8 @@ def study_dir(name: str, root: str | Path = "studies") -> Path:
     return Path(root) / name
 
 
-def default_storage(name: str, root: str | Path = "studies") -> str:
-    return f"sqlite:///{study_dir(name, root) / 'study.db'}"
+def default_storage(name: str, root: str | Path = "studies") -> StorageURL:
+    return StorageURL(f"sqlite:///{study_dir(name, root) / 'study.db'}")
 
 
 @dataclass
@@ -48,7 +47,7 @@ class StudySettings:
     name: str
     space: Space
     data: DataSpec
-    storage: str
+    storage: StorageURL
     root: Path = Path("studies")
     seed: int = 0
     sampler: str = "tpe"
@@ -64,8 +63,9 @@ class StudySettings:
         return {
             "space_digest": self.space.digest(),
             "space_canonical": self.space.canonical(),
+            "space": self.space.to_json(),  # what workers rebuild the space from (data)
             "space_path": self.space.path,
-            "space_text": self.space.source,
+            "space_text": self.space.source,  # provenance only: never executed
             "data": self.data.to_dict(),
             "seed": self.seed,
             "metric": METRIC,
@@ -77,31 +77,28 @@ class StudySettings:
         }
 
 
-def make_storage(url: str) -> optuna.storages.BaseStorage:
+def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
     """RDB storage with heartbeats (stale RUNNING trials are failed and retried)."""
+    url = StorageURL(url)
     if url.startswith(("sqlite:", "postgresql", "mysql")):
-        if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        if url.sqlite_file:
+            url.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {
             "pool_pre_ping": True}
         try:
             return optuna.storages.RDBStorage(
-                url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120,
+                url.secret(), engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                     max_retry=3))
         except Exception as exc:
-            raise SearchError(f"storage {redact(url)}: cannot open ({_first_line(exc)}).",
+            raise SearchError(f"storage {url}: cannot open ({redact(_first_line(exc))}).",
                               hint="Check the URL, that the server is up, and the credentials.") from None
-    if url.endswith((".log", ".journal")):
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
-    raise SearchError(f"storage '{redact(url)}' is not supported; use sqlite:///path.db, "
+    if url.journal_file:
+        url.journal_file.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(url.journal_file)))
+    raise SearchError(f"storage '{url}' is not supported; use sqlite:///path.db, "
                       "postgresql://user:password@host/db, or a journal file path ending in .log.")
-
-
-def redact(url: str) -> str:
-    """Hide the password in a database URL before it is printed or stored."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 def _first_line(exc: Exception) -> str:
@@ -120,6 +117,8 @@ def open_study(settings: StudySettings) -> optuna.Study:
             study.set_user_attr(key, value)
         return study
     _check_resume(study, settings)
+    if "space" not in study.user_attrs:  # created by an older version: let workers join it
+        study.set_user_attr("space", settings.space.to_json())
     return study
 
 

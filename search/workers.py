@@ -25,6 +25,7 @@ from rich.live import Live
 
 from .errors import SearchError
 from .execution import process_share_env
+from .storage_url import STORAGE_ENV, StorageURL, redact
 
 __all__ = ["WorkerPlan", "spawn_workers"]
 
@@ -34,14 +35,15 @@ class WorkerPlan:
     """What every spawned worker runs: ``search worker STUDY`` with these options."""
 
     study: str
-    storage: str
+    storage: StorageURL
     studies_dir: str
     processes: int = 1
     gpus: str | None = None
     options: dict[str, object] = field(default_factory=dict)  # flag -> value, None left out
 
     def command(self) -> list[str]:
-        command = [sys.executable, "-m", "search", "worker", self.study, "--storage", self.storage,
+        """The worker's argv; the storage URL travels in the environment (see ``env``)."""
+        command = [sys.executable, "-m", "search", "worker", self.study,
                    "--studies-dir", self.studies_dir]
         for flag, value in self.options.items():
             if value is not None:
@@ -88,7 +90,7 @@ def spawn_workers(plan: WorkerPlan, console: Console) -> int:
 
 
 def _start(plan: WorkerPlan, device: str | None, index: int, logs: Path) -> subprocess.Popen:
-    env = {**os.environ, **process_share_env(plan.processes)}
+    env = {**os.environ, **process_share_env(plan.processes), STORAGE_ENV: plan.storage.secret()}
     if device is not None:
         env["CUDA_VISIBLE_DEVICES"] = device
     log = open(logs / f"worker-{'gpu' + device if device else 'cpu'}-{index}.log", "a")
@@ -120,4 +122,4 @@ def _panel(plan: WorkerPlan):
         return status_panel(optuna.load_study(study_name=plan.study,
                                               storage=make_storage(plan.storage)))
     except Exception as exc:  # a busy journal file or a server blip: show it, keep watching
-        return f"study status unavailable for now: {exc}"
+        return f"study status unavailable for now: {redact(str(exc))}"

@@ -1,0 +1,256 @@
+"""What a command is asked to do, resolved and checked before anything trains.
+
+A study comes from a space file or a study definition (YAML) plus flags, or, for
+a worker, from what the study stored when it was created; an ablation comes from
+a study or an ablation definition (YAML) plus flags. Every value passes the one
+constraint table (``search/inputs.py``) wherever it came from, and every problem
+is reported together. Nothing stored in a study is executed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from .config import Config, read_yaml
+from .data import DataSpec
+from .errors import SearchError
+from .inputs import OPTIONS, check_study_name, check_values, did_you_mean, parsed, unknown_keys
+from .schema import COMPONENTS
+from .space import Space, load_space, space_from_json
+from .storage_url import STORAGE_ENV, StorageURL
+
+__all__ = ["settings_from_args", "settings_from_study", "load_existing_study", "ablation_inputs",
+           "storage_for", "STUDY_KEYS", "ABLATION_KEYS"]
+
+STUDY_KEYS = ("space", "study", "data", "trials", "timeout", "sampler", "pruner", "seed", "epochs",
+              "max_params", "storage")
+ABLATION_KEYS = ("study", "data", "seeds", "ladder", "components", "epochs", "path_seeds", "alpha",
+                 "reference", "baseline", "storage")
+DATA_FLAGS = {"data": "name", "data_dir": "path", "limit": "limit", "classes": "classes",
+              "normalize": "normalize", "val_fraction": "val_fraction"}
+RUN_OPTION_KEYS = ("sampler", "pruner", "max_params", "overrides")
+
+
+def storage_for(name: str, given: Any, root: str | Path) -> StorageURL:
+    """The storage URL: given, else $SEARCH_STORAGE (how spawned workers get it), else SQLite."""
+    from .study import default_storage
+
+    if not given and os.environ.get(STORAGE_ENV):
+        given = os.environ[STORAGE_ENV]
+        problem = OPTIONS["storage"].problem(f"${STORAGE_ENV}", given)
+        if problem:
+            raise SearchError(f"environment: {problem}.")
+    return StorageURL(given) if given else default_storage(name, root)
+
+
+# -- run: a space file or study definition, plus flags -------------------------------------------
+
+def _study_file(path: Path) -> dict[str, Any]:
+    raw = read_yaml(path)
+    problems = unknown_keys(str(path), raw, STUDY_KEYS)
+    if "space" not in raw:
+        problems.append(f"{path}: a study definition needs 'space: spaces/FILE.py'.")
+    problems += check_values(str(path), raw, STUDY_KEYS)
+    if isinstance(raw.get("space"), str) and not Path(raw["space"]).is_file():
+        problems.append(f"{path}: 'space' names {raw['space']}, which is not a file; give the "
+                        "space file's path (relative to where you run the command).")
+    if "data" in raw and not isinstance(raw["data"], dict):
+        problems.append(f"{path}: 'data' must be a mapping; got {type(raw['data']).__name__}.")
+    if problems:
+        raise SearchError(problems)
+    return parsed(raw)
+
+
+def _merged(defaults: dict[str, Any], args: argparse.Namespace, key: str, fallback: Any) -> Any:
+    value = getattr(args, key, None)
+    return value if value is not None else defaults.get(key, fallback)
+
+
+def _data_spec(space: Space, study: dict[str, Any], args: argparse.Namespace, source: str) -> DataSpec:
+    raw = {**space.data, **(study.get("data") or {})}
+    raw.update({field: getattr(args, flag) for flag, field in DATA_FLAGS.items()
+                if getattr(args, flag, None) is not None})
+    if getattr(args, "class_names", None):
+        raw["class_names"] = [s.strip() for s in args.class_names.split(",")]
+    raw.setdefault("seed", _merged(study, args, "seed", 0))
+    return DataSpec.from_dict(raw, source=source)
+
+
+def _study_name(study: dict[str, Any], args: argparse.Namespace, path: Path) -> str:
+    name = _merged(study, args, "study", path.stem)
+    try:
+        return check_study_name(name)
+    except ValueError as exc:
+        raise SearchError(f"{path}: the study name '{name}' (from the file name) is not usable as "
+                          f"a folder name: {exc}.", hint="Pass --study NAME.") from None
+
+
+def settings_from_args(args: argparse.Namespace):
+    """Resolve space file or study YAML plus CLI flags (flags win) into StudySettings."""
+    from .study import StudySettings
+
+    path = Path(args.file)
+    study = _study_file(path) if path.suffix in (".yaml", ".yml") else {}
+    space = load_space(study.get("space", path))
+    epochs = _merged(study, args, "epochs", None)
+    overrides = {"training.epochs": epochs} if epochs is not None else {}
+    space = space.with_fixed(overrides)
+    name = _study_name(study, args, path)
+    root = Path(args.studies_dir)
+    return StudySettings(
+        name=name, space=space, data=_data_spec(space, study, args, str(path)),
+        storage=storage_for(name, _merged(study, args, "storage", None), root), root=root,
+        seed=_merged(study, args, "seed", 0), sampler=_merged(study, args, "sampler", "tpe"),
+        pruner=_merged(study, args, "pruner", "hyperband"),
+        max_params=_merged(study, args, "max_params", 5_000_000), overrides=overrides,
+    ), study
+
+
+# -- worker: what the study stored ---------------------------------------------------------------
+
+def load_existing_study(name: str, storage: Any, root: str | Path):
+    import optuna
+
+    from .study import make_storage, quiet_optuna
+
+    quiet_optuna()
+    url = storage_for(name, storage, root)
+    if url.sqlite_file and not url.sqlite_file.exists():
+        raise SearchError(f"no study database at {url.sqlite_file}; run "
+                          f"`python -m search run ... --study {name}` first, or pass --storage.")
+    try:
+        return optuna.load_study(study_name=name, storage=make_storage(url))
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(make_storage(url))]
+        raise SearchError(f"no study named '{name}' in {url}; it has: "
+                          f"{', '.join(names) or 'no studies'}{did_you_mean(name, names)}.") from None
+
+
+def _stored_options(attrs: dict[str, Any], source: str) -> dict[str, Any]:
+    """The stored run options and seed, checked like a study file's."""
+    options = attrs.get("run_options", {})
+    if not isinstance(options, dict):
+        raise SearchError(f"{source}: 'run_options' must be a mapping; got {options!r}.")
+    problems = unknown_keys(source, options, RUN_OPTION_KEYS, "run option")
+    values = {**options, "seed": attrs.get("seed", 0)}
+    problems += check_values(source, values, ("sampler", "pruner", "max_params", "seed"))
+    overrides = options.get("overrides", {})
+    if not isinstance(overrides, dict) or any(k != "training.epochs" for k in overrides):
+        problems.append(f"{source}: 'overrides' may only fix training.epochs; got {overrides!r}.")
+    if problems:
+        raise SearchError(problems, hint="The study's stored settings were changed by hand; "
+                                         "recreate the study with `search run`.")
+    return values
+
+
+def settings_from_study(name: str, storage: Any, root: str | Path):
+    """Rebuild StudySettings from what the study stored when it was created (data, never code)."""
+    from .study import StudySettings
+
+    study = load_existing_study(name, storage, root)
+    attrs, source = study.user_attrs, f"study '{name}' (stored settings)"
+    if "space" not in attrs:
+        raise SearchError(f"study '{name}' stores no declarative space (it was not created by "
+                          "`search run`, or by an older version); workers cannot join it.",
+                          hint="Run `python -m search run SPACE_FILE --study NAME` once: it adds "
+                               "the space to the study, and workers can join from then on.")
+    options = _stored_options(attrs, source)
+    space = space_from_json(attrs["space"], source=source, text=str(attrs.get("space_text", "")))
+    space = space.with_fixed(options.get("overrides", {}))
+    return StudySettings(
+        name=name, space=Space(space.knobs, str(attrs.get("space_path", source)), space.source),
+        data=DataSpec.from_dict(attrs.get("data"), source=source),
+        storage=storage_for(name, storage, root), root=Path(root), seed=options["seed"],
+        sampler=options.get("sampler", "tpe"), pruner=options.get("pruner", "hyperband"),
+        max_params=options.get("max_params", 5_000_000), overrides=options.get("overrides", {}))
+
+
+# -- ablate: a study or an ablation definition, plus flags ----------------------------------------
+
+def _ablation_file(path: Path) -> dict[str, Any]:
+    raw = read_yaml(path)
+    problems = unknown_keys(str(path), raw, ABLATION_KEYS)
+    problems += [f"{path}: '{k}' is required." for k in ("study", "reference") if k not in raw]
+    problems += check_values(str(path), raw, ABLATION_KEYS)
+    for key in ("components", "ladder"):
+        if key in raw:
+            problems += _component_list_problems(f"{path}: '{key}'", raw[key])
+    if problems:
+        raise SearchError(problems)
+    return raw
+
+
+def _component_list_problems(where: str, value: Any) -> list[str]:
+    """A list of components or ``a+b`` groups, each a known component."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        return [f"{where} must be a non-empty list of component names; got {value!r}."]
+    return [f"{where}: unknown component '{part}'{did_you_mean(part, COMPONENTS)}; allowed: "
+            f"{', '.join(COMPONENTS)}." for item in value for part in item.split("+")
+            if part not in COMPONENTS]
+
+
+def _config_from(raw: Any, data: Any, source: str) -> Config:
+    return Config.from_dict({"params": raw, "data": data or {}}, source=source)
+
+
+def _split_list(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def ablation_inputs(args: argparse.Namespace):
+    """(study name, storage URL, reference, baseline, options) from a study or a definition."""
+    is_file = args.target.endswith((".yaml", ".yml"))
+    spec = _ablation_file(Path(args.target)) if is_file else {"study": args.target}
+    try:
+        name = check_study_name(spec["study"])
+    except ValueError as exc:
+        raise SearchError(f"{args.target}: study name {spec['study']!r} must be {exc}.") from None
+    spec["components"] = _flag_list(args, "components") or spec.get("components")
+    spec["ladder"] = _flag_list(args, "ladder") or spec.get("ladder")
+    storage = storage_for(name, args.storage or spec.get("storage"), args.studies_dir)
+    if "reference" in spec:
+        reference = _config_from(spec["reference"], spec.get("data"), args.target)
+        training = spec["reference"].get("training", {}) if isinstance(spec["reference"], dict) else {}
+        baseline = _config_from(spec.get("baseline") or {"training": training}, spec.get("data"),
+                                args.target)
+    else:
+        reference = Config.from_yaml(args.config)[0] if args.config else _best_config(
+            name, storage, args.studies_dir)
+        baseline = None
+    if args.baseline:
+        baseline = Config.from_yaml(args.baseline)[0]
+    baseline = baseline or Config({"training": reference.params.get("training", {})},
+                                  reference.data, reference.seed)
+    return name, storage, _override(reference, args, spec), _override(baseline, args, spec), spec
+
+
+def _flag_list(args: argparse.Namespace, key: str) -> list[str] | None:
+    values = _split_list(getattr(args, key))
+    problems = _component_list_problems(f"--{key}", values) if values else []
+    if problems:
+        raise SearchError(problems)
+    return values
+
+
+def _override(config: Config, args: argparse.Namespace, spec: dict[str, Any]) -> Config:
+    epochs = args.epochs or spec.get("epochs")
+    if epochs:
+        config = config.with_knob("training", "epochs", epochs)
+    if args.limit:
+        config = config.replace(data=dataclasses.replace(config.data, limit=args.limit))
+    return config
+
+
+def _best_config(name: str, storage: StorageURL, root: str) -> Config:
+    study = load_existing_study(name, storage, root)
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise SearchError(f"study '{name}' has no complete trial to ablate around; run more "
+                          "trials or pass --config some.yaml.") from None
+    return Config.from_dict(best.user_attrs.get("config"),
+                            source=f"study '{name}' trial {best.number} (stored config)")

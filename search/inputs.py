@@ -1,0 +1,258 @@
+"""The one constraint table: every value a user or a stored study hands the engine.
+
+In the spirit of scikit-learn's ``_parameter_constraints``, each input is declared
+once, here, and checked by the same declaration wherever it enters: a command-line
+flag (argparse types are made from it), a study or ablation YAML file, or a value
+read back from a study's storage. Knobs (``search/schema.py``) share the same
+:class:`Domain` checks. Every problem names where the value came from, the key,
+what is allowed and what was received; unknown names get a "did you mean".
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from .errors import SearchError
+from .storage_url import redact
+
+__all__ = ["Domain", "Option", "OPTIONS", "check_values", "parsed", "arg_help", "unknown_keys", "did_you_mean",
+           "parse_duration", "check_study_name", "arg_type", "SAMPLERS", "PRUNERS", "ENGINES",
+           "DATASETS", "NORMALIZATIONS", "JIT_MODES", "PLACEMENTS"]
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
+PRUNERS = ("hyperband", "median", "successive-halving", "none")
+ENGINES = ("optuna", "keras-tuner")
+DATASETS = ("fashion_mnist", "mnist", "cifar10", "digits", "npz")
+NORMALIZATIONS = ("scale", "zscore", "per_channel")
+JIT_MODES = ("auto", "on", "off")
+PLACEMENTS = ("auto", "device", "host")
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+class Domain:
+    """Type, bounds and choices; the subclass (a dataclass) provides the attributes."""
+
+    type: type
+    low: float | None
+    high: float | None
+    low_open: bool
+    high_open: bool
+    choices: tuple[Any, ...] | None
+
+    def allowed(self) -> str:
+        """Human description of the domain, for error messages."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        name = {int: "an int", float: "a float", bool: "a bool", str: "a string"}[self.type]
+        if self.low is None and self.high is None:
+            return name
+        if self.high is None:
+            return f"{name} {'>' if self.low_open else '>='} {self.low:g}"
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open else "]"
+        return f"{name} in {left}{self.low:g}, {self.high:g}{right}"
+
+    def accepts(self, value: Any) -> bool:
+        if self.type is bool:
+            return isinstance(value, bool)
+        if isinstance(value, bool):
+            return False
+        if self.type is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, self.type):
+            return False
+        if self.choices is not None:
+            return value in self.choices
+        if self.type is float and not math.isfinite(value):
+            return False
+        return self._in_range(value)
+
+    def _in_range(self, value: float) -> bool:
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def problem(self, key: str, value: Any) -> str | None:
+        """``'key' must be ...; got ...`` with a "did you mean" for a misspelt choice."""
+        if self.accepts(value):
+            return None
+        hint = did_you_mean(value, self.choices) if self.choices and isinstance(value, str) else ""
+        return f"'{key}' must be {self.allowed()}; got {value!r}{hint}"
+
+
+@dataclass(frozen=True)
+class Option(Domain):
+    """One engine option (a flag, a study-file key or a stored setting).
+
+    ``type`` may also be a named kind whose check is a function: ``duration``
+    (seconds > 0, or text such as 8h), ``study_name``, ``gpus``, ``text``.
+    """
+
+    type: Any
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[Any, ...] | None = None
+
+    def problem(self, key: str, value: Any) -> str | None:
+        special = _SPECIAL.get(self.type) if isinstance(self.type, str) else None
+        if special is None:
+            return super().problem(key, value)
+        try:
+            special[0](value)
+        except ValueError as exc:
+            shown = redact(value) if isinstance(value, str) else value
+            return f"'{key}' must be {special[1]}; got {shown!r} ({exc})"
+        return None
+
+    def parse(self, value: Any) -> Any:
+        """The checked value in its engine form (a duration becomes seconds)."""
+        if self.type == "duration":
+            return parse_duration(value)
+        return value
+
+
+def parse_duration(value: Any) -> float:
+    """90, '90', '90s', '30m', '8h', '1h30m' -> seconds; must be more than zero."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                             r"(?:(\d+(?:\.\d+)?)s?)?\s*", value)
+        if not value.strip() or not parts or not any(parts.groups()):
+            raise ValueError("not a duration; use e.g. 90s, 30m, 8h or 1h30m")
+        hours, minutes, secs = (float(g) if g else 0.0 for g in parts.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    else:
+        raise ValueError("not a duration; use e.g. 90s, 30m, 8h or 1h30m")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError("a time limit must be more than zero; leave it out for no limit")
+    return seconds
+
+
+def check_study_name(name: Any) -> str:
+    """A study name is one safe path component: it names the folder studies/NAME."""
+    if not isinstance(name, str) or not STUDY_NAME.fullmatch(name) or ".." in name:
+        raise ValueError("letters, digits, '.', '_' and '-', starting with a letter or digit, at "
+                         "most 100 characters, no '..'")
+    return name
+
+
+def _check_gpus(value: Any) -> None:
+    ids = str(value).split(",")
+    if not all(re.fullmatch(r"\d+", i.strip()) for i in ids) or len(set(ids)) != len(ids):
+        raise ValueError("distinct GPU ids separated by commas, e.g. 0,1,2,3")
+
+
+def _check_storage(value: Any) -> None:
+    _check_text(value)
+    if not value.startswith(("sqlite:///", "postgresql", "mysql")) and \
+            not value.endswith((".log", ".journal")):
+        raise ValueError("use sqlite:///path.db, postgresql://user:password@host/db, or a journal "
+                         "file path ending in .log")
+
+
+def _check_text(value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("a non-empty string")
+
+
+_SPECIAL: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "duration": (parse_duration, "a duration > 0 (seconds, or text such as 90s, 30m, 8h)"),
+    "study_name": (check_study_name, "a study name"),
+    "gpus": (_check_gpus, "a list of GPU ids"),
+    "text": (_check_text, "a non-empty string"),
+    "storage": (_check_storage, "an Optuna storage URL"),
+}
+
+OPTIONS: dict[str, Option] = {
+    "study": Option("study_name", "study name (default: the file's stem)"),
+    "space": Option("text", "the space file, e.g. spaces/cnn.py"),
+    "trials": Option(int, "total finished trials for the study, across all workers", low=1),
+    "timeout": Option("duration", "stop starting trials after this long, e.g. 8h"),
+    "sampler": Option(str, "Optuna sampler", choices=SAMPLERS),
+    "pruner": Option(str, "Optuna pruner", choices=PRUNERS),
+    "engine": Option(str, "optuna, or KerasTuner's Hyperband over the same space", choices=ENGINES),
+    "seed": Option(int, "study seed (data split and trial seeds derive from it)", low=0,
+                   high=2**31 - 1),
+    "epochs": Option(int, "fix every trial's epochs to N", low=1, high=1000),
+    "max_params": Option(int, "prune networks larger than this", low=1),
+    "max_failures": Option(int, "stop after this many consecutive failed trials (0: never)", low=0),
+    "storage": Option("storage", "Optuna storage URL (default sqlite:///studies/STUDY/study.db)"),
+    "processes": Option(int, "concurrent trial processes (per GPU with --gpus)", low=1, high=256),
+    "gpus": Option("gpus", "comma-separated GPU ids"),
+    "top": Option(int, "how many configs to export", low=1),
+    "seeds": Option(int, "seeds per variant (paired statistics need two)", low=2, high=100),
+    "path_seeds": Option(int, "seeds per ablation-path step", low=1, high=100),
+    "alpha": Option(float, "family-wise significance level", low=0, high=0.5, low_open=True),
+    "steps_per_execution": Option(int, "training steps per compiled call", low=1, high=10000),
+    "jit": Option(str, "XLA compilation", choices=JIT_MODES),
+    "data_placement": Option(str, "where training images live", choices=PLACEMENTS),
+    "limit": Option(int, "use at most N train (and N test) images", low=20),
+    "data_name": Option(str, "data set", choices=DATASETS),
+    "normalize": Option(str, "normalisation", choices=NORMALIZATIONS),
+    "val_fraction": Option(float, "validation share of the training pool", low=0, high=1,
+                           low_open=True, high_open=True),
+}
+
+
+def did_you_mean(word: Any, options: Iterable[Any]) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown_keys(source: str, raw: dict, allowed: Iterable[str], what: str = "key") -> list[str]:
+    allowed = list(allowed)
+    return [f"{source}: unknown {what} '{k}'{did_you_mean(k, allowed)}; allowed: "
+            f"{', '.join(allowed)}." for k in raw if k not in allowed]
+
+
+def check_values(source: str, raw: dict[str, Any], names: Iterable[str] | None = None) -> list[str]:
+    """Problems of each present value of ``raw`` against OPTIONS (``names``: which keys)."""
+    keys = [k for k in (names if names is not None else raw) if k in raw and k in OPTIONS]
+    found = (OPTIONS[k].problem(k, raw[k]) for k in keys)
+    return [f"{source}: {p}." for p in found if p]
+
+
+def parsed(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` (already checked) with each table value in engine form (durations in seconds)."""
+    return {k: OPTIONS[k].parse(v) if k in OPTIONS else v for k, v in raw.items()}
+
+
+def arg_type(name: str, label: str | None = None) -> Callable[[str], Any]:
+    """An argparse ``type=`` from the table: same check, same message as in a YAML file."""
+    option, label = OPTIONS[name], label or name
+
+    def parse(text: str) -> Any:
+        value: Any = text
+        if option.type is int:
+            try:
+                value = int(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+        elif option.type is float:
+            try:
+                value = float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        problem = option.problem(label, value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return option.parse(value)
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
+
+
+def arg_help(name: str, label: str | None = None) -> dict[str, Any]:
+    """``help`` and, for choices, a ``metavar`` listing them (argparse's own choices would
+    reject a misspelling without a "did you mean")."""
+    option = OPTIONS[name]
+    extra = {"metavar": "{" + ",".join(option.choices) + "}"} if option.choices else {}
+    return {"type": arg_type(name, label), "help": option.doc, **extra}
