@@ -338,6 +338,9 @@ def _read_npz(path: Path):
 def _labels(y: np.ndarray, path: Path, key: str) -> np.ndarray:
     """Integer class labels; float labels are accepted only when they are whole numbers."""
     y = y.ravel() if y.ndim == 2 and 1 in y.shape else y
+    if y.ndim != 1:
+        raise SearchError(f"{path}: '{key}' must be one label per image; got shape {y.shape} "
+                          "(one-hot labels: take argmax first).")
     if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all():
         y = y.astype(np.int64)
     if not np.issubdtype(y.dtype, np.integer):

@@ -137,7 +137,8 @@ def _check_resume(study: optuna.Study, settings: StudySettings) -> None:
             hint="Use a new --study name, or run with the original space file and options.")
 
 
-def _space_diff(stored: dict[str, str], current: dict[str, str]) -> list[str]:
+def _space_diff(stored: Any, current: dict[str, str]) -> list[str]:
+    stored = stored if isinstance(stored, dict) else {}
     keys = sorted(set(stored) | set(current))
     return [f"space '{k}': stored {stored.get(k, 'absent')}, now {current.get(k, 'absent')}"
             for k in keys if stored.get(k) != current.get(k)]
