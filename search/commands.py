@@ -51,9 +51,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     settings, study = settings_from_args(args)
     if args.engine == "keras-tuner":
-        if args.processes > 1 or args.gpus:
-            raise SearchError("--processes and --gpus work with the optuna engine only; KerasTuner's "
-                              "Hyperband runs in one process here.")
+        _check_keras_tuner_options(args, study)
         return _run_keras_tuner(settings, _merged(study, args, "trials", 20), console)
     timeout = _merged(study, args, "timeout", None)
     options = RunOptions(trials=_merged(study, args, "trials", 20), timeout=timeout,
@@ -81,6 +79,18 @@ def _run_in_workers(args: argparse.Namespace, settings: Any, options: Any, conso
     plan.check()
     open_study(settings)  # create it (or check a resume) once, before the workers join
     return spawn_workers(plan, console)
+
+
+def _check_keras_tuner_options(args: argparse.Namespace, study: dict[str, Any]) -> None:
+    """Options the KerasTuner engine cannot honour are refused, not silently ignored."""
+    given = [f"--{k.replace('_', '-')}" for k in ("sampler", "pruner", "timeout", "gpus")
+             if getattr(args, k) is not None or k in study]
+    given += ["--processes"] * (args.processes > 1) + ["--tensorboard"] * args.tensorboard
+    if given:
+        raise SearchError(f"--engine keras-tuner does not take {', '.join(given)}: they belong to "
+                          "the optuna engine (KerasTuner's Hyperband runs in one process, with "
+                          "its own sampling and stopping).",
+                          hint="Leave them out, or use --engine optuna.")
 
 
 def _run_keras_tuner(settings: Any, trials: int, console: Console) -> int:

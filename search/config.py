@@ -60,8 +60,23 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params, "data": self.data.to_dict(), "seed": self.seed}
 
+    def canonical_params(self) -> dict[str, dict[str, Any]]:
+        """Every component's active knobs with defaults filled in, per-block lists at their
+        count and numbers in the knob's own type: equal models give equal dicts."""
+        out: dict[str, dict[str, Any]] = {}
+        for comp_name, component in COMPONENTS.items():
+            values: dict[str, Any] = {}
+            for knob, spec in component.knobs.items():
+                if spec.is_active(values):
+                    values[knob] = _canonical(spec, self.get(comp_name, knob))
+            out[comp_name] = values
+        return out
+
     def digest(self) -> str:
-        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        """The identity of the trained model: the same for configs that build and train it alike
+        (``1`` and ``1.0``, a default left out or written out, an inactive knob or none)."""
+        content = {"params": self.canonical_params(), "data": self.data.to_dict(), "seed": self.seed}
+        text = json.dumps(content, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @classmethod
@@ -109,6 +124,12 @@ def _check_params(params: dict, source: str) -> list[str]:
                 what = f"a list of {spec.allowed()}" if spec.per else spec.allowed()
                 problems.append(f"{source}: 'params.{comp}.{name}' must be {what}; got {value!r}.")
     return problems
+
+
+def _canonical(spec: KnobSpec, value: Any) -> Any:
+    if isinstance(value, list):
+        return [_canonical(spec, v) for v in value]
+    return float(value) if spec.type is float and not isinstance(value, bool) else value
 
 
 def _value_ok(spec: KnobSpec, value: Any) -> bool:

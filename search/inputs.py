@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from .errors import SearchError
 from .storage_url import redact
 
 __all__ = ["Domain", "Option", "OPTIONS", "check_values", "parsed", "arg_help", "unknown_keys", "did_you_mean",

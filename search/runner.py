@@ -19,7 +19,7 @@ from .knobs import Choice, Fixed, Int
 from .progress import LiveProgress, trials_table
 from .budget import SingleWorkerLock, TrialBudget, sqlite_path
 from .study import (BestYamlWriter, StudySettings, make_pruner, make_sampler, open_study,
-                    recover_interrupted)
+                    recover_interrupted, requeue_trial)
 from .trial import Objective, TrialFailed
 
 __all__ = ["RunOptions", "run_study", "max_epochs"]
@@ -80,6 +80,22 @@ def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _requeue(study: optuna.Study, trial_id: int | None) -> None:
+    """Re-queue the trial an interrupt ended (same params, seed, history and checkpoint key).
+
+    Best effort and quiet: if the storage cannot be written now, the trial is left RUNNING
+    and recovered at the next start (SQLite) or when its heartbeat goes stale (PostgreSQL).
+    """
+    if trial_id is None:
+        return
+    with contextlib.suppress(Exception):
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not
+        try:                                                      # cut the re-queue in half
+            requeue_trial(study, study._storage.get_trial(trial_id))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def run_study(settings: StudySettings, options: RunOptions, console: Console) -> optuna.Study:
     """Open (or resume) the study and run trials until the budget, deadline or a stop."""
     load_dataset(settings.data)  # data problems surface before trial 0
@@ -118,16 +134,19 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
     guard = FailureGuard(options.max_failures)
     deadline = time.monotonic() + options.timeout if options.timeout else None
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    objective = Objective(settings.space, settings.data, settings.seed, settings.max_params,
+                          checkpoint_root=settings.directory / "checkpoints")
     try:
         with LiveProgress(console, total=remaining) as live:
-            objective = Objective(settings.space, settings.data, settings.seed, settings.max_params,
-                                  extra_callbacks=_callbacks(live, settings, options),
-                                  checkpoint_root=settings.directory / "checkpoints")
+            objective.extra_callbacks = _callbacks(live, settings, options)
             callbacks = [live.trial_finished, BestYamlWriter(settings.directory / "best.yaml"), guard]
             while not guard.tripped and (deadline is None or time.monotonic() < deadline) \
                     and budget.claim():
                 study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks,
                                gc_after_trial=True)
+    except KeyboardInterrupt:
+        _requeue(study, objective.interrupted)
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
     console.print(trials_table(study, top=10))

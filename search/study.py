@@ -8,8 +8,8 @@ user attributes and compared before any new trial starts.
 
 from __future__ import annotations
 
+import copy
 import os
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,7 @@ from .space import Space
 from .storage_url import StorageURL, redact
 
 __all__ = ["StudySettings", "open_study", "make_sampler", "make_pruner", "best_yaml_content",
-           "study_dir", "default_storage", "redact", "recover_interrupted"]
+           "study_dir", "default_storage", "redact", "recover_interrupted", "requeue_trial"]
 
 METRIC, DIRECTION = "val_accuracy", "maximize"
 
@@ -208,16 +208,28 @@ def recover_interrupted(study: optuna.Study) -> int:
 
     Only safe when no other worker can be running: the SQLite worker lock is held.
     """
-    storage = study._storage  # the public API has no way to fail another process's trial
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3,
-                                                             inherit_intermediate_values=True)
     orphans = study.get_trials(deepcopy=True, states=(TrialState.RUNNING,))
     for trial in orphans:
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason",
-                                    "its worker was killed mid-trial; re-queued as a retry")
-        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-        retry(study, trial)  # the snapshot: the retry inherits params and history, not the reason
+        requeue_trial(study, trial, reason="its worker was killed mid-trial; re-queued as a retry",
+                      max_retry=3)  # a config that kills its worker every time stops somewhere
     return len(orphans)
+
+
+def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None = None,
+                  max_retry: int | None = None) -> None:
+    """End a RUNNING trial as FAIL (with ``reason``) and enqueue its retry, as Optuna's heartbeat
+    does for a stale trial: the retry inherits params, user attributes (the epoch history) and
+    reported values, and keeps the original number for its seed and checkpoint."""
+    storage = study._storage  # the public API has no way to fail another process's trial
+    if reason:
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+    if trial.state == TrialState.RUNNING:
+        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    snapshot = copy.deepcopy(storage.get_trial(trial._trial_id))
+    snapshot.user_attrs.pop("fail_reason", None)  # the reason belongs to the ended attempt
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry,
+                                                             inherit_intermediate_values=True)
+    retry(study, snapshot)
 
 
 def quiet_optuna() -> None:

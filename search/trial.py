@@ -8,6 +8,7 @@ database explains itself: ``config``, ``history`` (per epoch), ``params_count``,
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import zlib
 from dataclasses import dataclass
@@ -23,9 +24,10 @@ from .model import ImpossibleNetwork, plan_feature_maps
 from .space import Space
 from .training import EpochRecorder, TrainingDiverged, release_memory, train
 
-__all__ = ["TrialFailed", "Objective", "trial_seed", "PruningReporter"]
+__all__ = ["TrialFailed", "Objective", "trial_seed", "PruningReporter", "INTERRUPTED"]
 
 MONITOR = "val_accuracy"
+INTERRUPTED = "interrupted by SIGTERM or Ctrl-C; re-queued to resume from its last finished epoch"
 
 
 class TrialFailed(RuntimeError):
@@ -70,6 +72,7 @@ class Objective:
     max_params: int = 5_000_000
     extra_callbacks: Callable[[optuna.Trial, Config], list[keras.callbacks.Callback]] | None = None
     checkpoint_root: Path | None = None
+    interrupted: int | None = None  # the storage id of the trial an interrupt ended
 
     def config_for(self, trial: optuna.Trial) -> Config:
         seed = trial_seed(trial.study.study_name, self.study_seed, origin_number(trial))
@@ -85,17 +88,22 @@ class Objective:
         config = self.config_for(trial)
         trial.set_user_attr("config", config.to_dict())
         checkpoint = self.checkpoint_dir(trial)
+        self.interrupted = None
         try:
-            return self._run(trial, config, checkpoint)
+            result = self._run(trial, config, checkpoint)
         except KeyboardInterrupt:  # SIGTERM arrives as this too (see runner)
-            # Best effort: the signal may have landed mid-write, and the interrupt must win.
-            with contextlib.suppress(Exception):
-                trial.set_user_attr("fail_reason", "interrupted by SIGTERM or Ctrl-C")
+            # The checkpoint stays: the runner re-queues this trial, and the retry resumes from it.
+            self.interrupted = trial._trial_id
+            with contextlib.suppress(Exception):  # the signal may have landed mid-write
+                trial.set_user_attr("fail_reason", INTERRUPTED)
+            raise
+        except BaseException:
+            _remove(checkpoint)
             raise
         finally:
             release_memory()
-            if checkpoint is not None:  # only a killed process leaves its checkpoint behind
-                shutil.rmtree(checkpoint, ignore_errors=True)
+        _remove(checkpoint)
+        return result
 
     def _run(self, trial: optuna.Trial, config: Config, checkpoint: Path | None) -> float:
         data = load_dataset(self.data_spec)
@@ -104,14 +112,16 @@ class Objective:
         except ImpossibleNetwork as exc:
             _end(trial, "prune_reason", f"impossible network: {exc}", optuna.TrialPruned)
         recorder = EpochRecorder()
+        # The history is stored before the epoch's checkpoint is saved, so a kill in between
+        # leaves the history one epoch ahead, which the resumed run overwrites; never behind.
         callbacks: list[keras.callbacks.Callback] = [
             PruningReporter(trial, recorder, config.get("training", "epochs"))]
         if checkpoint is not None:
             recorder.history = _resumed_history(trial, checkpoint)
             # Kept past training's end (we delete it once the trial is recorded): a kill between
             # the last epoch and Optuna's tell must not cost the retry every epoch.
-            callbacks.insert(0, keras.callbacks.BackupAndRestore(str(checkpoint),
-                                                                 delete_checkpoint=False))
+            callbacks.append(keras.callbacks.BackupAndRestore(str(checkpoint),
+                                                              delete_checkpoint=False))
         if self.extra_callbacks:
             callbacks += self.extra_callbacks(trial, config)
         try:
@@ -130,6 +140,12 @@ class Objective:
         return result.best_val_accuracy
 
 
+def _remove(checkpoint: Path | None) -> None:
+    """A trial that ended (complete, pruned or failed) needs its checkpoint no more."""
+    if checkpoint is not None:
+        shutil.rmtree(checkpoint, ignore_errors=True)
+
+
 def origin_number(trial: optuna.Trial) -> int:
     """The number of the trial this one retries (itself if it is no retry)."""
     history = trial.storage.get_trial_system_attrs(trial._trial_id).get("retry_history")
@@ -137,11 +153,15 @@ def origin_number(trial: optuna.Trial) -> int:
 
 
 def _resumed_history(trial: optuna.Trial, checkpoint: Path) -> list[dict[str, float]]:
-    """Epochs the killed attempt finished (kept only if its checkpoint survived too)."""
-    if not checkpoint.is_dir():
-        return []
-    trial.set_user_attr("resumed_from_epoch", len(trial.user_attrs.get("history", [])))
-    return list(trial.user_attrs.get("history", []))
+    """The epochs the killed attempt finished and checkpointed (Keras' BackupAndRestore
+    metadata, or its backup copy mid-write). The stored history is written before the
+    checkpoint, so it may run one epoch ahead: cut it to the checkpoint's epoch."""
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            epochs = int(json.loads((checkpoint / name).read_text())["epoch"])
+            trial.set_user_attr("resumed_from_epoch", epochs)
+            return list(trial.user_attrs.get("history", []))[:epochs]
+    return []
 
 
 def _end(trial: optuna.Trial, key: str, reason: str, kind: type[Exception]) -> None:

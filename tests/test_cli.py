@@ -127,37 +127,46 @@ def test_keras_tuner_engine_uses_the_same_space_and_writes_best_yaml(tmp_path, t
 
 
 @pytest.mark.slow
-def test_sigterm_ends_the_trial_as_fail_and_exits_cleanly(tmp_path):
+def test_sigterm_requeues_the_trial_and_the_rerun_resumes_it(tmp_path):
     import signal
     import time
 
     import optuna
 
     space = write(tmp_path, "long.py", "SPACE = {'conv': {'depth': 1, 'filters': 8}, 'head': "
-                  "{'layers': 0}, 'training': {'epochs': 200, 'batch_size': 16}}\n"
+                  "{'layers': 0}, 'training': {'epochs': 25, 'batch_size': 16}}\n"
                   "DATA = {'name': 'digits'}\n")
-    process = subprocess.Popen([sys.executable, "-m", "search", "run", str(space), "--study", "t",
-                                "--trials", "2", "--pruner", "none"], cwd=tmp_path, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    db = tmp_path / "studies/t/study.db"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        time.sleep(1)
-        if not db.exists():
-            continue
+    command = [sys.executable, "-m", "search", "run", str(space), "--study", "t", "--trials", "1",
+               "--pruner", "none"]
+    process = subprocess.Popen(command, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    db = f"sqlite:///{tmp_path / 'studies/t/study.db'}"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:  # until two epochs are stored
         try:
-            trials = optuna.load_study(study_name="t", storage=f"sqlite:///{db}").trials
-        except KeyError:  # the study is not created yet
-            continue
-        if trials and trials[0].user_attrs.get("history"):
+            trials = optuna.load_study(study_name="t", storage=db).trials
+        except (KeyError, Exception):  # no database or no study yet
+            trials = []
+        if trials and len(trials[0].user_attrs.get("history", [])) >= 2:
             break
+        time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "Rerun the same command to resume" in err and "Traceback" not in err
-    trial = optuna.load_study(study_name="t", storage=f"sqlite:///{db}").trials[0]
-    assert trial.state.name == "FAIL"
-    assert trial.user_attrs["fail_reason"] == "interrupted by SIGTERM or Ctrl-C"
+    first, retry = optuna.load_study(study_name="t", storage=db).trials
+    assert first.state.name == "FAIL" and first.user_attrs["fail_reason"].startswith("interrupted")
+    assert retry.state.name == "WAITING" and retry.system_attrs["retry_history"] == [0]
+    assert (tmp_path / "studies/t/checkpoints/trial-0").is_dir()  # kept for the retry
+
+    rerun = subprocess.run(command, cwd=tmp_path, text=True, capture_output=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    trials = optuna.load_study(study_name="t", storage=db).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]  # the budget of 1 holds
+    resumed = trials[1]
+    assert resumed.user_attrs["resumed_from_epoch"] >= 2
+    assert len(resumed.user_attrs["history"]) == 25 and "fail_reason" not in resumed.user_attrs
+    assert not (tmp_path / "studies/t/checkpoints/trial-0").exists()
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import write
+from conftest import REPO, write
 from search.config import Config, write_yaml_atomic
 from search.data import DataSpec
 from search.errors import SearchError
@@ -47,3 +47,28 @@ def test_bad_config_yaml(tmp_path, text, message):
         Config.from_yaml(path)
     assert message in str(info.value)
     assert str(path) in str(info.value)
+
+
+def test_equal_models_have_equal_digests():
+    spelled_out = Config({"conv": {"depth": 2, "filters": [32, 32], "kernel": 3},
+                          "bn": {"enabled": False, "momentum": 0.5},  # inactive: BN is off
+                          "optimizer": {"learning_rate": 1}}, DataSpec(name="digits"), seed=3)
+    short = Config({"conv": {"depth": 2}, "optimizer": {"learning_rate": 1.0}},
+                   DataSpec(name="digits"), seed=3)
+    assert spelled_out.digest() == short.digest()
+    assert short.with_knob("conv", "kernel", 5).digest() != short.digest()
+    assert short.replace(seed=4).digest() != short.digest()
+    assert short.with_knob("bn", "enabled", True).digest() != short.digest()
+
+
+def test_the_ladders_top_rung_is_the_reference():
+    from search.ablation import with_component
+    from search.cli import build_parser
+    from search.definitions import ablation_inputs
+
+    args = build_parser().parse_args(["ablate", str(REPO / "studies" / "fashion-ladder.yaml")])
+    _, _, reference, baseline, spec = ablation_inputs(args)
+    top = baseline
+    for rung in spec["ladder"]:
+        top = with_component(top, reference, rung)
+    assert top.digest() == reference.digest()

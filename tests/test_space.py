@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import json
 import optuna
 import pytest
 
 from conftest import REPO, write
 from search.errors import SearchError
-from search.space import load_space
+from search.space import Space, load_space
 
 
 def test_default_space_covers_every_component_and_loads():
@@ -89,3 +90,23 @@ def test_digest_changes_with_the_space_and_overrides(tiny_space_file):
 def test_grid_needs_finite_knobs(tiny_space_file):
     with pytest.raises(SearchError, match="has no finite grid"):
         load_space(tiny_space_file).grid()
+
+
+def test_grid_has_one_axis_per_block_the_space_can_have():
+    from search.knobs import Choice
+
+    space = Space.of({"conv": {"depth": Choice(1, 2), "filters": Choice(8, 16)},
+                      "head": {"layers": 1, "units": Choice(32, 64)}})
+    grid = space.grid()
+    assert sorted(grid) == ["conv.depth", "conv.filters.0", "conv.filters.1", "head.units.0"]
+    assert len(grid["conv.filters.1"]) == 2
+
+
+def test_a_space_round_trips_through_its_stored_json():
+    from search.knobs import Choice, Float, Int
+    from search.space import space_from_json
+
+    space = Space.of({"conv": {"depth": Int(1, 3), "filters": [8, 16], "kernel": Choice(3, 5)},
+                      "optimizer": {"learning_rate": Float(1e-4, 1e-2, log=True)}})
+    again = space_from_json(json.loads(json.dumps(space.to_json())), source="stored")
+    assert again.knobs == space.knobs and again.digest() == space.digest()
