@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-import time
 from typing import Iterator
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from .budget import storage_lock
+from .storage_clock import storage_now
 from .config import Config
 from .data import load_dataset
 from .model import ImpossibleNetwork
@@ -78,13 +78,13 @@ class OptunaRunStore:
             trial = self.study.ask()
             for name, item in (("run", key), ("view", view), ("component", component),
                                ("seed", config.seed), ("config", config.to_dict()),
-                               ("alive", time.time())):
+                               ("alive", storage_now(self.url))):
                 trial.set_user_attr(name, item)
             self._claimed[key] = trial
             return True
 
     def _stale(self, trial: FrozenTrial) -> bool:
-        return time.time() - trial.user_attrs.get("alive", 0) > self.STALE_SECONDS
+        return storage_now(self.url) - trial.user_attrs.get("alive", 0) > self.STALE_SECONDS
 
     def _abandon(self, trial: FrozenTrial) -> None:
         self.study._storage.set_trial_user_attr(trial._trial_id, "abandoned", True)
@@ -104,7 +104,7 @@ class OptunaRunStore:
 
         def beat() -> None:
             while not stop.wait(self.HEARTBEAT_SECONDS):
-                trial.set_user_attr("alive", time.time())
+                trial.set_user_attr("alive", storage_now(self.url))
 
         thread = threading.Thread(target=beat, daemon=True)
         thread.start()

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
 import warnings
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -24,9 +26,13 @@ import optuna
 from optuna.trial import TrialState
 
 from .errors import SearchError
+from .inputs import check_values
 from .storage_url import StorageURL
 
-__all__ = ["TrialBudget", "SingleWorkerLock", "storage_lock", "sqlite_path", "journal_path"]
+__all__ = ["TrialBudget", "StudyBudget", "set_study_budget", "worker_budget", "SingleWorkerLock",
+           "storage_lock", "sqlite_path", "journal_path", "DEFAULT_TRIALS"]
+
+DEFAULT_TRIALS = 20
 
 
 def sqlite_path(url: StorageURL | str) -> Path | None:
@@ -35,6 +41,45 @@ def sqlite_path(url: StorageURL | str) -> Path | None:
 
 def journal_path(url: StorageURL | str) -> Path | None:
     return StorageURL(url).journal_file
+
+
+@dataclass(frozen=True)
+class StudyBudget:
+    """The study's total trials and its deadline (``time.time()`` seconds); None: no limit."""
+
+    trials: int | None
+    deadline: float | None
+
+    def seconds_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.time()
+
+
+def set_study_budget(study: optuna.Study, trials: int | None, timeout: float | None) -> StudyBudget:
+    """``run``: its trials (else the stored total, else 20) and deadline become the study's,
+    so every worker that joins without its own ``--trials``/``--timeout`` is bound by them."""
+    trials = trials or _stored_budget(study).trials or DEFAULT_TRIALS
+    budget = StudyBudget(trials, time.time() + timeout if timeout else None)
+    study.set_user_attr("budget", {"trials": budget.trials, "deadline": budget.deadline})
+    return budget
+
+
+def worker_budget(study: optuna.Study, trials: int | None, timeout: float | None) -> StudyBudget:
+    """``worker``: its own limits where given, the study's stored ones otherwise."""
+    stored = _stored_budget(study)
+    return StudyBudget(trials if trials is not None else stored.trials,
+                       time.time() + timeout if timeout else stored.deadline)
+
+
+def _stored_budget(study: optuna.Study) -> StudyBudget:
+    raw = study.user_attrs.get("budget") or {}
+    source = f"study '{study.study_name}' (stored budget)"
+    trials, deadline = (raw.get("trials"), raw.get("deadline")) if isinstance(raw, dict) else (0, 0)
+    problems = check_values(source, {"trials": trials}) if trials is not None else []
+    if not isinstance(raw, dict) or (deadline is not None and not isinstance(deadline, (int, float))):
+        problems.append(f"{source}: expected {{trials: int, deadline: seconds}}; got {raw!r}.")
+    if problems:
+        raise SearchError(problems, hint="Set it again with `python -m search run ... --trials N`.")
+    return StudyBudget(trials, deadline)
 
 
 def _origin(trial: optuna.trial.FrozenTrial) -> int:

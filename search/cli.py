@@ -15,9 +15,12 @@ from rich.console import Console
 
 from .errors import SearchError
 from .inputs import arg_help, arg_type
+from .storage_retry import StorageUnavailable
 from .storage_url import STORAGE_ENV
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "EXIT_STORAGE_UNAVAILABLE"]
+
+EXIT_STORAGE_UNAVAILABLE = 75  # sysexits' EX_TEMPFAIL: try again later; not a user mistake
 
 def _classes(text: str) -> Any:
     """'fashion3', '0,1,2,3,4' or groups '0+2+3+4+6,1+5+7+9,8'."""
@@ -146,6 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return _interrupted()
+    except StorageUnavailable as exc:
+        Console(stderr=True, highlight=False).print(
+            f"[red]storage unavailable:[/] {exc}. The running trial keeps its checkpoint and is "
+            "re-queued (or recovered at the next start); every finished trial is kept. Rerun the "
+            "same command once the storage is back.", markup=True, soft_wrap=True)
+        return EXIT_STORAGE_UNAVAILABLE
     except Exception as exc:
         if isinstance(exc.__context__, KeyboardInterrupt):  # cleanup broke under the interrupt
             return _interrupted()

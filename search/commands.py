@@ -51,11 +51,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     settings, study = settings_from_args(args)
     if args.engine == "keras-tuner":
+        from .budget import DEFAULT_TRIALS
+
         _check_keras_tuner_options(args, study)
-        return _run_keras_tuner(settings, _merged(study, args, "trials", 20), console)
+        return _run_keras_tuner(settings, _merged(study, args, "trials", DEFAULT_TRIALS), console)
     timeout = _merged(study, args, "timeout", None)
-    options = RunOptions(trials=_merged(study, args, "trials", 20), timeout=timeout,
-                         max_failures=args.max_failures, tensorboard=args.tensorboard)
+    options = RunOptions(trials=_merged(study, args, "trials", None), timeout=timeout,
+                         max_failures=args.max_failures, tensorboard=args.tensorboard,
+                         owns_budget=True)
     if args.processes > 1 or args.gpus:
         status = _run_in_workers(args, settings, options, console)
         if status:
@@ -69,15 +72,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _run_in_workers(args: argparse.Namespace, settings: Any, options: Any, console: Console) -> int:
+    from .budget import set_study_budget
     from .study import open_study
     from .workers import spawn_workers
 
     if args.tensorboard:
         raise SearchError("--tensorboard runs in one process; leave out --processes/--gpus, or "
                           "run TensorBoard-logged trials separately.")
-    plan = worker_plan(args, settings.name, settings.storage, options.trials, options.timeout)
+    plan = worker_plan(args, settings.name, settings.storage, None, None)
     plan.check()
-    open_study(settings)  # create it (or check a resume) once, before the workers join
+    # Create it (or check a resume) once; the workers follow the budget stored here.
+    set_study_budget(open_study(settings), options.trials, options.timeout)
     return spawn_workers(plan, console)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import signal
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +16,10 @@ from .data import load_dataset
 from .errors import SearchError
 from .knobs import Choice, Fixed, Int
 from .progress import LiveProgress, trials_table
-from .budget import SingleWorkerLock, TrialBudget, sqlite_path
+from .budget import SingleWorkerLock, TrialBudget, set_study_budget, sqlite_path, worker_budget
 from .study import (BestYamlWriter, StudySettings, make_pruner, make_sampler, open_study,
                     recover_interrupted, requeue_trial)
+from .storage_retry import StorageUnavailable
 from .trial import Objective, TrialFailed
 
 __all__ = ["RunOptions", "run_study", "max_epochs"]
@@ -27,10 +27,13 @@ __all__ = ["RunOptions", "run_study", "max_epochs"]
 
 @dataclass
 class RunOptions:
-    trials: int | None = 20
+    """``trials``/``timeout`` None: the study's stored budget (``owns_budget``: set it, as `run`)."""
+
+    trials: int | None = None
     timeout: float | None = None
     max_failures: int = 5
     tensorboard: bool = False
+    owns_budget: bool = False
 
 
 def max_epochs(settings: StudySettings) -> int:
@@ -116,13 +119,15 @@ def run_study(settings: StudySettings, options: RunOptions, console: Console) ->
 
 def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOptions,
                 console: Console) -> optuna.Study:
-    budget = TrialBudget(study, settings.storage, options.trials,
-                         enqueue=settings.sampler != "grid")
+    limits = (set_study_budget if options.owns_budget else worker_budget)(
+        study, options.trials, options.timeout)
+    budget = TrialBudget(study, settings.storage, limits.trials, enqueue=settings.sampler != "grid")
     done = budget.counted()
-    remaining = None if options.trials is None else max(options.trials - done, 0) + budget.waiting()
-    if remaining == 0:
-        console.print(f"study '{settings.name}' already has {done} trials (--trials "
-                      f"{options.trials}); nothing to run.")
+    remaining = None if limits.trials is None else max(limits.trials - done, 0) + budget.waiting()
+    if remaining == 0 or (limits.seconds_left() or 1) <= 0:
+        why = (f"has {done} of its {limits.trials} trials" if remaining == 0 else
+               "is past its deadline (set by `run --timeout`; give this worker its own --timeout)")
+        console.print(f"study '{settings.name}' {why}; nothing left to run.")
         return study
     study.sampler = make_sampler(settings.sampler, settings.space, settings.seed + done)
     study.pruner = make_pruner(settings.pruner, max_epochs(settings))
@@ -130,9 +135,8 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
                   f"{remaining if remaining is not None else 'unlimited'} more "
                   f"({settings.sampler} sampler, {settings.pruner} pruner, data {settings.data.name})")
     study.set_user_attr("last_run", {"started": datetime.datetime.now().isoformat(),
-                                     "timeout": options.timeout, "trials": options.trials})
+                                     "timeout": options.timeout, "trials": limits.trials})
     guard = FailureGuard(options.max_failures)
-    deadline = time.monotonic() + options.timeout if options.timeout else None
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     objective = Objective(settings.space, settings.data, settings.seed, settings.max_params,
                           checkpoint_root=settings.directory / "checkpoints")
@@ -140,11 +144,10 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
         with LiveProgress(console, total=remaining) as live:
             objective.extra_callbacks = _callbacks(live, settings, options)
             callbacks = [live.trial_finished, BestYamlWriter(settings.directory / "best.yaml"), guard]
-            while not guard.tripped and (deadline is None or time.monotonic() < deadline) \
-                    and budget.claim():
+            while not guard.tripped and (limits.seconds_left() or 1) > 0 and budget.claim():
                 study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks,
                                gc_after_trial=True)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, StorageUnavailable):
         _requeue(study, objective.interrupted)
         raise
     finally:

@@ -22,6 +22,7 @@ from .config import Config
 from .data import DataSpec, load_dataset
 from .model import ImpossibleNetwork, plan_feature_maps
 from .space import Space
+from .storage_retry import StorageUnavailable, with_storage_retry
 from .training import EpochRecorder, TrainingDiverged, release_memory, train
 
 __all__ = ["TrialFailed", "Objective", "trial_seed", "PruningReporter", "INTERRUPTED"]
@@ -53,12 +54,15 @@ class PruningReporter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         score = (logs or {}).get(MONITOR)
-        self.trial.set_user_attr("history", self.recorder.history)
+        with_storage_retry(self.trial.set_user_attr, "history", self.recorder.history,
+                           what="writing the epoch history")
         if score is None or self.recorder.diverged:
             return
-        self.trial.report(float(score), step=epoch + 1)
+        with_storage_retry(self.trial.report, float(score), step=epoch + 1,
+                           what="reporting the epoch's score")
         # After the last epoch there is nothing left to save: the trial completes with its score.
-        if epoch + 1 < self.epochs and self.trial.should_prune():
+        if epoch + 1 < self.epochs and with_storage_retry(self.trial.should_prune,
+                                                          what="asking the pruner"):
             raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {MONITOR} {float(score):.4f}")
 
 
@@ -86,16 +90,17 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         config = self.config_for(trial)
-        trial.set_user_attr("config", config.to_dict())
+        with_storage_retry(trial.set_user_attr, "config", config.to_dict(), what="storing the config")
         checkpoint = self.checkpoint_dir(trial)
         self.interrupted = None
         try:
             result = self._run(trial, config, checkpoint)
-        except KeyboardInterrupt:  # SIGTERM arrives as this too (see runner)
+        except (KeyboardInterrupt, StorageUnavailable) as exc:  # SIGTERM arrives as the first
             # The checkpoint stays: the runner re-queues this trial, and the retry resumes from it.
             self.interrupted = trial._trial_id
             with contextlib.suppress(Exception):  # the signal may have landed mid-write
-                trial.set_user_attr("fail_reason", INTERRUPTED)
+                trial.set_user_attr("fail_reason", INTERRUPTED if isinstance(
+                    exc, KeyboardInterrupt) else f"storage unavailable ({exc}); re-queued")
             raise
         except BaseException:
             _remove(checkpoint)
@@ -134,9 +139,11 @@ class Objective:
             _end(trial, "prune_reason", str(exc), optuna.TrialPruned)
         except TrainingDiverged as exc:
             _end(trial, "fail_reason", f"diverged: {exc}", TrialFailed)
+        except StorageUnavailable:
+            raise  # not the model's failure: the runner stops cleanly and re-queues the trial
         except Exception as exc:  # OOM and anything else: record it, let the study go on
             _end(trial, "fail_reason", _describe_failure(exc), TrialFailed)
-        _record(trial, result)
+        with_storage_retry(_record, trial, result, what="recording the trial's result")
         return result.best_val_accuracy
 
 

@@ -68,15 +68,22 @@ def test_null_components_are_flagged_at_about_the_nominal_rate():
     assert false_calls / total <= 0.08, (false_calls, total)
 
 
-def test_each_config_is_trained_once_and_a_rerun_trains_nothing():
+def test_each_config_is_trained_once_and_a_rerun_trains_nothing(tmp_path):
+    """On the real store (an SQLite study), not only the in-memory one."""
+    from search.ablation_store import OptunaRunStore
+    from search.study import make_storage
+
     objective, calls = synthetic(noise=0.002)
-    store = MemoryRunStore()
-    first = run_ablation(plan(seeds=2), objective, store)
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    first = run_ablation(plan(seeds=2), objective, OptunaRunStore(make_storage(url), "s", url))
     assert len(calls) == len(set(calls))  # shared runs (reference, ladder, path) not repeated
     trained = len(calls)
+    store = OptunaRunStore(make_storage(url), "s", url)  # a new process reading the database
+    assert len(store) == trained
     again = run_ablation(plan(seeds=2), objective, store)
     assert len(calls) == trained  # resumed entirely from the store
     assert [e.component for e in again.add_one_in] == [e.component for e in first.add_one_in]
+    assert len({row["run"] for row in first.runs}) == trained < len(first.runs)  # results shared
 
 
 def test_user_given_ladder_order_is_kept():

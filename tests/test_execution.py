@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -24,11 +26,19 @@ def small(**training) -> Config:
                                        Execution(data="device", steps_per_execution=8)],
                          ids=["data-on-device", "4-steps-per-call", "both"])
 def test_speed_settings_train_as_well_as_the_default(execution):
-    data = load_dataset(DIGITS)
-    default = train(small(), data, execution=Execution(steps_per_execution=1, data="host"))
-    tuned = train(small(), data, execution=execution)
-    assert tuned.best_val_accuracy > 0.6
-    assert abs(tuned.best_val_accuracy - default.best_val_accuracy) < 0.15
+    """Not bit-identical (data on the device shuffles with its own generator), so the bar is
+    the default's own seed-to-seed spread, measured here on the same data and epochs."""
+    default = _default_accuracies()
+    tuned = train(small(), load_dataset(DIGITS), execution=execution).best_val_accuracy
+    noise = max(default) - min(default)
+    assert abs(tuned - np.mean(default)) <= max(1.5 * noise, 0.02), (tuned, default)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_accuracies() -> tuple[float, ...]:
+    host = Execution(steps_per_execution=1, data="host")
+    return tuple(train(small().replace(seed=seed), load_dataset(DIGITS), execution=host)
+                 .best_val_accuracy for seed in (1, 2, 3, 4))
     assert len(tuned.history) == 3
 
 

@@ -42,12 +42,15 @@ def test_nan_loss_is_reported_as_divergence():
 
 @pytest.mark.parametrize("schedule", ["step", "exponential", "cosine", "cosine_restarts", "plateau"])
 def test_schedules_change_the_learning_rate(schedule):
+    # A learning rate too small to move the validation loss by Keras' min_delta makes the
+    # plateau schedule's drop certain after `patience` epochs; the others change it anyway.
+    rate = 1e-7 if schedule == "plateau" else 0.05
     params = {"schedule": {"name": schedule, "warmup_epochs": 1, "period_epochs": 2,
                            "decay_rate": 0.5, "patience": 1, "drop_factor": 0.1},
-              "optimizer": {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9}}
+              "optimizer": {"name": "sgd", "learning_rate": rate, "momentum": 0.9}}
     result = train(small(**params), load_dataset(DIGITS))
     rates = [h["learning_rate"] for h in result.history]
-    assert len(set(np.round(rates, 8))) > 1 or schedule == "plateau", rates
+    assert len(set(np.round(rates, 12))) > 1, rates
 
 
 @pytest.mark.parametrize("name", ["adam", "adamax", "rmsprop", "sgd", "adamw"])
