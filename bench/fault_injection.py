@@ -1,12 +1,20 @@
-"""Fault injection: SIGKILL a running study at random moments, resume it, count what was lost.
+"""Fault injection: kill, interrupt or cut the storage of a running study, resume, count losses.
 
     python bench/fault_injection.py --kills 8 --trials 6 --epochs 6 --limit 3000
+    python bench/fault_injection.py --faults term --kills 6 ...
+    python bench/fault_injection.py --faults term,restart --storage postgresql://... \
+        --restart-command "service postgresql restart"
 
-Each round starts `python -m search run`, kills it with SIGKILL after a random
-delay, then checks that every trial that was COMPLETE before is still COMPLETE
-with the same value. A final run finishes the study. Printed figures: kills,
-completed trials lost, trials resumed from a checkpoint, epochs resumed rather
-than retrained, and epochs redone (trained before a kill but not checkpointed).
+Each round starts `python -m search run` and, after a random delay, injects one
+fault: SIGKILL ("kill"), SIGTERM ("term": the trial must be re-queued and resume
+from its checkpoint) or a storage restart ("restart": the run must ride it out;
+it is then ended with SIGTERM). After each round every trial that was COMPLETE
+before must still be COMPLETE with the same value. A final run finishes the
+study. Printed figures: faults, completed trials lost, trials resumed from a
+checkpoint, epochs resumed rather than retrained, epochs redone (trained before
+a fault but not checkpointed), restarts survived, the study's trials against its
+budget, and trials left RUNNING. (SIGKILL on PostgreSQL is left out: a killed
+worker's trial is retried only once its heartbeat is 2 minutes stale.)
 """
 
 from __future__ import annotations
@@ -31,48 +39,62 @@ SPACE = {"conv": {"depth": 2, "filters": Choice(16, 32)},
 """
 
 
-def _command(space: Path, args: argparse.Namespace) -> list[str]:
-    return [sys.executable, "-m", "search", "run", str(space), "--study", "faults", "--trials",
+def _command(space: Path, storage: str, args: argparse.Namespace) -> list[str]:
+    return [sys.executable, "-m", "search", "run", str(space), "--study", args.study, "--trials",
             str(args.trials), "--epochs", str(args.epochs), "--pruner", "none", "--data", args.data,
-            "--limit", str(args.limit)]
+            "--limit", str(args.limit), "--storage", storage]
 
 
-def _complete(storage: str) -> dict[int, float]:
-    if not Path(storage[len("sqlite:///"):]).exists():
-        return {}
+def _complete(storage: str, name: str) -> dict[int, float]:
     try:
-        study = optuna.load_study(study_name="faults", storage=storage)
-    except KeyError:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except Exception:  # no database or no study yet
         return {}
     return {t.number: t.value for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
+
+
+def _inject(fault: str, process: subprocess.Popen, args: argparse.Namespace,
+            rng: random.Random) -> bool:
+    """One fault; True when the run survived a storage restart (still training after it)."""
+    if fault == "restart":
+        subprocess.run(args.restart_command, shell=True, check=True, capture_output=True)
+        time.sleep(rng.uniform(args.min_delay, args.max_delay))  # an epoch write or more
+        survived = process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        return survived
+    process.send_signal(signal.SIGKILL if fault == "kill" else signal.SIGTERM)
+    return False
 
 
 def run(args: argparse.Namespace) -> dict[str, int]:
     folder = Path(args.workdir or tempfile.mkdtemp(prefix="faults-"))
     space = folder / "faults_space.py"
     space.write_text(SPACE)
-    storage = f"sqlite:///{folder / 'studies/faults/study.db'}"
-    rng, lost, kills = random.Random(args.seed), 0, 0
+    storage = args.storage or f"sqlite:///{folder / 'studies' / args.study / 'study.db'}"
+    faults = args.faults.split(",")
+    rng, lost, injected, survived = random.Random(args.seed), 0, 0, 0
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for _ in range(args.kills):
-        before = _complete(storage)
-        process = subprocess.Popen(_command(space, args), cwd=folder, env=env,
+        before = _complete(storage, args.study)
+        process = subprocess.Popen(_command(space, storage, args), cwd=folder, env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(args.min_delay, args.max_delay))
         if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
+            survived += _inject(rng.choice(faults), process, args, rng)
+            injected += 1
         process.wait()
-        after = _complete(storage)
+        after = _complete(storage, args.study)
         lost += sum(1 for n, v in before.items() if after.get(n) != v)
-    final = subprocess.run(_command(space, args), cwd=folder, env=env, capture_output=True, text=True)
+    final = subprocess.run(_command(space, storage, args), cwd=folder, env=env, capture_output=True,
+                           text=True)
     if final.returncode != 0:
         raise SystemExit(f"final run failed:\n{final.stderr[-2000:]}")
-    return {"kills": kills, "completed_trials_lost": lost, **_resume_figures(storage, args.trials)}
+    return {"faults": injected, "completed_trials_lost": lost, "restarts_survived": survived,
+            **_resume_figures(storage, args.study, args.trials)}
 
 
-def _resume_figures(storage: str, trials: int) -> dict[str, int]:
-    study = optuna.load_study(study_name="faults", storage=storage)
+def _resume_figures(storage: str, name: str, trials: int) -> dict[str, int]:
+    study = optuna.load_study(study_name=name, storage=storage)
     system = {t.number: study._storage.get_trial_system_attrs(t._trial_id) for t in study.trials}
     retries = [t for t in study.trials if system[t.number].get("retry_history")]
     killed = {t.number: t for t in study.trials if t.state == optuna.trial.TrialState.FAIL}
@@ -102,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-delay", type=float, default=25.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir")
+    parser.add_argument("--faults", default="kill", help="comma-separated: kill, term, restart")
+    parser.add_argument("--storage", help="default: an SQLite file in the work folder")
+    parser.add_argument("--study", default="faults")
+    parser.add_argument("--restart-command", default="service postgresql restart",
+                        help="restarts the storage server (for the restart fault)")
     figures = run(parser.parse_args(argv))
     print("| " + " | ".join(figures) + " |")
     print("|" + "---|" * len(figures))

@@ -20,7 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from . import __version__
-from .config import write_yaml_atomic
+from .config import Config, write_yaml_atomic
 from .data import DataSpec
 from .errors import SearchError
 from .space import Space
@@ -174,11 +174,12 @@ def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
 
 def best_yaml_content(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     """Everything ``train`` needs to rebuild the trial, plus what it scored."""
-    config = dict(trial.user_attrs["config"])
+    config = Config.from_dict(trial.user_attrs.get("config"),
+                              source=f"study '{study.study_name}' trial {trial.number} (stored config)")
     return {
         "study": study.study_name,
         "search_version": __version__,
-        **config,
+        **config.to_dict(),
         "result": {
             "trial": trial.number,
             METRIC: trial.value,

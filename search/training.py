@@ -70,7 +70,7 @@ class EpochRecorder(keras.callbacks.Callback):
         row["seconds"] = time.perf_counter() - self._start
         row["learning_rate"] = _current_lr(self.model.optimizer)
         del self.history[epoch:]  # a resumed run restarts at its checkpoint's epoch
-        self.history.append({k: round(v, 6) for k, v in row.items()})
+        self.history.append({k: float(f"{v:.6g}") for k, v in row.items()})  # 6 significant digits
         bad = [k for k in ("loss", "val_loss") if k in row and not math.isfinite(row[k])]
         if bad:
             self.diverged = f"{bad[0]} became {row[bad[0]]} at epoch {epoch + 1}"

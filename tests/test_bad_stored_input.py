@@ -177,11 +177,12 @@ STORED_CONFIG_CASES = [
 ]
 
 
+@pytest.mark.parametrize("command", ["ablate", "export"])
 @pytest.mark.parametrize("config, message", STORED_CONFIG_CASES)
-def test_a_tampered_stored_config_is_refused(tmp_path, capsys, monkeypatch, config, message):
+def test_a_tampered_stored_config_is_refused(tmp_path, capsys, monkeypatch, config, message, command):
     monkeypatch.chdir(tmp_path)
     _stored_study(tmp_path, config=config)
-    assert message in run_cli(["ablate", "st"], capsys, tmp_path)
+    assert message in run_cli([command, "st"], capsys, tmp_path)
 
 
 def test_a_changed_stored_space_identity_is_a_difference_not_a_crash(tmp_path, capsys, monkeypatch):

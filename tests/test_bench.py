@@ -51,7 +51,8 @@ def test_backends_runs_for_tensorflow():
 @pytest.mark.slow
 def test_fault_injection_loses_nothing(tmp_path):
     out = bench("bench/fault_injection.py", "--kills", "2", "--trials", "2", "--epochs", "3",
-                "--limit", "600", "--min-delay", "6", "--max-delay", "9", "--workdir", str(tmp_path))
+                "--limit", "600", "--min-delay", "6", "--max-delay", "9", "--workdir", str(tmp_path),
+                "--faults", "kill,term")
     header, _, values = out.strip().splitlines()[-3:]
     figures = dict(zip([h.strip() for h in header.split("|")[1:-1]],
                        [int(v) for v in values.split("|")[1:-1]]))

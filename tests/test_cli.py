@@ -27,8 +27,8 @@ def test_space_command_prints_the_table(tmp_path):
     (["run", "missing.py"], "missing.py: space file not found."),
     (["train", "none.yaml"], "none.yaml: file not found."),
     (["export", "nostudy"], "no study database at studies/nostudy/study.db"),
-    (["run", "SPACE", "--storage", "redis://u:pw@host/0"], "storage 'redis://u:***@host/0' is not "
-                                                           "supported"),
+    (["run", "SPACE", "--storage", "redis://u:pw@host/0"], "'storage' must be an Optuna storage "
+                                                           "URL; got 'redis://u:***@host/0'"),
     (["run", "SPACE", "--data", "cifar10", "--data-dir", "nowhere"], "data set 'cifar10' not found"),
 ])
 def test_bad_input_gives_one_clear_line_and_exit_2(tmp_path, tiny_space_file, args, message):
@@ -40,9 +40,9 @@ def test_bad_input_gives_one_clear_line_and_exit_2(tmp_path, tiny_space_file, ar
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run", "s.py", "--timeout", "soon"], "'soon' is not a duration"),
-    (["run", "s.py", "--trials", "0"], "must be >= 1; got 0"),
-    (["run", "s.py", "--sampler", "bayes"], "invalid choice: 'bayes'"),
+    (["run", "s.py", "--timeout", "soon"], "'timeout' must be a duration > 0"),
+    (["run", "s.py", "--trials", "0"], "'trials' must be an int >= 1; got 0"),
+    (["run", "s.py", "--sampler", "bayes"], "'sampler' must be one of 'tpe', 'random'"),
 ])
 def test_bad_arguments_are_rejected_by_the_parser(tmp_path, args, message):
     out = search(*args, cwd=tmp_path)

@@ -71,7 +71,7 @@ def test_failed_trials_record_reason_and_guard_stops_the_run(tmp_path, tiny_spac
     settings = settings_for(tmp_path, tiny_space_file, pruner="none")
     with pytest.raises(SearchError, match="stopped after 2 consecutive failed trials"):
         run_study(settings, RunOptions(trials=5, max_failures=2), QUIET)
-    study = optuna.load_study(study_name="t", storage=settings.storage)
+    study = optuna.load_study(study_name="t", storage=settings.storage.secret())
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(failed) == 2
     assert failed[0].user_attrs["fail_reason"].startswith("diverged: loss became nan")
