@@ -17,6 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from .budget import storage_lock
+from .optuna_internals import fail_trial, set_trial_user_attr
 from .storage_clock import storage_now
 from .config import Config
 from .data import load_dataset
@@ -87,8 +88,8 @@ class OptunaRunStore:
         return storage_now(self.url) - trial.user_attrs.get("alive", 0) > self.STALE_SECONDS
 
     def _abandon(self, trial: FrozenTrial) -> None:
-        self.study._storage.set_trial_user_attr(trial._trial_id, "abandoned", True)
-        self.study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        set_trial_user_attr(self.study, trial, "abandoned", True)
+        fail_trial(self.study, trial)
 
     def recover_orphans(self) -> int:
         """Fail every RUNNING run: only call while holding the SQLite single-worker lock."""

@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 
 from .errors import SearchError
 from .inputs import check_values
+from .optuna_internals import set_trial_user_attr
 from .storage_url import StorageURL
 
 __all__ = ["TrialBudget", "StudyBudget", "set_study_budget", "worker_budget", "SingleWorkerLock",
@@ -118,8 +119,7 @@ class TrialBudget:
         with self._lock():
             retries = self._unclaimed_retries()
             if retries:
-                self.study._storage.set_trial_user_attr(retries[0]._trial_id, "claimed_for",
-                                                        retries[0].number)
+                set_trial_user_attr(self.study, retries[0], "claimed_for", retries[0].number)
                 return True
             if self.total is not None and self.counted() >= self.total:
                 return False

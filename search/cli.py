@@ -7,6 +7,7 @@ no traceback. Heavy imports (Keras) happen inside the commands that need them.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from typing import Any, Sequence
@@ -138,7 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Set for this process (and the workers it starts) before Keras is first imported; importing
+# the package itself changes no environment variable.
+PROCESS_DEFAULTS = {
+    "KERAS_BACKEND": "tensorflow",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    # JAX otherwise takes 75% of GPU memory per process, so packed trials/workers would starve.
+    "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for name, value in PROCESS_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     args = build_parser().parse_args(argv)
     console = Console(stderr=False, highlight=False)
     try:

@@ -49,33 +49,24 @@ def build_model(config: Config, input_shape: tuple[int, int, int], n_classes: in
                 value_range: tuple[float, float] = (0.0, 1.0)) -> keras.Model:
     """Build (but do not compile) the classifier that ``config`` describes.
 
-    Layers take the dtype policy that is global when they are built, so the
-    config's precision is set for the build only and the process's policy restored.
-    Augmentation stays float32: Keras' RandomErasing cannot run in float16 on TensorFlow.
+    The config's precision is each layer's dtype policy, passed to it (the process-wide
+    policy is never touched). Augmentation and the softmax stay float32: Keras'
+    RandomErasing cannot run in float16 on TensorFlow, and probabilities need the range.
     """
     plan_feature_maps(config, input_shape)
     augmentation = augmentation_layers(config, input_shape, value_range)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.get("training", "precision"))
-    try:
-        return _build(config, input_shape, n_classes, augmentation)
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def _build(config: Config, input_shape: tuple[int, int, int], n_classes: int,
-           augmentation: list[keras.layers.Layer]) -> keras.Model:
+    dtype = keras.DTypePolicy(config.get("training", "precision"))
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     for layer in augmentation:
         x = layer(x)
     for block, filters in enumerate(config.get("conv", "filters"), start=1):
-        x = _conv_block(config, x, filters, block)
-    x = keras.layers.Flatten(name="flatten")(x)
+        x = _conv_block(config, x, filters, block, dtype)
+    x = keras.layers.Flatten(name="flatten", dtype=dtype)(x)
     for index, units in enumerate(config.get("head", "units"), start=1):
-        x = _dense_block(config, x, units, index)
+        x = _dense_block(config, x, units, index, dtype)
     outputs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="classes")(x)
-    return keras.Model(inputs, outputs, name=f"cnn_{config.digest()}")
+    return keras.Model(inputs, outputs, name=f"cnn_{config.digest()}", dtype=dtype)
 
 
 def _regularizer(config: Config) -> keras.regularizers.Regularizer | None:
@@ -84,36 +75,36 @@ def _regularizer(config: Config) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
 
 
-def _normalise_and_activate(config: Config, x: Any, name: str) -> Any:
+def _normalise_and_activate(config: Config, x: Any, name: str, dtype: Any) -> Any:
     if config.enabled("bn"):
         x = keras.layers.BatchNormalization(momentum=config.get("bn", "momentum"),
-                                            name=f"{name}_bn")(x)
-    return keras.layers.Activation(config.get("conv", "activation"), name=f"{name}_act")(x)
+                                            name=f"{name}_bn", dtype=dtype)(x)
+    return keras.layers.Activation(config.get("conv", "activation"), name=f"{name}_act",
+                                   dtype=dtype)(x)
 
 
-def _conv_block(config: Config, x: Any, filters: int, block: int) -> Any:
+def _conv_block(config: Config, x: Any, filters: int, block: int, dtype: Any) -> Any:
     name = f"block{block}"
     x = keras.layers.Conv2D(filters, config.get("conv", "kernel"),
                             padding=config.get("conv", "padding"),
-                            use_bias=not config.enabled("bn"),
+                            use_bias=not config.enabled("bn"), dtype=dtype,
                             kernel_regularizer=_regularizer(config), name=f"{name}_conv")(x)
-    x = _normalise_and_activate(config, x, name)
-    pooling = config.get("conv", "pooling")
-    if pooling == "max":
-        x = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
-    elif pooling == "avg":
-        x = keras.layers.AveragePooling2D(2, name=f"{name}_pool")(x)
+    x = _normalise_and_activate(config, x, name, dtype)
+    pooling = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}.get(
+        config.get("conv", "pooling"))
+    if pooling is not None:
+        x = pooling(2, name=f"{name}_pool", dtype=dtype)(x)
     rate = config.get("dropout", "conv_rate") if config.enabled("dropout") else 0.0
-    return keras.layers.Dropout(rate, name=f"{name}_dropout")(x) if rate else x
+    return keras.layers.Dropout(rate, name=f"{name}_dropout", dtype=dtype)(x) if rate else x
 
 
-def _dense_block(config: Config, x: Any, units: int, index: int) -> Any:
+def _dense_block(config: Config, x: Any, units: int, index: int, dtype: Any) -> Any:
     name = f"dense{index}"
-    x = keras.layers.Dense(units, use_bias=not config.enabled("bn"),
+    x = keras.layers.Dense(units, use_bias=not config.enabled("bn"), dtype=dtype,
                            kernel_regularizer=_regularizer(config), name=name)(x)
-    x = _normalise_and_activate(config, x, name)
+    x = _normalise_and_activate(config, x, name, dtype)
     rate = config.get("dropout", "head_rate") if config.enabled("dropout") else 0.0
-    return keras.layers.Dropout(rate, name=f"{name}_dropout")(x) if rate else x
+    return keras.layers.Dropout(rate, name=f"{name}_dropout", dtype=dtype)(x) if rate else x
 
 
 def augmentation_layers(config: Config, input_shape: tuple[int, int, int],

@@ -15,6 +15,7 @@ from rich.console import Console
 from .data import load_dataset
 from .errors import SearchError
 from .knobs import Choice, Fixed, Int
+from .optuna_internals import get_trial
 from .progress import LiveProgress, trials_table
 from .budget import SingleWorkerLock, TrialBudget, set_study_budget, sqlite_path, worker_budget
 from .study import (BestYamlWriter, StudySettings, make_pruner, make_sampler, open_study,
@@ -94,7 +95,7 @@ def _requeue(study: optuna.Study, trial_id: int | None) -> None:
     with contextlib.suppress(Exception):
         previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not
         try:                                                      # cut the re-queue in half
-            requeue_trial(study, study._storage.get_trial(trial_id))
+            requeue_trial(study, get_trial(study, trial_id))
         finally:
             signal.signal(signal.SIGTERM, previous)
 

@@ -20,9 +20,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from . import __version__
+from .budget import storage_lock
 from .config import Config, write_yaml_atomic
 from .data import DataSpec
 from .errors import SearchError
+from .optuna_internals import fail_trial, get_trial, set_trial_user_attr, trial_id
 from .space import Space
 from .storage_url import StorageURL, redact
 
@@ -109,13 +111,16 @@ def open_study(settings: StudySettings) -> optuna.Study:
     """Create the study, or load it and refuse if its provenance differs."""
     quiet_optuna()
     storage = make_storage(settings.storage)
-    try:
-        study = optuna.load_study(study_name=settings.name, storage=storage)
-    except KeyError:
-        study = optuna.create_study(study_name=settings.name, storage=storage, direction=DIRECTION)
-        for key, value in settings.provenance().items():
-            study.set_user_attr(key, value)
-        return study
+    # Under the study's lock, so two `run`s starting together create it once, provenance whole.
+    with storage_lock(settings.name, settings.storage):
+        try:
+            study = optuna.load_study(study_name=settings.name, storage=storage)
+        except KeyError:
+            study = optuna.create_study(study_name=settings.name, storage=storage,
+                                        direction=DIRECTION)
+            for key, value in settings.provenance().items():
+                study.set_user_attr(key, value)
+            return study
     _check_resume(study, settings)
     if "space" not in study.user_attrs:  # created by an older version: let workers join it
         study.set_user_attr("space", settings.space.to_json())
@@ -221,12 +226,11 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None
     """End a RUNNING trial as FAIL (with ``reason``) and enqueue its retry, as Optuna's heartbeat
     does for a stale trial: the retry inherits params, user attributes (the epoch history) and
     reported values, and keeps the original number for its seed and checkpoint."""
-    storage = study._storage  # the public API has no way to fail another process's trial
     if reason:
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+        set_trial_user_attr(study, trial, "fail_reason", reason)
     if trial.state == TrialState.RUNNING:
-        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-    snapshot = copy.deepcopy(storage.get_trial(trial._trial_id))
+        fail_trial(study, trial)
+    snapshot = copy.deepcopy(get_trial(study, trial_id(trial)))
     snapshot.user_attrs.pop("fail_reason", None)  # the reason belongs to the ended attempt
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry,
                                                              inherit_intermediate_values=True)

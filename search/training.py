@@ -132,8 +132,11 @@ def _plateau_callback(config: Config, monitor: str) -> list[keras.callbacks.Call
 
 def compile_model(model: keras.Model, config: Config, steps_per_epoch: int,
                   execution: Execution) -> None:
+    optimizer = make_optimizer(config, steps_per_epoch)
+    if config.get("training", "precision") == "mixed_float16":  # float16 gradients underflow
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch),
+        optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(
             label_smoothing=config.get("training", "label_smoothing")),
         metrics=["accuracy"],

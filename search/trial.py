@@ -21,6 +21,7 @@ import optuna
 from .config import Config
 from .data import DataSpec, load_dataset
 from .model import ImpossibleNetwork, plan_feature_maps
+from .optuna_internals import system_attrs, trial_id
 from .space import Space
 from .storage_retry import StorageUnavailable, with_storage_retry
 from .training import EpochRecorder, TrainingDiverged, release_memory, train
@@ -97,7 +98,7 @@ class Objective:
             result = self._run(trial, config, checkpoint)
         except (KeyboardInterrupt, StorageUnavailable) as exc:  # SIGTERM arrives as the first
             # The checkpoint stays: the runner re-queues this trial, and the retry resumes from it.
-            self.interrupted = trial._trial_id
+            self.interrupted = trial_id(trial)
             with contextlib.suppress(Exception):  # the signal may have landed mid-write
                 trial.set_user_attr("fail_reason", INTERRUPTED if isinstance(
                     exc, KeyboardInterrupt) else f"storage unavailable ({exc}); re-queued")
@@ -155,7 +156,7 @@ def _remove(checkpoint: Path | None) -> None:
 
 def origin_number(trial: optuna.Trial) -> int:
     """The number of the trial this one retries (itself if it is no retry)."""
-    history = trial.storage.get_trial_system_attrs(trial._trial_id).get("retry_history")
+    history = system_attrs(trial).get("retry_history")
     return int(history[0]) if history else trial.number
 
 

@@ -70,3 +70,20 @@ def test_a_saved_model_with_every_augmentation_loads_again(tmp_path):
     loaded = load_refit_model(tmp_path / "m.keras")
     x = np.random.default_rng(1).random((2, 28, 28, 1)).astype("float32")
     assert np.allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0), atol=1e-5)
+
+
+def test_precision_is_passed_to_each_layer_and_the_process_policy_is_untouched():
+    import keras
+
+    from search.config import Config
+    from search.model import build_model
+
+    before = keras.config.dtype_policy().name
+    config = Config({"training": {"precision": "mixed_bfloat16"}, "bn": {"enabled": True},
+                     "flip_h": {"enabled": True}})
+    model = build_model(config, (28, 28, 1), 10)
+    assert keras.config.dtype_policy().name == before
+    conv = model.get_layer("block1_conv")
+    assert conv.dtype_policy.name == "mixed_bfloat16" and conv.variable_dtype == "float32"
+    assert model.get_layer("classes").compute_dtype == "float32"
+    assert model.get_layer("aug_flip_h").dtype_policy.name == "float32"

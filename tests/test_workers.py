@@ -95,6 +95,24 @@ def test_workers_without_trials_follow_the_budget_run_stored(tmp_path, kind):
     assert late.returncode == 0 and "has 4 of its 4 trials; nothing left to run" in " ".join(out.split())
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_two_runs_starting_together_create_one_study(tmp_path, kind):
+    url = storages(tmp_path).get(kind)
+    if url is None:
+        pytest.skip("set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)")
+    name = f"c{uuid.uuid4().hex[:8]}"
+    space = write(tmp_path, "w.py", SPACE)
+    runs = [search("run", str(space), "--study", name, "--storage", url, "--trials", "2",
+                   "--pruner", "none", cwd=tmp_path) for _ in range(2)]
+    for process in runs:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+    study = optuna.load_study(study_name=name, storage=make_storage(url))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert study.user_attrs["space"] and study.user_attrs["budget"]["trials"] == 2
+
+
 def test_a_second_sqlite_worker_is_refused_with_what_to_use(tmp_path):
     from search.budget import SingleWorkerLock
     from search.errors import SearchError

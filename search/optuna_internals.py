@@ -1,0 +1,41 @@
+"""Every use of Optuna's private API, in one place, pinned to the versions it was checked on.
+
+The public API cannot fail or annotate a trial that another process owns (a killed
+worker's orphan, a stale ablation claim, a claimed retry), so these few calls
+reach into the study's storage. ``tests/test_optuna_internals.py`` runs each on
+every storage kind and fails on an Optuna version outside ``TESTED_VERSIONS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["TESTED_VERSIONS", "trial_id", "get_trial", "set_trial_user_attr", "fail_trial",
+           "system_attrs"]
+
+TESTED_VERSIONS = ("4.", "5.")
+
+
+def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    """The storage's id of a trial (its number is per study; the id is what storage calls take)."""
+    return trial._trial_id
+
+
+def get_trial(study: optuna.Study, storage_id: int) -> FrozenTrial:
+    return study._storage.get_trial(storage_id)
+
+
+def set_trial_user_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:
+    study._storage.set_trial_user_attr(trial._trial_id, key, value)
+
+
+def fail_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+
+
+def system_attrs(trial: optuna.Trial) -> dict[str, Any]:
+    """A live trial's system attributes (``retry_history``), which Trial does not expose."""
+    return trial.storage.get_trial_system_attrs(trial._trial_id)

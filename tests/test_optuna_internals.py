@@ -1,0 +1,42 @@
+"""Optuna's private calls we rely on, on every storage kind, pinned to the tested versions."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search import optuna_internals as internals
+from search.study import make_storage
+
+
+def test_optuna_is_a_tested_version():
+    assert optuna.__version__.startswith(internals.TESTED_VERSIONS), (
+        f"Optuna {optuna.__version__}: re-check search/optuna_internals.py, then add it")
+
+
+def _storage(kind: str, tmp_path):
+    if kind == "memory":
+        return optuna.storages.InMemoryStorage()
+    if kind == "postgresql":
+        if not os.environ.get("SEARCH_TEST_POSTGRES"):
+            pytest.skip("set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)")
+        return make_storage(os.environ["SEARCH_TEST_POSTGRES"])
+    return make_storage({"sqlite": f"sqlite:///{tmp_path / 's.db'}",
+                         "journal": str(tmp_path / "j.log")}[kind])
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "journal", "postgresql"])
+def test_each_private_call_works_on_every_storage(tmp_path, kind):
+    study = optuna.create_study(study_name=f"i{uuid.uuid4().hex[:8]}", storage=_storage(kind, tmp_path))
+    live = study.ask()
+    assert internals.system_attrs(live) == {}
+    frozen = internals.get_trial(study, internals.trial_id(live))
+    assert frozen.number == live.number and frozen.state == TrialState.RUNNING
+    internals.set_trial_user_attr(study, frozen, "note", "from another process")
+    internals.fail_trial(study, frozen)
+    again = study.trials[0]
+    assert again.state == TrialState.FAIL and again.user_attrs["note"] == "from another process"
