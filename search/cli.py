@@ -13,6 +13,7 @@ import sys
 from typing import Any, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
 from .errors import SearchError
 from .inputs import arg_help, arg_type
@@ -44,6 +45,7 @@ def _add_process_options(parser: argparse.ArgumentParser) -> None:
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:
     """Speed settings that leave the model alone (search/execution.py); defaults measured in bench/."""
     group = parser.add_argument_group("execution (speed only: the trained model is the same)")
+    group.add_argument("--backend", **arg_help("backend"))
     group.add_argument("--steps-per-execution", **arg_help("steps_per_execution"))
     group.add_argument("--jit", **arg_help("jit"))
     group.add_argument("--data-placement", **arg_help("data_placement"))
@@ -114,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write studies/STUDY/report/ (index.html, report.md)")
     report.add_argument("study", **arg_help("study"))
     report.add_argument("--no-model", action="store_true", help="study views only (no refit/test)")
+    report.add_argument("--backend", **arg_help("backend"))
     report.add_argument("--storage", **arg_help("storage"))
     report.add_argument("--studies-dir", default="studies")
 
@@ -157,14 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args, console)
     except SearchError as exc:
-        Console(stderr=True, highlight=False).print(f"[red]error:[/] {exc.render()}", markup=True,
-                                                    soft_wrap=True)
+        Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(exc.render())}",
+                                                    markup=True, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         return _interrupted()
     except StorageUnavailable as exc:
         Console(stderr=True, highlight=False).print(
-            f"[red]storage unavailable:[/] {exc}. The running trial keeps its checkpoint and is "
+            f"[red]storage unavailable:[/] {escape(str(exc))}. The running trial keeps its checkpoint and is "
             "re-queued (or recovered at the next start); every finished trial is kept. Rerun the "
             "same command once the storage is back.", markup=True, soft_wrap=True)
         return EXIT_STORAGE_UNAVAILABLE
@@ -181,7 +184,29 @@ def _interrupted() -> int:
     return 130
 
 
+def _select_backend(args: argparse.Namespace) -> None:
+    """``--backend``, else (for a worker) the backend the study was created with, else the
+    environment's KERAS_BACKEND (tensorflow by default); Keras reads it once, at import."""
+    chosen = getattr(args, "backend", None)
+    if chosen is None and args.command == "worker":
+        from .definitions import stored_backend
+
+        chosen = stored_backend(args.study, args.storage, args.studies_dir)
+    if chosen is None:
+        return
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != chosen:
+            raise SearchError(f"--backend {chosen}: Keras is already loaded with the "
+                              f"{keras.backend.backend()} backend in this process.",
+                              hint="Start a new process, or set KERAS_BACKEND before importing Keras.")
+        return
+    os.environ["KERAS_BACKEND"] = chosen
+
+
 def _dispatch(args: argparse.Namespace, console: Console) -> int:
+    _select_backend(args)
     from . import commands
 
     if hasattr(args, "jit"):

@@ -143,6 +143,7 @@ def export(args: argparse.Namespace, console: Console) -> int:
 def train(args: argparse.Namespace, console: Console) -> int:
     from .data import load_dataset
     from .refit import refit_and_save
+    from .runner import print_device
     from .training import train as fit
 
     config, result = Config.from_yaml(args.config)
@@ -150,6 +151,7 @@ def train(args: argparse.Namespace, console: Console) -> int:
         config = config.replace(data=dataclasses.replace(config.data, path=args.data_dir))
     if args.epochs:
         config = config.with_knob("training", "epochs", args.epochs)
+    print_device(console)
     if not args.refit:
         outcome = fit(config, load_dataset(config.data), verbose=2)
         _report_retrain(console, outcome, result)

@@ -24,7 +24,7 @@ from .space import Space, load_space, space_from_json
 from .storage_url import STORAGE_ENV, StorageURL
 
 __all__ = ["settings_from_args", "settings_from_study", "load_existing_study", "ablation_inputs",
-           "storage_for", "STUDY_KEYS", "ABLATION_KEYS"]
+           "storage_for", "stored_backend", "STUDY_KEYS", "ABLATION_KEYS"]
 
 STUDY_KEYS = ("space", "study", "data", "trials", "timeout", "sampler", "pruner", "seed", "epochs",
               "max_params", "storage")
@@ -128,6 +128,15 @@ def load_existing_study(name: str, storage: Any, root: str | Path):
         names = [s.study_name for s in optuna.get_all_study_summaries(make_storage(url))]
         raise SearchError(f"no study named '{name}' in {url}; it has: "
                           f"{', '.join(names) or 'no studies'}{did_you_mean(name, names)}.") from None
+
+
+def stored_backend(name: str, storage: Any, root: str | Path) -> str | None:
+    """The Keras backend the study was created with (read before Keras is imported)."""
+    backend = load_existing_study(name, storage, root).user_attrs.get("keras_backend")
+    problem = OPTIONS["backend"].problem("keras_backend", backend) if backend is not None else None
+    if problem:
+        raise SearchError(f"study '{name}' (stored settings): {problem}.")
+    return backend
 
 
 def _stored_options(attrs: dict[str, Any], source: str) -> dict[str, Any]:

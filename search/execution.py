@@ -78,11 +78,9 @@ def current() -> Execution:
 
 def has_accelerator() -> bool:
     """True when the Keras backend sees a GPU (or TPU)."""
-    if keras.backend.backend() == "torch":  # Keras' device listing does not cover PyTorch
-        import torch
+    from .devices import backend_accelerators
 
-        return torch.cuda.is_available()
-    return any(not device.lower().startswith("cpu") for device in keras.distribution.list_devices())
+    return bool(backend_accelerators())
 
 
 def enable_compile_cache(default_dir: Path) -> Path | None:

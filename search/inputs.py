@@ -193,6 +193,8 @@ OPTIONS: dict[str, Option] = {
     "alpha": Option(float, "family-wise significance level", low=0, high=0.5, low_open=True),
     "steps_per_execution": Option(int, "training steps per compiled call", low=1, high=10000),
     "jit": Option(str, "XLA compilation", choices=JIT_MODES),
+    "backend": Option(str, "Keras backend (default: the study's, else tensorflow)",
+                      choices=("tensorflow", "jax", "torch")),
     "data_placement": Option(str, "where training images live", choices=PLACEMENTS),
     "limit": Option(int, "use at most N train (and N test) images", low=20),
     "data_name": Option(str, "data set", choices=DATASETS),

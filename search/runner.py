@@ -11,8 +11,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
+from rich.markup import escape
 
 from .data import load_dataset
+from .devices import device_report
 from .errors import SearchError
 from .knobs import Choice, Fixed, Int
 from .optuna_internals import get_trial
@@ -100,9 +102,18 @@ def _requeue(study: optuna.Study, trial_id: int | None) -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
+def print_device(console: Console) -> None:
+    """Which backend trains on which device, and a warning when a GPU is left unused."""
+    line, warning = device_report()
+    console.print(line)
+    if warning:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+
+
 def run_study(settings: StudySettings, options: RunOptions, console: Console) -> optuna.Study:
     """Open (or resume) the study and run trials until the budget, deadline or a stop."""
     load_dataset(settings.data)  # data problems surface before trial 0
+    print_device(console)
     if options.tensorboard:
         _require_tensorboard()
     if settings.sampler == "grid":

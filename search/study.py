@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import keras
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -73,10 +72,16 @@ class StudySettings:
             "metric": METRIC,
             "direction": DIRECTION,
             "search_version": __version__,
-            "keras_backend": keras.backend.backend(),
+            "keras_backend": _backend(),
             "run_options": {"sampler": self.sampler, "pruner": self.pruner,
                             "max_params": self.max_params, "overrides": self.overrides},
         }
+
+
+def _backend() -> str:
+    import keras  # here, not at the top: a worker reads its study before choosing the backend
+
+    return keras.backend.backend()
 
 
 def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
