@@ -4,64 +4,31 @@ Three retrained views of "what does each component contribute?":
 leave-one-out (reference with one component reset to the baseline),
 add-one-in (baseline with one component taken from the reference) plus the
 cumulative ladder, and the greedy ablation path from baseline to reference
-(Fawcett & Hoos 2016). Every variant runs with the same k seeds as its
-comparison point, so differences are paired by seed; contributions are signed
-so that positive means "the component helps".
+(Fawcett & Hoos 2016) over the components that are not within noise.
+Every variant runs with the same seeds as its comparison point, so each view is
+a blocked design whose noise is pooled over all its variants (``ablation_views``);
+contributions are signed so that positive means "the component helps".
+Pairwise interactions among the leading components come from leave-two-out runs
+on fresh seeds (``ablation_interactions``).
 
-Runs are keyed by the config's digest (which includes the seed), so a run
-shared by two views is trained once, and a store that persists runs (the
-study's Optuna storage) makes an interrupted ablation resume where it stopped.
+Runs are keyed by the config's digest (``ablation_runs``): a run shared by two
+views is trained once, and the result says how many trainings the ablation took
+against how many results it used.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
+from .ablation_runs import MemoryRunStore, Objective, RunStore, Runner, jobs
+from .ablation_views import DECIDED, ComponentEffect, Seeding, View, measure_views
 from .config import Config
-from .stats import PairedEffect, holm, paired_effect, verdict
 
 __all__ = ["AblationPlan", "ComponentEffect", "AblationResult", "RunStore", "MemoryRunStore",
-           "run_ablation", "differing_components"]
-
-Objective = Callable[[Config], float]
-
-
-class RunStore(Protocol):
-    """Where runs live. ``claim`` lets several workers share one ablation: a run is
-    trained by the worker that claims it; the others wait for its value."""
-
-    def get(self, key: str) -> float | None: ...
-
-    def claim(self, key: str, *, config: Config, view: str, component: str) -> bool: ...
-
-    def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None: ...
-
-    def working(self, key: str) -> contextlib.AbstractContextManager: ...
-
-
-@dataclass
-class MemoryRunStore:
-    """Runs kept in a dict: for tests and one-off ablations (one process)."""
-
-    values: dict[str, float] = field(default_factory=dict)
-
-    def get(self, key: str) -> float | None:
-        return self.values.get(key)
-
-    def claim(self, key: str, *, config: Config, view: str, component: str) -> bool:
-        return key not in self.values
-
-    def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None:
-        self.values[key] = value
-
-    def working(self, key: str) -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext()
+           "run_ablation", "differing_components", "with_component"]
 
 
 def differing_components(reference: Config, baseline: Config, *,
@@ -94,18 +61,24 @@ class AblationPlan:
     reference: Config
     baseline: Config
     components: list[str]
-    seeds: list[int]
+    seeds: list[int]  # fixed seeds, or every seed adaptive seeding may use
     ladder_order: list[str] | None = None  # None: order of add-one-in contribution
-    path_seeds: int | None = None  # None: all seeds
+    path_seeds: int | None = None  # None: the seeds of the first look
     alpha: float = 0.05
+    adaptive: bool = False
+    start_seeds: int = 3  # adaptive: seeds at the first look
+    min_effect: float = 0.0  # contributions smaller than this (accuracy, not points) are negligible
+    max_runs: int | None = None
+    max_seconds: float | None = None
+    interactions: int = 0  # leading components whose pairwise interactions are measured
+    interaction_seeds: list[int] = field(default_factory=list)
 
+    def seeding(self) -> Seeding:
+        start = min(self.start_seeds, len(self.seeds)) if self.adaptive else len(self.seeds)
+        return Seeding(self.seeds, start, self.alpha, self.min_effect, self.max_runs, self.max_seconds)
 
-@dataclass
-class ComponentEffect:
-    component: str
-    effect: PairedEffect
-    adjusted_p: float = 1.0
-    verdict: str = ""
+    def first_seeds(self) -> list[int]:
+        return self.seeds[: self.seeding().start]
 
 
 @dataclass
@@ -118,128 +91,85 @@ class AblationResult:
     ladder: list[tuple[str, list[float]]]
     path: list[tuple[str, list[float]]]
     runs: list[dict] = field(default_factory=list)
+    interactions: list[ComponentEffect] = field(default_factory=list)
+    trained: int = 0  # trainings this process did
+    path_stopped: list[str] = field(default_factory=list)  # components left within noise
+
+    @property
+    def distinct_runs(self) -> int:
+        return len({row["run"] for row in self.runs})
 
 
-Job = tuple[Config, str, str]  # config (with its seed), view, component
-
-
-class _Runner:
-    """Evaluates configs through the store, logging each run once.
-
-    ``prepare`` is what makes several workers useful: it trains every run of a
-    phase that no other worker has claimed, before anyone waits on a value.
-    """
-
-    def __init__(self, objective: Objective, store: RunStore, on_run: Callable[[dict], None] | None,
-                 poll_seconds: float = 5.0):
-        self.objective, self.store, self.on_run = objective, store, on_run
-        self.poll_seconds = poll_seconds
-        self.runs: list[dict] = []
-        self._seen: set[tuple[str, str, str]] = set()
-
-    def prepare(self, jobs: Sequence[Job]) -> None:
-        for config, view, component in jobs:
-            self._try_train(config, view, component)
-
-    def _try_train(self, config: Config, view: str, component: str) -> bool:
-        key = config.digest()
-        if self.store.get(key) is not None or not self.store.claim(
-                key, config=config, view=view, component=component):
-            return False
-        with self.store.working(key):
-            value = float(self.objective(config))
-        self.store.put(key, value, config=config, view=view, component=component)
-        return True
-
-    def jobs(self, config: Config, seeds: Sequence[int], view: str, component: str) -> list[Job]:
-        return [(config.replace(seed=s), view, component) for s in seeds]
-
-    def values(self, config: Config, seeds: Sequence[int], view: str, component: str) -> list[float]:
-        return [self.one(config.replace(seed=s), view, component) for s in seeds]
-
-    def one(self, config: Config, view: str, component: str) -> float:
-        key = config.digest()
-        value = self.store.get(key)
-        while value is None:  # another worker is training it (or it was never claimed)
-            if not self._try_train(config, view, component):
-                time.sleep(self.poll_seconds)
-            value = self.store.get(key)
-        if (key, view, component) not in self._seen:
-            self._seen.add((key, view, component))
-            row = {"view": view, "component": component, "seed": config.seed, "value": value,
-                   "run": key}
-            self.runs.append(row)
-            if self.on_run:
-                self.on_run(row)
-        return value
-
-
-def _effects(pairs: dict[str, tuple[list[float], list[float]]], alpha: float) -> list[ComponentEffect]:
-    """Contribution = with - without, paired by seed; NaN runs drop their pair."""
-    effects = []
-    for name, (with_c, without_c) in pairs.items():
-        deltas = [a - b for a, b in zip(with_c, without_c) if math.isfinite(a) and math.isfinite(b)]
-        effects.append(ComponentEffect(name, paired_effect(deltas)))
-    for item, p in zip(effects, holm([e.effect.p_value for e in effects])):
-        item.adjusted_p, item.verdict = p, verdict(item.effect.mean, p, alpha=alpha)
-    return sorted(effects, key=lambda e: -np.nan_to_num(e.effect.mean, nan=-np.inf))
+def views(plan: AblationPlan) -> list[View]:
+    loo = {c: with_component(plan.reference, plan.baseline, c) for c in plan.components}
+    add = {c: with_component(plan.baseline, plan.reference, c) for c in plan.components}
+    return [View("leave-one-out", "reference", plan.reference, loo, variant_is_with=False),
+            View("add-one-in", "baseline", plan.baseline, add, variant_is_with=True)]
 
 
 def run_ablation(plan: AblationPlan, objective: Objective, store: RunStore | None = None, *,
                  on_run: Callable[[dict], None] | None = None,
                  poll_seconds: float = 5.0) -> AblationResult:
-    runner = _Runner(objective, store if store is not None else MemoryRunStore(), on_run,
-                     poll_seconds)
-    runner.prepare(_first_phase(plan, runner))
-    ref = runner.values(plan.reference, plan.seeds, "reference", "all")
-    base = runner.values(plan.baseline, plan.seeds, "baseline", "none")
-    loo = {c: (ref, runner.values(with_component(plan.reference, plan.baseline, c), plan.seeds,
-                                  "leave-one-out", c)) for c in plan.components}
-    add = {c: (runner.values(with_component(plan.baseline, plan.reference, c), plan.seeds,
-                             "add-one-in", c), base) for c in plan.components}
-    add_effects = _effects(add, plan.alpha)
-    order = plan.ladder_order or [e.component for e in add_effects]
-    return AblationResult(plan, ref, base, _effects(loo, plan.alpha), add_effects,
-                          _ladder(plan, runner, order), _path(plan, runner), runner.runs)
+    from .ablation_interactions import measure_interactions
+
+    runner = Runner(objective, store if store is not None else MemoryRunStore(), on_run, poll_seconds)
+    measured = measure_views(views(plan), runner, plan.seeding())
+    loo, add = measured["leave-one-out"], measured["add-one-in"]
+    first = plan.first_seeds()
+    ref = runner.values(plan.reference, first, "reference", "all")
+    base = runner.values(plan.baseline, first, "baseline", "none")
+    order = plan.ladder_order or [e.component for e in add]
+    ladder = _ladder(plan, runner, order)
+    path, stopped = _path(plan, runner, _within_noise(loo, add))
+    interactions = measure_interactions(plan, runner, loo) if plan.interactions >= 2 else []
+    return AblationResult(plan, ref, base, loo, add, ladder, path, runner.runs, interactions,
+                          runner.trained, stopped)
 
 
-def _first_phase(plan: AblationPlan, runner: _Runner) -> list[Job]:
-    """Every run known before any result: reference, baseline, leave-one-out, add-one-in."""
-    jobs = runner.jobs(plan.reference, plan.seeds, "reference", "all") + runner.jobs(
-        plan.baseline, plan.seeds, "baseline", "none")
-    for c in plan.components:
-        jobs += runner.jobs(with_component(plan.reference, plan.baseline, c), plan.seeds,
-                            "leave-one-out", c)
-        jobs += runner.jobs(with_component(plan.baseline, plan.reference, c), plan.seeds,
-                            "add-one-in", c)
-    return jobs
+def _within_noise(*views_: list[ComponentEffect]) -> set[str]:
+    """Components no view can tell from noise (nor call negligible with confidence)."""
+    named = [{e.component for e in view if e.verdict not in ("helps", "hurts")} for view in views_]
+    return set.intersection(*named) if named else set()
 
 
-def _ladder(plan: AblationPlan, runner: _Runner, order: list[str]) -> list[tuple[str, list[float]]]:
-    config, rungs = plan.baseline, []
+def _ladder(plan: AblationPlan, runner: Runner, order: list[str]) -> list[tuple[str, list[float]]]:
+    seeds, config, rungs = plan.first_seeds(), plan.baseline, []
     for name in order:
         config = with_component(config, plan.reference, name)
         rungs.append((name, config))
-    runner.prepare([job for name, c in rungs for job in runner.jobs(c, plan.seeds, "ladder", name)])
+    runner.prepare([job for name, c in rungs for job in jobs(c, seeds, "ladder", name)])
+    return [(name, runner.values(c, seeds, "ladder", name)) for name, c in rungs]
+
+
+def _path(plan: AblationPlan, runner: Runner,
+          within_noise: set[str]) -> tuple[list[tuple[str, list[float]]], list[str]]:
+    """Greedy: from the baseline, flip the component whose flip scores best, repeat.
+
+    Components that neither view can tell from noise are left out of the greedy
+    search (it would only order noise, at n(n+1)/2 runs per seed) and flipped
+    together in one last step."""
+    seeds = plan.first_seeds()[: plan.path_seeds] if plan.path_seeds else plan.first_seeds()
+    rest = [c for c in plan.components if c in within_noise]
+    remaining = [c for c in plan.components if c not in within_noise]
+    if len(rest) == 1:
+        remaining, rest = remaining + rest, []
     config, steps = plan.baseline, []
-    for name in order:
-        config = with_component(config, plan.reference, name)
-        steps.append((name, runner.values(config, plan.seeds, "ladder", name)))
-    return steps
-
-
-def _path(plan: AblationPlan, runner: _Runner) -> list[tuple[str, list[float]]]:
-    """Greedy: from the baseline, flip the component whose flip scores best, repeat."""
-    seeds = plan.seeds[: plan.path_seeds or len(plan.seeds)]
-    config, remaining, steps = plan.baseline, list(plan.components), []
     while remaining:
-        runner.prepare([job for c in remaining for job in runner.jobs(
-            with_component(config, plan.reference, c), seeds, "path", c)])
-        scored = {c: runner.values(with_component(config, plan.reference, c), seeds, "path", c)
-                  for c in remaining}
+        candidates = {c: with_component(config, plan.reference, c) for c in remaining}
+        runner.prepare([job for c, cfg in candidates.items() for job in jobs(cfg, seeds, "path", c)])
+        scored = {c: runner.values(cfg, seeds, "path", c) for c, cfg in candidates.items()}
         best = max(remaining, key=lambda c: np.nanmean(scored[c]) if
                    np.isfinite(scored[c]).any() else -np.inf)
-        config = with_component(config, plan.reference, best)
+        config = candidates[best]
         steps.append((best, scored[best]))
         remaining.remove(best)
-    return steps
+    if rest:
+        for c in rest:
+            config = with_component(config, plan.reference, c)
+        label = "rest: " + " + ".join(rest)
+        steps.append((label, runner.values(config, seeds, "path", label)))
+    return steps, rest
+
+
+def decided_count(effects: list[ComponentEffect]) -> int:
+    return sum(e.verdict in DECIDED for e in effects)
