@@ -68,21 +68,27 @@ def _inject(fault: str, process: subprocess.Popen, args: argparse.Namespace,
 
 def run(args: argparse.Namespace) -> dict[str, int]:
     folder = Path(args.workdir or tempfile.mkdtemp(prefix="faults-"))
+    folder.mkdir(parents=True, exist_ok=True)
     space = folder / "faults_space.py"
     space.write_text(SPACE)
     storage = args.storage or f"sqlite:///{folder / 'studies' / args.study / 'study.db'}"
     faults = args.faults.split(",")
     rng, lost, injected, survived = random.Random(args.seed), 0, 0, 0
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for _ in range(args.kills):
+    for round_ in range(args.kills):
         before = _complete(storage, args.study)
-        process = subprocess.Popen(_command(space, storage, args), cwd=folder, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(args.min_delay, args.max_delay))
-        if process.poll() is None:
-            survived += _inject(rng.choice(faults), process, args, rng)
-            injected += 1
-        process.wait()
+        log = folder / f"round{round_}.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(_command(space, storage, args), cwd=folder, env=env,
+                                       stdout=out, stderr=subprocess.STDOUT)
+            time.sleep(rng.uniform(args.min_delay, args.max_delay))
+            if process.poll() is None:
+                survived += _inject(rng.choice(faults), process, args, rng)
+                injected += 1
+            else:
+                print(f"round {round_}: the run ended on its own (exit {process.returncode}) "
+                      f"before the fault; see {log}", file=sys.stderr)
+            process.wait()
         after = _complete(storage, args.study)
         lost += sum(1 for n, v in before.items() if after.get(n) != v)
     final = subprocess.run(_command(space, storage, args), cwd=folder, env=env, capture_output=True,

@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from .ablation import AblationResult, ComponentEffect
-from .importance import ImportanceView
+from .ablation import AblationResult
+from .ablation_views import ComponentEffect
+from .importance import ImportanceView, importance_sections
 from .plotting import pyplot, save
+from .report_format import Section
 
-__all__ = ["effects_table", "write_ablation_report"]
+__all__ = ["effects_table", "show_result", "write_ablation_report", "trainings_line"]
 
 
 def _pct(value: float) -> str:
@@ -28,15 +30,45 @@ def _mean_sd(values: Sequence[float]) -> str:
     return f"{100 * v.mean():.2f} ± {100 * v.std(ddof=1):.2f}" if len(v) > 1 else f"{100 * v[0]:.2f}"
 
 
+def _rows_md(effects: list[ComponentEffect]) -> list[list[str]]:
+    return [row[:6] + [f"{e.effect.paired_p:.3g}"] + row[6:] for e, row in zip(effects, _rows(effects))]
+
+
+def _test(e: ComponentEffect) -> str:
+    return f"{e.effect.method} (df {e.effect.df:.0f})"
+
+
 def _rows(effects: list[ComponentEffect]) -> list[list[str]]:
     return [[e.component, _pct(e.effect.mean), f"[{_pct(e.effect.ci_low)}, {_pct(e.effect.ci_high)}]",
-             f"{e.effect.effect_size:.2f}" if math.isfinite(e.effect.effect_size) else "n/a",
-             f"{e.effect.p_value:.3g}", f"{e.adjusted_p:.3g}", str(e.effect.n), e.verdict]
+             f"{e.effect.effect_size:.1f}" if math.isfinite(e.effect.effect_size) else "n/a",
+             f"{e.effect.p_value:.3g}", f"{e.adjusted_p:.3g}", str(e.seeds), _test(e), e.verdict]
             for e in effects]
 
 
-HEADERS = ["component", "contribution (pts)", "95% CI", "effect size d", "p", "p (Holm)", "n",
-           "verdict"]
+HEADERS = ["component", "contribution (pts)", "95% CI", "in noise sd", "p", "p (Holm)", "seeds",
+           "test", "verdict"]
+HEADERS_MD = HEADERS[:6] + ["p (paired only)"] + HEADERS[6:]
+
+
+def trainings_line(result: AblationResult) -> str:
+    return (f"Trainings: {result.trained} in this run for {result.distinct_runs} distinct runs; "
+            f"{len(result.runs)} results used (a run shared by two views is trained once).")
+
+
+def show_result(result: AblationResult, views: list[ImportanceView], console) -> None:
+    """The verdicts on the terminal: importance from the search, both views, interactions."""
+    for view in views:
+        console.print(f"[bold]{view.method}[/] importance: {view.note}")
+        for comp, value in list(view.components.items())[:8]:
+            console.print(f"  {comp:<14} {value:.3f}")
+    console.print(effects_table("leave-one-out: reference minus each component", result.leave_one_out))
+    console.print(effects_table("add-one-in: baseline plus each component", result.add_one_in))
+    if result.interactions:
+        console.print(effects_table("interactions: what two components give together beyond "
+                                    "each alone", result.interactions))
+    if result.path_stopped:
+        console.print(f"path: {len(result.path_stopped)} components within noise flipped in one step")
+    console.print(trainings_line(result))
 
 
 def effects_table(title: str, effects: list[ComponentEffect]) -> Table:
@@ -49,54 +81,63 @@ def effects_table(title: str, effects: list[ComponentEffect]) -> Table:
     return table
 
 
-def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
 
 def write_ablation_report(result: AblationResult, views: list[ImportanceView], out: Path,
                           *, title: str, command: str) -> list[Path]:
+    """index.html (self-contained) and report.md, plus runs.csv and the two plots."""
+    from .report_format import write_report
+
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(result.runs).to_csv(out / "runs.csv", index=False)
-    paths = [out / "runs.csv", _plot_deltas(result, out / "deltas.png"),
-             _plot_path(result, out / "path.png")]
-    (out / "report.md").write_text(_markdown(result, views, title, command))
-    return [out / "report.md", *paths]
+    plots = [_plot_deltas(result, out / "deltas.png"), _plot_path(result, out / "path.png")]
+    html_path, md_path = write_report(_sections(result, views, command, plots), out,
+                                      f"Ablation: {title}")
+    return [md_path, html_path, out / "runs.csv", *plots]
 
 
-def _markdown(result: AblationResult, views: list[ImportanceView], title: str, command: str) -> str:
+def _method(result: AblationResult) -> str:
     plan = result.plan
-    parts = [
-        f"# Ablation: {title}", "", f"Command: `{command}`", "",
-        f"Seeds per variant: {len(plan.seeds)} (paired with the reference/baseline run of the same "
-        f"seed). Contributions are validation-accuracy points; positive means the component "
-        f"helps. p-values: two-sided paired t-test, Holm-corrected across components "
-        f"(alpha {plan.alpha}).", "",
-        f"Reference: {_mean_sd(result.reference)}%. Baseline: {_mean_sd(result.baseline)}%.", "",
-        "## 1. Importance from the search", "",
-    ]
-    if not views:
-        parts += ["No search trials in this study (an ablation definition), so no importance "
-                  "from the search; run `search run` on the same study name to get it.", ""]
-    for view in views:
-        parts += [f"**{view.method}** ({view.note})", ""]
-        if view.components:
-            parts += [_markdown_table(["component", "importance"],
-                                      [[c, f"{v:.3f}"] for c, v in view.components.items()]), ""]
-    parts += ["## 2. Leave-one-out (reference minus the component)", "",
-              _markdown_table(HEADERS, _rows(result.leave_one_out)), "",
-              "## 2. Add-one-in (baseline plus the component)", "",
-              _markdown_table(HEADERS, _rows(result.add_one_in)), "",
-              "### Cumulative ladder", "",
-              _markdown_table(["step", "val accuracy % (mean ± sd)"],
-                              [["baseline", _mean_sd(result.baseline)]] +
-                              [[f"+ {name}", _mean_sd(v)] for name, v in result.ladder]), "",
-              "## 3. Ablation path (greedy, baseline to reference)", "",
-              _markdown_table(["step", "flipped", "val accuracy % (mean ± sd)"],
-                              [[str(i), name, _mean_sd(v)] for i, (name, v) in
-                               enumerate(result.path, start=1)]), "",
-              "![contributions](deltas.png) ![path](path.png)", ""]
-    return "\n".join(parts)
+    seeds = (f"adaptive: {plan.seeding().start} seeds at first, more only for comparisons still "
+             f"undecided, up to {len(plan.seeds)} (looks at {plan.seeding().schedule}, alpha "
+             f"{plan.alpha} spent equally over them)" if plan.adaptive else f"{len(plan.seeds)} fixed")
+    return (f"Seeds per variant: {seeds}. Every variant of a view runs with the same seeds, so "
+            "each view is a blocked design: the seed-to-seed noise is pooled over all its "
+            "variants (two-way ANOVA residual, column 'test': pooled, with its degrees of "
+            "freedom), unless one run is an outlier or the noise differs between variants; then "
+            "each comparison uses its own paired differences (test: paired). 'p (paired only)' is "
+            "that per-pair test for every row, for comparison. p (Holm): corrected across the "
+            f"view's components, family-wise alpha {plan.alpha}. 'negligible': the interval lies "
+            f"within +-{100 * plan.min_effect:.2f} points. Contributions are validation-accuracy "
+            "points; positive means the component helps; 'in noise sd' divides by one run's "
+            "noise sd. " + trainings_line(result))
+
+
+def _effects(title: str, effects: list[ComponentEffect], text: str = "") -> Section:
+    return Section(title, text=text, table=[HEADERS_MD] + _rows_md(effects))
+
+
+def _sections(result: AblationResult, views: list[ImportanceView], command: str,
+              plots: list[Path]) -> list[Section]:
+    sections = [Section("Method", text=f"Command: {command}. {_method(result)} Reference: "
+                        f"{_mean_sd(result.reference)}%. Baseline: {_mean_sd(result.baseline)}%.")]
+    sections += importance_sections(views)
+    sections += [_effects("Leave-one-out (reference minus the component)", result.leave_one_out),
+                 _effects("Add-one-in (baseline plus the component)", result.add_one_in),
+                 Section("Cumulative ladder", table=[["step", "val accuracy % (mean ± sd)"],
+                                                     ["baseline", _mean_sd(result.baseline)]] +
+                         [[f"+ {name}", _mean_sd(v)] for name, v in result.ladder])]
+    if result.interactions:
+        sections.append(_effects(
+            "Interactions (leave-two-out, fresh seeds)", result.interactions,
+            "f(ref) - f(ref - a) - f(ref - b) + f(ref - a - b): positive means the two help more "
+            "together than the sum of each alone."))
+    stopped = (f" {len(result.path_stopped)} components within noise in both views were "
+               "flipped together in the last step." if result.path_stopped else "")
+    sections.append(Section("Ablation path (greedy, baseline to reference)", text=stopped.strip(),
+                            table=[["step", "flipped", "val accuracy % (mean ± sd)"]] +
+                            [[str(i), name, _mean_sd(v)] for i, (name, v) in
+                             enumerate(result.path, start=1)], images=plots))
+    return sections
 
 
 def _plot_deltas(result: AblationResult, path: Path) -> Path:

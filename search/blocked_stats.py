@@ -51,6 +51,7 @@ class Estimate:
     method: str  # "pooled" or "paired"
     adjusted_p: float = 1.0
     verdict: str = ""
+    paired_p: float = 1.0  # the comparison's own paired t-test, as a robustness check
 
     @property
     def effect_size(self) -> float:
@@ -74,7 +75,7 @@ def compare(runs: pd.DataFrame, contrasts: Mapping[str, Contrast], *, alpha: flo
     differences = {name: per_seed(table, c) for name, c in contrasts.items()}
     paired = {name: _paired(differences[name], c, confidence) for name, c in contrasts.items()}
     pooled = _pooled(runs, contrasts, paired, confidence)
-    results = pooled or paired
+    results = {name: replace(e, paired_p=paired[name].p_value) for name, e in (pooled or paired).items()}
     p_values = [e.p_value for e in results.values()]
     adjusted = holm(p_values + [1.0] * max(0, (family or 0) - len(p_values)))
     return {name: replace(e, adjusted_p=p, verdict=_verdict(e, p, alpha, min_effect))

@@ -133,7 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--components", help="comma-separated components or a+b groups "
                                              "(default: those that differ)")
     ablate.add_argument("--ladder", help="order of the cumulative ladder (default: by contribution)")
+    ablate.add_argument("--max-seeds", **arg_help("max_seeds"))
+    ablate.add_argument("--max-runs", **arg_help("max_runs"))
+    ablate.add_argument("--max-time", **arg_help("max_time"))
+    ablate.add_argument("--min-effect", **arg_help("min_effect"))
+    ablate.add_argument("--interactions", **arg_help("interactions"))
     ablate.add_argument("--path-seeds", **arg_help("path_seeds"))
+    ablate.add_argument("--plan", action="store_true",
+                        help="show the runs the ablation needs and an ETA, train nothing")
     ablate.add_argument("--epochs", **arg_help("epochs"))
     ablate.add_argument("--limit", **arg_help("limit"))
     ablate.add_argument("--storage", **arg_help("storage"))
@@ -207,12 +214,12 @@ def _select_backend(args: argparse.Namespace) -> None:
 
 def _dispatch(args: argparse.Namespace, console: Console) -> int:
     _select_backend(args)
-    from . import commands
+    from . import ablation_command, commands
 
     if hasattr(args, "jit"):
         commands.configure_execution(args)
     handler = {"space": commands.show_space, "run": commands.run, "export": commands.export,
-               "train": commands.train, "ablate": commands.ablate,
+               "train": commands.train, "ablate": ablation_command.ablate,
                "worker": commands.worker, "report": commands.report, "status": commands.status}[args.command]
     return handler(args, console) or 0
 

@@ -11,12 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from .config import Config, read_yaml, write_yaml_atomic
-from .definitions import (ablation_inputs, load_existing_study, settings_from_args,
+from .definitions import (load_existing_study, settings_from_args,
                           settings_from_study, storage_for)
 from .errors import SearchError
 from .knobs import Fixed
 from .space import Space, load_space
-from .storage_url import StorageURL, redact
+from .storage_url import StorageURL
 
 
 def show_space(args: argparse.Namespace, console: Console) -> int:
@@ -181,70 +181,6 @@ def _test_table(report: dict[str, Any], n_test: int, epochs: int) -> Table:
     for name, value in report["per_class"].items():
         table.add_row(name, f"{value:.4f}")
     return table
-
-
-# -- ablate ------------------------------------------------------------------------------------
-
-def ablate(args: argparse.Namespace, console: Console) -> int:
-    import shlex
-    import sys
-
-    from .ablation import AblationPlan, differing_components, run_ablation
-    from .ablation_report import effects_table, write_ablation_report
-    import contextlib
-
-    from .ablation_store import OptunaRunStore, ablation_study_name, keras_objective
-    from .budget import SingleWorkerLock, sqlite_path
-    from .study import make_storage, quiet_optuna, study_dir
-    from .trial import trial_seed
-
-    quiet_optuna()
-    name, storage_url, reference, baseline, spec = ablation_inputs(args)
-    components = spec["components"] or differing_components(reference, baseline)
-    ladder = spec["ladder"]
-    if not components:
-        raise SearchError("the reference and baseline configs do not differ in any component; "
-                          "nothing to ablate.")
-    seeds_k = args.seeds or spec.get("seeds", 3)
-    plan = AblationPlan(reference, baseline, components,
-                        [trial_seed(ablation_study_name(name), 0, i) for i in range(seeds_k)],
-                        ladder_order=ladder, path_seeds=args.path_seeds or spec.get("path_seeds"),
-                        alpha=spec.get("alpha", 0.05))
-    storage = make_storage(storage_url)
-    db = sqlite_path(storage_url)
-    with SingleWorkerLock(db) if db else contextlib.nullcontext():
-        store = OptunaRunStore(storage, name, storage_url)
-        if db:
-            store.recover_orphans()
-        console.print(f"ablation of '{name}': {len(components)} components x {seeds_k} seeds; "
-                      f"{len(store)} runs already stored")
-        result = run_ablation(plan, keras_objective, store, on_run=lambda row: console.print(
-            f"  {row['view']:<13} {row['component']:<28} seed {row['seed']:<11} "
-            f"val_accuracy {row['value']:.4f}"))
-    views = _search_importance(name, storage)
-    for view in views:
-        console.print(f"[bold]{view.method}[/] importance: {view.note}")
-        for comp, value in list(view.components.items())[:8]:
-            console.print(f"  {comp:<14} {value:.3f}")
-    console.print(effects_table("leave-one-out: reference minus each component", result.leave_one_out))
-    console.print(effects_table("add-one-in: baseline plus each component", result.add_one_in))
-    command = redact("python -m search " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
-    files = write_ablation_report(result, views, study_dir(name, args.studies_dir) / "ablation",
-                                  title=name, command=command)
-    console.print("wrote " + ", ".join(str(f) for f in files))
-    return 0
-
-
-def _search_importance(name: str, storage: Any) -> list:
-    import optuna
-
-    from .importance import importance_views
-
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return []
-    return importance_views(study)
 
 
 # -- execution and worker ----------------------------------------------------------------------

@@ -29,7 +29,8 @@ __all__ = ["settings_from_args", "settings_from_study", "load_existing_study", "
 STUDY_KEYS = ("space", "study", "data", "trials", "timeout", "sampler", "pruner", "seed", "epochs",
               "max_params", "storage")
 ABLATION_KEYS = ("study", "data", "seeds", "ladder", "components", "epochs", "path_seeds", "alpha",
-                 "reference", "baseline", "storage")
+                 "max_seeds", "max_runs", "max_time", "min_effect", "interactions", "reference",
+                 "baseline", "storage")
 DATA_FLAGS = {"data": "name", "data_dir": "path", "limit": "limit", "classes": "classes",
               "normalize": "normalize", "val_fraction": "val_fraction"}
 RUN_OPTION_KEYS = ("sampler", "pruner", "max_params", "overrides")

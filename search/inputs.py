@@ -115,6 +115,8 @@ class Option(Domain):
         """The checked value in its engine form (a duration becomes seconds)."""
         if self.type == "duration":
             return parse_duration(value)
+        if self.type == "seed_count" and value != "auto":
+            return int(value)
         return value
 
 
@@ -158,6 +160,17 @@ def _check_storage(value: Any) -> None:
                          "file path ending in .log")
 
 
+def _check_seed_count(value: Any) -> None:
+    if value == "auto":
+        return
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("an integer or 'auto'") from None
+    if isinstance(value, (bool, float)) or not 2 <= count <= 100:
+        raise ValueError("paired statistics need at least 2 seeds; at most 100")
+
+
 def _check_text(value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("a non-empty string")
@@ -168,6 +181,7 @@ _SPECIAL: dict[str, tuple[Callable[[Any], Any], str]] = {
     "study_name": (check_study_name, "a study name"),
     "gpus": (_check_gpus, "a list of GPU ids"),
     "text": (_check_text, "a non-empty string"),
+    "seed_count": (_check_seed_count, "an integer in [2, 100] or 'auto'"),
     "storage": (_check_storage, "an Optuna storage URL"),
 }
 
@@ -188,7 +202,16 @@ OPTIONS: dict[str, Option] = {
     "processes": Option(int, "concurrent trial processes (per GPU with --gpus)", low=1, high=256),
     "gpus": Option("gpus", "comma-separated GPU ids"),
     "top": Option(int, "how many configs to export", low=1),
-    "seeds": Option(int, "seeds per variant (paired statistics need two)", low=2, high=100),
+    "seeds": Option("seed_count", "seeds per variant (at least 2), or 'auto': start with 3 and "
+                    "add seeds only to the comparisons still undecided"),
+    "max_seeds": Option(int, "with --seeds auto: the most seeds one comparison may get", low=3,
+                        high=100),
+    "max_runs": Option(int, "with --seeds auto: distinct runs the whole ablation may use", low=1),
+    "max_time": Option("duration", "with --seeds auto: add no seeds after this long, e.g. 2h"),
+    "min_effect": Option(float, "contributions smaller than this many accuracy points are called "
+                                "negligible once their interval shows it (0: never)", low=0, high=100),
+    "interactions": Option(int, "measure the pairwise interactions of this many leading "
+                                "components (0: none)", low=0, high=8),
     "path_seeds": Option(int, "seeds per ablation-path step", low=1, high=100),
     "alpha": Option(float, "family-wise significance level", low=0, high=0.5, low_open=True),
     "steps_per_execution": Option(int, "training steps per compiled call", low=1, high=10000),

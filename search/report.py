@@ -7,9 +7,6 @@ image, so it opens offline; report.md links the same PNG files.
 
 from __future__ import annotations
 
-import base64
-import html
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -21,19 +18,12 @@ from .config import Config
 from .evaluation import (evaluate, plot_confusion, plot_curves, plot_embedding, plot_examples,
                          predictions_frame)
 from .plotting import pyplot, save
+from .importance import ImportanceView, importance_views, plot_importance
+from .report_format import Section, write_report
 
-__all__ = ["Section", "write_report"]
+__all__ = ["study_sections", "model_sections", "Section", "write_report"]
 
 TSNE_SAMPLE = 1000
-
-
-@dataclass
-class Section:
-    title: str
-    text: str = ""
-    images: list[Path] = field(default_factory=list)
-    table: list[list[str]] | None = None
-    preformatted: str = ""
 
 
 def _optuna_plot(name: str, path: Path, draw: Callable[[], object], *,
@@ -53,15 +43,12 @@ def study_sections(study: optuna.Study, out: Path) -> list[Section]:
     from optuna.visualization import matplotlib as ov
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    top = _top_knobs(study)
-    importance = optuna.importance.PedAnovaImportanceEvaluator()
+    ped_anova = importance_views(study)[0]
+    top = list(ped_anova.knobs)[:4] or sorted({k for t in study.trials for k in t.params})[:4]
     sections = [_summary(study),
                 _optuna_plot("Optimisation history and best so far", out / "history.png",
                              lambda: ov.plot_optimization_history(study)),
-                _optuna_plot("Parameter importance (PED-ANOVA, complete trials)",
-                             out / "importance.png",
-                             lambda: ov.plot_param_importances(study, evaluator=importance),
-                             height=max(5.0, 0.22 * len({k for t in complete for k in t.params}))),
+                _importance(ped_anova, out / "importance.png"),
                 _optuna_plot(f"Slices of the top knobs ({', '.join(top)})", out / "slices.png",
                              lambda: ov.plot_slice(study, params=top)),
                 _optuna_plot("Learning curves: pruned vs complete trials", out / "intermediate.png",
@@ -72,13 +59,11 @@ def study_sections(study: optuna.Study, out: Path) -> list[Section]:
     return sections
 
 
-def _top_knobs(study: optuna.Study, count: int = 4) -> list[str]:
-    try:
-        ranked = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
-        return list(ranked)[:count]
-    except Exception:
-        return sorted({k for t in study.trials for k in t.params})[:count]
+def _importance(view: ImportanceView, path: Path) -> Section:
+    title = "Parameter importance (PED-ANOVA, complete trials)"
+    if not view.knobs:
+        return Section(title, text=view.note)
+    return Section(title, text=view.note, images=[plot_importance(view, path)])
 
 
 def _summary(study: optuna.Study) -> Section:
@@ -136,48 +121,3 @@ def _embedding(model, x_test, y_test, names, out: Path) -> Path:
     features = penultimate.predict(x_test[sample], batch_size=1024, verbose=0)
     return plot_embedding(features.reshape(len(sample), -1), y_test[sample], names,
                           out / "embedding.png")
-
-
-def write_report(sections: list[Section], out: Path, title: str) -> tuple[Path, Path]:
-    (out / "index.html").write_text(_html(sections, title))
-    (out / "report.md").write_text(_markdown(sections, title, out))
-    return out / "index.html", out / "report.md"
-
-
-def _html(sections: list[Section], title: str) -> str:
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    for section in sections:
-        body.append(f"<h2>{html.escape(section.title)}</h2>")
-        if section.text:
-            body.append(f"<p>{html.escape(section.text)}</p>")
-        if section.table:
-            head, *rows = section.table
-            body.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>"
-                        + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row)
-                                  + "</tr>" for row in rows) + "</table>")
-        if section.preformatted:
-            body.append(f"<pre>{html.escape(section.preformatted)}</pre>")
-        for image in section.images:
-            encoded = base64.b64encode(image.read_bytes()).decode()
-            body.append(f'<img alt="{html.escape(section.title)}" src="data:image/png;base64,{encoded}">')
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%;"
-             "display:block;margin:8px 0}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-             "padding:2px 8px}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
-
-
-def _markdown(sections: list[Section], title: str, out: Path) -> str:
-    lines = [f"# {title}", ""]
-    for section in sections:
-        lines += [f"## {section.title}", ""]
-        if section.text:
-            lines += [section.text, ""]
-        if section.table:
-            head, *rows = section.table
-            lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-            lines += ["| " + " | ".join(r) + " |" for r in rows] + [""]
-        if section.preformatted:
-            lines += ["```", section.preformatted.rstrip(), "```", ""]
-        lines += [f"![{section.title}]({image.relative_to(out)})" for image in section.images] + [""]
-    return "\n".join(lines)

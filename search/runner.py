@@ -65,7 +65,7 @@ class FailureGuard:
 def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions):
     """Per-trial Keras callbacks: the progress bar, and TensorBoard logs when asked."""
     def make(trial: optuna.Trial, config: Any) -> list:
-        callbacks = live.keras_callbacks(trial, config)
+        callbacks = live.keras_callbacks(trial, config) + [_stop_callback()]
         if options.tensorboard:
             import keras
 
@@ -82,8 +82,39 @@ def _require_tensorboard() -> None:
         raise SearchError("--tensorboard needs the tensorboard package: pip install tensorboard.")
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class _Stop:
+    """A SIGTERM or Ctrl-C, kept as a flag as well as raised as KeyboardInterrupt.
+
+    The exception alone can be lost: raised while Python runs a weakref or ``__del__``
+    callback it is printed as "Exception ignored" and training goes on (fault injection
+    caught a SIGTERM'd run starting 20 more trials). The flag is checked after every
+    training step and before each trial, so a stop is never dropped.
+    """
+
+    requested = False
+
+    @classmethod
+    def handler(cls, signum: int, frame: Any) -> None:
+        cls.requested = True
+        raise KeyboardInterrupt
+
+    @classmethod
+    def check(cls) -> None:
+        if cls.requested:
+            raise KeyboardInterrupt
+
+
+def _stop_callback():
+    import keras
+
+    class StopCheck(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            _Stop.check()
+
+        def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            _Stop.check()
+
+    return StopCheck()
 
 
 def _requeue(study: optuna.Study, trial_id: int | None) -> None:
@@ -149,7 +180,9 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
     study.set_user_attr("last_run", {"started": datetime.datetime.now().isoformat(),
                                      "timeout": options.timeout, "trials": limits.trials})
     guard = FailureGuard(options.max_failures)
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    _Stop.requested = False
+    previous = signal.signal(signal.SIGTERM, _Stop.handler)
+    previous_int = signal.signal(signal.SIGINT, _Stop.handler)
     objective = Objective(settings.space, settings.data, settings.seed, settings.max_params,
                           checkpoint_root=settings.directory / "checkpoints")
     try:
@@ -157,13 +190,16 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
             objective.extra_callbacks = _callbacks(live, settings, options)
             callbacks = [live.trial_finished, BestYamlWriter(settings.directory / "best.yaml"), guard]
             while not guard.tripped and (limits.seconds_left() or 1) > 0 and budget.claim():
+                _Stop.check()
                 study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks,
                                gc_after_trial=True)
+                _Stop.check()
     except (KeyboardInterrupt, StorageUnavailable):
         _requeue(study, objective.interrupted)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     console.print(trials_table(study, top=10))
     if guard.tripped:
         raise SearchError(f"stopped after {guard.streak} consecutive failed trials; the reasons are "

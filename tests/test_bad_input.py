@@ -198,8 +198,10 @@ ABLATION_REFERENCE = "study: lad\nreference: {conv: {depth: 2}}\n"
 ABLATION_CASES = [
     ("study: lad\n", "'reference' is required."),
     ("reference: {conv: {depth: 2}}\n", "'study' is required."),
-    (ABLATION_REFERENCE + "seeds: 1", "'seeds' must be an int in [2, 100]; got 1."),
-    (ABLATION_REFERENCE + "seeds: three", "'seeds' must be an int in [2, 100]; got 'three'."),
+    (ABLATION_REFERENCE + "seeds: 1", "'seeds' must be an integer in [2, 100] or 'auto'; got 1 "
+                                      "(paired statistics need at least 2 seeds"),
+    (ABLATION_REFERENCE + "seeds: three", "'seeds' must be an integer in [2, 100] or 'auto'; got "
+                                          "'three'"),
     (ABLATION_REFERENCE + "path_seeds: 0", "'path_seeds' must be an int in [1, 100]; got 0."),
     (ABLATION_REFERENCE + "alpha: 2", "'alpha' must be a float in (0, 0.5]; got 2."),
     (ABLATION_REFERENCE + "alpha: 0", "'alpha' must be a float in (0, 0.5]; got 0."),
@@ -211,6 +213,10 @@ ABLATION_CASES = [
     (ABLATION_REFERENCE + "ladder: [1, 2]", "'ladder' must be a non-empty list of component names"),
     (ABLATION_REFERENCE + "ladder: [augment]", "unknown component 'augment'"),
     (ABLATION_REFERENCE + "seed: 3", "unknown key 'seed' (did you mean 'seeds'?)"),
+    (ABLATION_REFERENCE + "seeds: auto\nmax_runs: 0", "'max_runs' must be an int >= 1; got 0"),
+    (ABLATION_REFERENCE + "seeds: 4\nmax_seeds: 6", "--max-seeds, --max-runs and --max-time bound "
+                                                     "adaptive seeding; use them with --seeds auto"),
+    (ABLATION_REFERENCE + "seeds: 2.5", "'seeds' must be an integer in [2, 100] or 'auto'"),
     (ABLATION_REFERENCE + "storage: ''", "'storage' must be an Optuna storage URL; got ''"),
     ("study: ../x\nreference: {conv: {depth: 2}}\n", "'study' must be a study name; got '../x'"),
     ("study: lad\nreference: {conv: {depth: 9}}\n", "'params.conv.depth' must be an int in [1, 8]; got 9."),
@@ -285,7 +291,11 @@ ARG_CASES = [
     (["status", "."], "'study' must be a study name; got '.'"),
     (["ablate", "nostudy"], "no study database at studies/nostudy/study.db"),
     (["ablate", "../x"], "study name '../x' must be letters, digits"),
-    (["ablate", "nostudy", "--seeds", "1"], "'seeds' must be an int in [2, 100]; got 1"),
+    (["ablate", "nostudy", "--seeds", "1"], "'seeds' must be an integer in [2, 100] or 'auto'; got '1'"),
+    (["ablate", "nostudy", "--seeds", "many"], "'seeds' must be an integer in [2, 100] or 'auto'"),
+    (["ablate", "nostudy", "--min-effect", "-1"], "'min_effect' must be a float in [0, 100]; got -1.0"),
+    (["ablate", "nostudy", "--interactions", "9"], "'interactions' must be an int in [0, 8]; got 9"),
+    (["ablate", "nostudy", "--seeds", "auto", "--max-time", "0"], "'max_time' must be a duration > 0"),
     (["ablate", "nostudy", "--components", "bn,dropuot"], "unknown component 'dropuot' (did you mean 'dropout'?)"),
     (["ablate", "nostudy", "--ladder", "nothing"], "--ladder: unknown component 'nothing'"),
     (["worker", "nostudy"], "no study database at studies/nostudy/study.db"),

@@ -192,3 +192,39 @@ def test_ablate_a_real_study_and_resume_without_retraining(tmp_path, tiny_space_
     assert again.returncode == 0, again.stderr
     assert f"{trained} runs already stored" in " ".join(again.stdout.split())
     assert ablation_runs() == trained  # the second pass trained nothing new
+
+
+def test_a_stop_that_python_swallowed_is_still_honoured(tmp_path, monkeypatch):
+    """A KeyboardInterrupt raised while Python runs a weakref callback is printed as
+    "Exception ignored" and lost; the stop flag still ends the trial at the next training
+    step, re-queues it, and starts no other trial."""
+    import keras
+    import optuna
+    from rich.console import Console
+
+    from search import progress, runner
+    from search.data import DataSpec
+    from search.space import load_space
+    from search.study import StudySettings, default_storage
+
+    class SwallowedStop(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if not runner._Stop.requested:
+                try:
+                    runner._Stop.handler(15, None)
+                except KeyboardInterrupt:  # what Python does with it inside a weakref callback
+                    pass
+
+    original = progress.LiveProgress.keras_callbacks
+    monkeypatch.setattr(progress.LiveProgress, "keras_callbacks",
+                        lambda self, trial, config: original(self, trial, config) + [SwallowedStop()])
+    space = write(tmp_path, "s.py", "SPACE = {'conv': {'depth': 1, 'filters': 8}, 'head': "
+                  "{'layers': 0}, 'training': {'epochs': 3, 'batch_size': 16}}\n")
+    settings = StudySettings(name="w", space=load_space(space), data=DataSpec(name="digits"),
+                             storage=default_storage("w", tmp_path / "studies"),
+                             root=tmp_path / "studies", pruner="none")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_study(settings, runner.RunOptions(trials=3), Console(file=open("/dev/null", "w")))
+    trials = optuna.load_study(study_name="w", storage=str(settings.storage)).trials
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"]  # interrupted, re-queued
+    assert trials[0].user_attrs["fail_reason"].startswith("interrupted")

@@ -57,11 +57,13 @@ def reported_study(tmp_path_factory):
 @pytest.mark.slow
 def test_report_files_exist_and_match_the_study(reported_study):
     study, out = reported_study
-    for name in ("index.html", "report.md", "history.png", "importance.png", "slices.png",
+    for name in ("index.html", "report.md", "history.png", "slices.png",
                  "intermediate.png", "timeline.png", "confusion.png", "confusion_normalised.png",
                  "curves.png", "examples.png", "embedding.png", "predictions.csv"):
         assert (out / name).stat().st_size > 0, name
     markdown = (out / "report.md").read_text()
+    assert "not shown: importance needs at least 10 complete trials" in markdown  # 4 trials
+    assert not (out / "importance.png").exists()
     assert f"Best validation accuracy {study.best_value:.4f} (trial {study.best_trial.number}" in markdown
     predictions = pd.read_csv(out / "predictions.csv")
     assert len(predictions) == 1500  # --limit caps the test split too

@@ -1,0 +1,110 @@
+"""`python -m search ablate`: plan the runs (count and ETA, shown before anything trains),
+run the ablation through the study's storage, print the verdicts, write the report."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shlex
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from .ablation import AblationPlan, differing_components
+from .definitions import ablation_inputs
+from .errors import SearchError
+from .inputs import parsed
+from .storage_url import redact
+
+__all__ = ["ablate", "make_plan"]
+
+DEFAULT_SEEDS = 3
+DEFAULT_MAX_SEEDS = 8
+DEFAULT_MIN_EFFECT_POINTS = 0.5
+DEFAULT_INTERACTIONS = 3
+
+
+def _option(args: argparse.Namespace, spec: dict[str, Any], key: str, default: Any) -> Any:
+    value = getattr(args, key, None)
+    return value if value is not None else parsed(spec).get(key, default)
+
+
+def make_plan(args: argparse.Namespace, spec: dict[str, Any], name: str, reference, baseline,
+              components: list[str]) -> AblationPlan:
+    from .ablation_store import ablation_study_name
+    from .trial import trial_seed
+
+    seeds = _check_seeding(args, spec)
+    adaptive = seeds == "auto"
+    count = _option(args, spec, "max_seeds", DEFAULT_MAX_SEEDS) if adaptive else seeds
+    study = ablation_study_name(name)
+    interactions = _option(args, spec, "interactions", DEFAULT_INTERACTIONS)
+    return AblationPlan(
+        reference, baseline, components, [trial_seed(study, 0, i) for i in range(count)],
+        ladder_order=spec["ladder"], path_seeds=_option(args, spec, "path_seeds", None),
+        alpha=parsed(spec).get("alpha", 0.05), adaptive=adaptive,
+        min_effect=_option(args, spec, "min_effect", DEFAULT_MIN_EFFECT_POINTS) / 100,
+        max_runs=_option(args, spec, "max_runs", None),
+        max_seconds=_option(args, spec, "max_time", None),
+        interactions=min(interactions, len(components)),
+        interaction_seeds=[trial_seed(study, 1, i) for i in range(min(count, DEFAULT_SEEDS)
+                                                                   if adaptive else count)])
+
+
+def _check_seeding(args: argparse.Namespace, spec: dict[str, Any]) -> int | str:
+    seeds = _option(args, spec, "seeds", DEFAULT_SEEDS)
+    if seeds != "auto" and any(_option(args, spec, k, None) is not None
+                               for k in ("max_seeds", "max_runs", "max_time")):
+        raise SearchError("--max-seeds, --max-runs and --max-time bound adaptive seeding; "
+                          "use them with --seeds auto (or leave them out).")
+    return seeds
+
+
+def ablate(args: argparse.Namespace, console: Console) -> int:
+    from .ablation import run_ablation
+    from .ablation_plan import describe_plan
+    from .ablation_report import show_result, write_ablation_report
+    from .ablation_store import OptunaRunStore, keras_objective
+    from .budget import SingleWorkerLock, sqlite_path
+    from .study import make_storage, quiet_optuna, study_dir
+
+    quiet_optuna()
+    name, storage_url, reference, baseline, spec = ablation_inputs(args)
+    _check_seeding(args, spec)
+    components = spec["components"] or differing_components(reference, baseline)
+    if not components:
+        raise SearchError("the reference and baseline configs do not differ in any component; "
+                          "nothing to ablate.")
+    plan = make_plan(args, spec, name, reference, baseline, components)
+    storage = make_storage(storage_url)
+    db = sqlite_path(storage_url)
+    with SingleWorkerLock(db) if db else contextlib.nullcontext():
+        store = OptunaRunStore(storage, name, storage_url)
+        console.print(describe_plan(plan, store, name, storage))
+        if args.plan:
+            return 0
+        if db:
+            store.recover_orphans()
+        result = run_ablation(plan, keras_objective, store, on_run=lambda row: console.print(
+            f"  {row['view']:<13} {row['component']:<28} seed {row['seed']:<11} "
+            f"val_accuracy {row['value']:.4f}"))
+    views = _search_importance(name, storage)
+    show_result(result, views, console)
+    command = redact("python -m search " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    files = write_ablation_report(result, views, study_dir(name, args.studies_dir) / "ablation",
+                                  title=name, command=command)
+    console.print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def _search_importance(name: str, storage: Any) -> list:
+    import optuna
+
+    from .importance import importance_views
+
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return []
+    return importance_views(study)
