@@ -29,8 +29,9 @@ BASELINE = Config({})
 DEFAULT_SEEDS = 3
 
 
-def synthetic(effects: dict[str, float], repetition: int, together: float = 0.0):
-    """A known truth; ``together`` is added when bn and dropout are both on (an interaction)."""
+def synthetic(effects: dict[str, float], repetition: int, together: float = 0.0, df: float = 5):
+    """A known truth; ``together`` is added when bn and dropout are both on (an interaction);
+    ``df``: the noise's degrees of freedom (Student t; inf: Gaussian)."""
 
     def objective(config: Config) -> float:
         rng = np.random.default_rng(zlib.crc32(f"{repetition}:{config.digest()}".encode()))
@@ -38,7 +39,8 @@ def synthetic(effects: dict[str, float], repetition: int, together: float = 0.0)
         value = 0.8 + block + sum(v for c, v in effects.items() if config.enabled(c))
         if config.enabled("bn") and config.enabled("dropout"):
             value += together
-        return value + SIGMA * rng.standard_t(5) / np.sqrt(5 / 3)
+        noise = rng.normal() if df == np.inf else rng.standard_t(df) / np.sqrt(df / (df - 2))
+        return value + SIGMA * noise
 
     return objective
 
@@ -47,16 +49,16 @@ def plan(seeds: int, **kw) -> AblationPlan:
     return AblationPlan(REFERENCE, BASELINE, list(COMPONENTS), list(range(seeds)), **kw)
 
 
-def measure(p: AblationPlan, effects: dict[str, float], repetition: int):
-    runner = Runner(synthetic(effects, repetition), MemoryRunStore(), None)
+def measure(p: AblationPlan, effects: dict[str, float], repetition: int, df: float = 5):
+    runner = Runner(synthetic(effects, repetition, df=df), MemoryRunStore(), None)
     return measure_views(views(p), runner, p.seeding())
 
 
-def rates(p: AblationPlan, effects: dict[str, float], repetitions: int):
+def rates(p: AblationPlan, effects: dict[str, float], repetitions: int, df: float = 5):
     """(family-wise false-positive rate per view, power, mean seeds per variant)."""
     false_families, found, real, seeds, variants = 0, 0, 0, 0, 0
     for repetition in range(repetitions):
-        for view in measure(p, effects, repetition).values():
+        for view in measure(p, effects, repetition, df).values():
             false_families += any(e.verdict in ("helps", "hurts") for e in view
                                   if e.component not in effects)
             for e in view:

@@ -74,3 +74,8 @@ def test_trials_per_device_runs():
     out = bench("bench/trials_per_device.py", "--processes", "1", "2", "--trials", "2", "--limit",
                 "300", "--epochs", "1")
     assert "| 2 |" in out and "| 1 |" in out
+
+
+def test_ablation_statistics_runs():
+    out = bench("bench/ablation_statistics.py", "--repetitions", "2")
+    assert "| Gaussian | fixed 3 seeds, pooled |" in out and "| t, 3 df | adaptive 3-10 seeds |" in out
