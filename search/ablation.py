@@ -109,10 +109,12 @@ def views(plan: AblationPlan) -> list[View]:
 
 def run_ablation(plan: AblationPlan, objective: Objective, store: RunStore | None = None, *,
                  on_run: Callable[[dict], None] | None = None,
+                 on_trained: Callable[[dict], None] | None = None,
                  poll_seconds: float = 5.0) -> AblationResult:
     from .ablation_interactions import measure_interactions
 
-    runner = Runner(objective, store if store is not None else MemoryRunStore(), on_run, poll_seconds)
+    runner = Runner(objective, store if store is not None else MemoryRunStore(), on_run, poll_seconds,
+                    on_trained)
     measured = measure_views(views(plan), runner, plan.seeding())
     loo, add = measured["leave-one-out"], measured["add-one-in"]
     first = plan.first_seeds()

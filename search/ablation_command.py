@@ -86,9 +86,9 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
             return 0
         if db:
             store.recover_orphans()
-        result = run_ablation(plan, keras_objective, store, on_run=lambda row: console.print(
-            f"  {row['view']:<13} {row['component']:<28} seed {row['seed']:<11} "
-            f"val_accuracy {row['value']:.4f}"))
+        result = run_ablation(plan, keras_objective, store, on_trained=lambda row: console.print(
+            f"  trained {row['trained']:>4}: {row['view']:<13} {row['component']:<28} seed "
+            f"{row['seed']:<11} val_accuracy {row['value']:.4f}"))
     views = _search_importance(name, storage)
     show_result(result, views, console)
     command = redact("python -m search " + " ".join(shlex.quote(a) for a in sys.argv[1:]))

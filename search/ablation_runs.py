@@ -62,8 +62,9 @@ class Runner:
     """
 
     def __init__(self, objective: Objective, store: RunStore, on_run: Callable[[dict], None] | None,
-                 poll_seconds: float = 5.0):
+                 poll_seconds: float = 5.0, on_trained: Callable[[dict], None] | None = None):
         self.objective, self.store, self.on_run = objective, store, on_run
+        self.on_trained = on_trained
         self.poll_seconds = poll_seconds
         self.runs: list[dict] = []
         self.trained = 0
@@ -93,6 +94,9 @@ class Runner:
             value = float(self.objective(config))
         self.store.put(key, value, config=config, view=view, component=component)
         self.trained += 1
+        if self.on_trained:
+            self.on_trained({"view": view, "component": component, "seed": config.seed,
+                             "value": value, "run": key, "trained": self.trained})
         return True
 
     def values(self, config: Config, seeds: Sequence[int], view: str, component: str) -> list[float]:

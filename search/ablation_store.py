@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+import warnings
 from typing import Iterator
 
 import optuna
@@ -76,7 +77,9 @@ class OptunaRunStore:
                     return False
                 if trial.state == TrialState.RUNNING:
                     self._abandon(trial)
-            trial = self.study.ask()
+            with warnings.catch_warnings():  # the heartbeat is ours to refresh (``working``)
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                trial = self.study.ask()
             for name, item in (("run", key), ("view", view), ("component", component),
                                ("seed", config.seed), ("config", config.to_dict()),
                                ("alive", storage_now(self.url))):

@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 
-from search.ablation import AblationPlan, MemoryRunStore, differing_components, run_ablation
+from search.ablation import AblationPlan, differing_components, run_ablation
 from search.config import Config
 
 EFFECTS = {"bn": 0.030, "dropout": 0.015, "l2": 0.006, "l1": -0.010, "flip_h": 0.0, "flip_v": 0.0}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-import pytest
 
 from search.ablation import AblationPlan, MemoryRunStore, run_ablation, views
 from search.ablation_runs import Runner
