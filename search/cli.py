@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train on train+validation for the best epoch count, then test once")
     train.add_argument("--epochs", **arg_help("epochs"))
     train.add_argument("--output", help="where --refit saves the model (default: beside the YAML)")
+    train.add_argument("--probe", **arg_help("probe"))
     train.add_argument("--data-dir", help="folder with the data files, if not where the YAML says")
     _add_execution_options(train)
 
@@ -214,12 +215,12 @@ def _select_backend(args: argparse.Namespace) -> None:
 
 def _dispatch(args: argparse.Namespace, console: Console) -> int:
     _select_backend(args)
-    from . import ablation_command, commands
+    from . import ablation_command, commands, train_command
 
     if hasattr(args, "jit"):
         commands.configure_execution(args)
     handler = {"space": commands.show_space, "run": commands.run, "export": commands.export,
-               "train": commands.train, "ablate": ablation_command.ablate,
+               "train": train_command.train, "ablate": ablation_command.ablate,
                "worker": commands.worker, "report": commands.report, "status": commands.status}[args.command]
     return handler(args, console) or 0
 

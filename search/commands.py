@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -139,49 +138,6 @@ def export(args: argparse.Namespace, console: Console) -> int:
 
 
 # -- train -------------------------------------------------------------------------------------
-
-def train(args: argparse.Namespace, console: Console) -> int:
-    from .data import load_dataset
-    from .refit import refit_and_save
-    from .runner import print_device
-    from .training import train as fit
-
-    config, result = Config.from_yaml(args.config)
-    if args.data_dir:
-        config = config.replace(data=dataclasses.replace(config.data, path=args.data_dir))
-    if args.epochs:
-        config = config.with_knob("training", "epochs", args.epochs)
-    print_device(console)
-    if not args.refit:
-        outcome = fit(config, load_dataset(config.data), verbose=2)
-        _report_retrain(console, outcome, result)
-        return 0
-    model_path = Path(args.output) if args.output else Path(args.config).with_suffix(".keras")
-    refit = refit_and_save(config, result, model_path, epochs=args.epochs)
-    console.print(_test_table(refit.report, len(refit.probabilities), refit.epochs))
-    console.print(f"model saved to {model_path}")
-    return 0
-
-
-def _report_retrain(console: Console, outcome: Any, result: dict[str, Any]) -> None:
-    stored = result.get("val_accuracy")
-    line = (f"retrained: best val_accuracy {outcome.best_val_accuracy:.4f} at epoch "
-            f"{outcome.best_epoch + 1}")
-    if stored is not None:
-        line += f" (the search trial scored {stored:.4f}; difference " \
-                f"{outcome.best_val_accuracy - stored:+.4f})"
-    console.print(line)
-
-
-def _test_table(report: dict[str, Any], n_test: int, epochs: int) -> Table:
-    table = Table(title=f"test accuracy {report['accuracy']:.4f}",
-                  caption=f"{n_test} test images; refit on train+validation for {epochs} epochs")
-    table.add_column("class")
-    table.add_column("accuracy")
-    for name, value in report["per_class"].items():
-        table.add_row(name, f"{value:.4f}")
-    return table
-
 
 # -- execution and worker ----------------------------------------------------------------------
 

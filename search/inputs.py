@@ -218,6 +218,8 @@ OPTIONS: dict[str, Option] = {
     "jit": Option(str, "XLA compilation", choices=JIT_MODES),
     "backend": Option(str, "Keras backend (default: the study's, else tensorflow)",
                       choices=("tensorflow", "jax", "torch")),
+    "probe": Option(str, "also score k-nearest neighbours on the penultimate layer's features",
+                    choices=("knn",)),
     "data_placement": Option(str, "where training images live", choices=PLACEMENTS),
     "limit": Option(int, "use at most N train (and N test) images", low=20),
     "data_name": Option(str, "data set", choices=DATASETS),

@@ -109,7 +109,24 @@ def model_sections(study: optuna.Study, model_path: Path, out: Path,
         Section("Most confident mistakes and least confident hits",
                 images=[plot_examples(x_test, y_test, probabilities, names, out / "examples.png")]),
         Section("Learned embedding", images=[_embedding(model, x_test, y_test, names, out)]),
+        _probe_section(model, data, result),
     ]
+
+
+def _probe_section(model, data, result) -> Section:
+    """kNN on the refit model's penultimate features (neighbours: train+validation, which the
+    refit trained on), scored on the test split beside the softmax head."""
+    from .probe import knn_probe
+
+    reference = (np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val]))
+    probe = knn_probe(model, reference, data.test(), data.class_names)
+    rows = [["class", "kNN probe", "softmax head"]] + [
+        [name, f"{value:.4f}", f"{result.per_class.get(name, float('nan')):.4f}"]
+        for name, value in probe.per_class.items()]
+    return Section(f"k-nearest-neighbours probe (k={probe.k}, penultimate layer)",
+                   text=f"Test accuracy {probe.accuracy:.4f} with {probe.reference_images} "
+                        f"reference images, against the softmax head's {result.accuracy:.4f}.",
+                   table=rows)
 
 
 def _embedding(model, x_test, y_test, names, out: Path) -> Path:

@@ -67,14 +67,17 @@ def test_run_export_train_on_digits_end_to_end(tmp_path, tiny_space_file):
     exported = sorted(p.name for p in (tmp_path / "studies/d/export").iterdir())
     assert exported[-1] == "trials.csv" and len(exported) == 3
 
-    out = search("train", "studies/d/best.yaml", cwd=tmp_path)
+    out = search("train", "studies/d/best.yaml", "--probe", "knn", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     retrained = float(out.stdout.split("best val_accuracy ")[1].split()[0])
     assert abs(retrained - best["result"]["val_accuracy"]) <= 0.01
+    probe = " ".join(out.stdout.split()).split("kNN probe (k=5")[1]
+    assert float(probe.split("validation accuracy ")[1].split()[0]) > 0.5
 
-    out = search("train", "studies/d/best.yaml", "--refit", cwd=tmp_path)
+    out = search("train", "studies/d/best.yaml", "--refit", "--probe", "knn", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "test accuracy" in out.stdout and (tmp_path / "studies/d/best.keras").is_file()
+    assert "kNN probe" in out.stdout and "test accuracy" in out.stdout.split("kNN probe")[1]
     tested = yaml.safe_load((tmp_path / "studies/d/best.test.yaml").read_text())
     assert tested["accuracy"] > 0.5 and len(tested["per_class"]) == 10
 

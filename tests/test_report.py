@@ -71,6 +71,8 @@ def test_report_files_exist_and_match_the_study(reported_study):
     accuracy = float(re.search(r"Test accuracy.*?\n\n([0-9.]+) on 1500", markdown, re.S).group(1))
     assert accuracy == pytest.approx(predictions["correct"].mean(), abs=1e-4)
     assert "| Accessories |" in markdown
+    probe = float(re.search(r"neighbours probe.*?\n\nTest accuracy ([0-9.]+)", markdown, re.S).group(1))
+    assert probe > 0.5 and "| class | kNN probe | softmax head |" in markdown
 
 
 @requires_fashion
