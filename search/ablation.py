@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .ablation_runs import MemoryRunStore, Objective, RunStore, Runner, jobs
-from .ablation_views import DECIDED, ComponentEffect, Seeding, View, measure_views
+from .ablation_views import ComponentEffect, Seeding, View, measure_views
 from .config import Config
 
 __all__ = ["AblationPlan", "ComponentEffect", "AblationResult", "RunStore", "MemoryRunStore",
@@ -79,6 +79,9 @@ class AblationPlan:
 
     def first_seeds(self) -> list[int]:
         return self.seeds[: self.seeding().start]
+
+    def path_seed_list(self) -> list[int]:
+        return self.seeds[: self.path_seeds] if self.path_seeds else self.first_seeds()
 
 
 @dataclass
@@ -150,7 +153,7 @@ def _path(plan: AblationPlan, runner: Runner,
     Components that neither view can tell from noise are left out of the greedy
     search (it would only order noise, at n(n+1)/2 runs per seed) and flipped
     together in one last step."""
-    seeds = plan.first_seeds()[: plan.path_seeds] if plan.path_seeds else plan.first_seeds()
+    seeds = plan.path_seed_list()
     rest = [c for c in plan.components if c in within_noise]
     remaining = [c for c in plan.components if c not in within_noise]
     if len(rest) == 1:
@@ -171,7 +174,3 @@ def _path(plan: AblationPlan, runner: Runner,
         label = "rest: " + " + ".join(rest)
         steps.append((label, runner.values(config, seeds, "path", label)))
     return steps, rest
-
-
-def decided_count(effects: list[ComponentEffect]) -> int:
-    return sum(e.verdict in DECIDED for e in effects)

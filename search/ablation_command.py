@@ -61,6 +61,31 @@ def _check_seeding(args: argparse.Namespace, spec: dict[str, Any]) -> int | str:
     return seeds
 
 
+def _check_components(components: list[str], reference, baseline) -> None:
+    """Each unit once, no component in two units, and each one changes the config: a variant
+    equal to its control would add a zero difference to the pooled noise and bias every test."""
+    from .ablation import with_component
+
+    parts = [part for unit in components for part in unit.split("+")]
+    repeated = sorted({p for p in parts if parts.count(p) > 1})
+    if repeated:
+        raise SearchError(f"--components: {', '.join(repeated)} appear(s) more than once (alone or "
+                          "in an a+b group); give each component once.")
+    same = [u for u in components if with_component(reference, baseline, u).digest() ==
+            reference.digest()]
+    if same:
+        raise SearchError(f"--components: {', '.join(same)} do(es) not differ between the reference "
+                          "and the baseline, so there is nothing to measure; leave it out.")
+
+
+def _check_budget(plan: AblationPlan) -> None:
+    first_look = 2 * (len(plan.components) + 1) * plan.seeding().start
+    if plan.max_runs is not None and plan.max_runs < first_look:
+        raise SearchError(f"--max-runs {plan.max_runs}: the first look alone needs {first_look} runs "
+                          f"(2 views x {len(plan.components) + 1} configs x {plan.seeding().start} "
+                          "seeds); raise it or ablate fewer components.")
+
+
 def ablate(args: argparse.Namespace, console: Console) -> int:
     from .ablation import run_ablation
     from .ablation_plan import describe_plan
@@ -71,12 +96,14 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
 
     quiet_optuna()
     name, storage_url, reference, baseline, spec = ablation_inputs(args)
-    _check_seeding(args, spec)
+    _check_seeding(args, spec)  # before the configs are compared: the flags' own mistakes first
     components = spec["components"] or differing_components(reference, baseline)
     if not components:
         raise SearchError("the reference and baseline configs do not differ in any component; "
                           "nothing to ablate.")
+    _check_components(components, reference, baseline)
     plan = make_plan(args, spec, name, reference, baseline, components)
+    _check_budget(plan)
     storage = make_storage(storage_url)
     db = sqlite_path(storage_url)
     with SingleWorkerLock(db) if db else contextlib.nullcontext():

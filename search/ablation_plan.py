@@ -42,7 +42,7 @@ def describe_plan(plan: AblationPlan, store: Any, name: str, storage: Any) -> st
         new = digests - seen
         seen |= digests
         lines.append(f"  {part:<14} {len(digests):>4} runs ({len(new)} not shared with the parts above)")
-    n, path_seeds = len(plan.components), len(plan.first_seeds()[: plan.path_seeds or None])
+    n, path_seeds = len(plan.components), len(plan.path_seed_list())
     path_most = max(0, n * (n + 1) // 2 - n - 1) * path_seeds
     lines.append(f"  {'path':<14} at most {path_most} more runs (components within noise are "
                  f"flipped together in one step)")

@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 from rich.table import Table
 
 from .ablation import AblationResult
@@ -77,9 +78,8 @@ def effects_table(title: str, effects: list[ComponentEffect]) -> Table:
         table.add_column(header, overflow="fold")
     for row in _rows(effects):
         style = {"helps": "green", "hurts": "red"}.get(row[-1])
-        table.add_row(*row, style=style)
+        table.add_row(*(escape(cell) for cell in row), style=style)
     return table
-
 
 
 def write_ablation_report(result: AblationResult, views: list[ImportanceView], out: Path,

@@ -18,7 +18,7 @@ looks, the family-wise error stays at most alpha however the looks turn out.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -135,10 +135,18 @@ def _look(state: _Open, runner: Runner, seeding: Seeding, alpha: float) -> None:
     rejected = sum(e.verdict in ("helps", "hurts") for e in state.decided.values())
     results = compare(data, {c: state.view.contrast(c) for c in state.seeds}, alpha=alpha,
                       min_effect=seeding.min_effect, family=len(state.view.variants) - rejected)
+    results = {c: _per_family(e, seeding.looks) for c, e in results.items()}
     state.last = results
     for c, estimate in results.items():
-        if estimate.verdict in DECIDED or state.seeds[c] >= len(seeding.seeds):
+        if estimate.n == 0:  # every run diverged (NaN): more seeds would not help
+            estimate = replace(estimate, verdict="no finite runs (diverged)")
+        if estimate.n == 0 or estimate.verdict in DECIDED or state.seeds[c] >= len(seeding.seeds):
             state.decided[c] = ComponentEffect(c, estimate, state.seeds.pop(c))
+
+
+def _per_family(estimate: Estimate, looks: int) -> Estimate:
+    """The adjusted p on the family-wise scale: tested at alpha/looks, so times the looks."""
+    return replace(estimate, adjusted_p=min(1.0, estimate.adjusted_p * looks))
 
 
 def _grow(states: list[_Open], runner: Runner, seeding: Seeding) -> bool:

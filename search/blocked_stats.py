@@ -10,15 +10,17 @@ an interaction), tested with that pooled residual; Holm's step-down across the
 family keeps the family-wise error at alpha under any dependence between the
 tests (they share a control and the noise estimate).
 
-When the noise is clearly unequal between comparisons (Brown-Forsythe test on
-the per-seed contrasts, p < 0.01) one pooled estimate would mislead, so each
-comparison is then tested on its own paired differences, and the result says
-which was used.
+When one run is an outlier (Bonferroni test on the externally studentized
+residuals) or one treatment's noise stands out (Cochran's C on the residuals by
+treatment) or the noise differs between treatments (Brown-Forsythe), one pooled
+estimate would mislead, so each comparison is then tested on its own paired
+differences, and the result says which was used.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 from typing import Mapping
 
@@ -32,6 +34,7 @@ from .stats import holm, paired_effect
 __all__ = ["Estimate", "compare", "HETEROGENEITY_P"]
 
 HETEROGENEITY_P = 0.01  # Brown-Forsythe p below which pooling is abandoned for paired tests
+NOISIER_P = 0.05  # Cochran's C p below which pooling is abandoned
 OUTLIER_P = 0.01  # Bonferroni outlier-test p below which pooling is abandoned
 
 Contrast = Mapping[str, float]  # treatment -> coefficient, summing to zero
@@ -129,10 +132,27 @@ def _unequal_noise(fit, treatment: np.ndarray) -> bool:
     if df >= 1 and n * 2 * stats.t.sf(np.nanmax(np.abs(_studentized(fit))), df) < OUTLIER_P:
         return True
     groups = [residuals[treatment == t] for t in np.unique(treatment)]
+    if _one_noisier(groups):
+        return True
     groups = [g for g in groups if len(g) >= 3]
     if len(groups) < 2 or all(np.ptp(g) == 0 for g in groups):
         return False
     return float(stats.levene(*groups, center="median").pvalue) < HETEROGENEITY_P
+
+
+def _one_noisier(groups: list[np.ndarray]) -> bool:
+    """Cochran's C: the largest treatment variance against their sum (an F bound on its
+    critical value). At 3 seeds Brown-Forsythe rarely sees one noisier variant, and one is
+    enough to make the pooled test call that variant's noise an effect."""
+    groups = [g for g in groups if len(g) >= 2]
+    if len(groups) < 3:
+        return False
+    variances = np.array([np.sum(g ** 2) / (len(g) - 1) for g in groups])
+    if variances.sum() <= 0:
+        return False
+    k, df = len(groups), float(np.median([len(g) for g in groups]) - 1)
+    f = stats.f.isf(NOISIER_P / k, df, df * (k - 1))
+    return float(variances.max() / variances.sum()) > 1 / (1 + (k - 1) / f)
 
 
 def _studentized(fit) -> np.ndarray:
@@ -156,13 +176,15 @@ def _pooled(runs: pd.DataFrame, contrasts: Mapping[str, Contrast], paired: dict[
     names = ["const"] + [f"t:{t}" for t in treatments[1:]] + [f"s:{s}" for s in seeds[1:]]
     design = np.column_stack([np.ones(len(runs))] + [treatment == t for t in treatments[1:]] +
                              [seed == s for s in seeds[1:]]).astype(float)
-    fit = sm.OLS(runs["value"].to_numpy(dtype=float), design).fit()
+    with warnings.catch_warnings():  # rank-deficient designs: contrasts without pairs use paired
+        warnings.simplefilter("ignore")
+        fit = sm.OLS(runs["value"].to_numpy(dtype=float), design).fit()
     if fit.df_resid < 1 or not fit.scale > 0 or _unequal_noise(fit, treatment):
         return None
     out = {}
     for name, contrast in contrasts.items():
-        if any(t not in treatments for t in contrast):
-            out[name] = paired[name]  # a cell with no finite run: nothing to pool
+        if any(t not in treatments for t in contrast) or paired[name].n < 1:
+            out[name] = paired[name]  # no seed with every cell measured: nothing to estimate
             continue
         weights = np.zeros(len(names))
         for t, w in contrast.items():

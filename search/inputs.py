@@ -206,12 +206,14 @@ OPTIONS: dict[str, Option] = {
                     "add seeds only to the comparisons still undecided"),
     "max_seeds": Option(int, "with --seeds auto: the most seeds one comparison may get", low=3,
                         high=100),
-    "max_runs": Option(int, "with --seeds auto: distinct runs the whole ablation may use", low=1),
+    "max_runs": Option(int, "with --seeds auto: add no seeds once the two views would use more "
+                            "distinct runs than this (ladder, path and interactions come on top)",
+                       low=1),
     "max_time": Option("duration", "with --seeds auto: add no seeds after this long, e.g. 2h"),
     "min_effect": Option(float, "contributions smaller than this many accuracy points are called "
                                 "negligible once their interval shows it (0: never)", low=0, high=100),
     "interactions": Option(int, "measure the pairwise interactions of this many leading "
-                                "components (0: none)", low=0, high=8),
+                                "components (0: none; 1 is no pair)", low=0, high=8),
     "path_seeds": Option(int, "seeds per ablation-path step", low=1, high=100),
     "alpha": Option(float, "family-wise significance level", low=0, high=0.5, low_open=True),
     "steps_per_execution": Option(int, "training steps per compiled call", low=1, high=10000),

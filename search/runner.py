@@ -189,11 +189,11 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
         with LiveProgress(console, total=remaining) as live:
             objective.extra_callbacks = _callbacks(live, settings, options)
             callbacks = [live.trial_finished, BestYamlWriter(settings.directory / "best.yaml"), guard]
-            while not guard.tripped and (limits.seconds_left() or 1) > 0 and budget.claim():
-                _Stop.check()
+            while (not guard.tripped and (limits.seconds_left() or 1) > 0
+                   and not _Stop.requested and budget.claim()):
                 study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks,
                                gc_after_trial=True)
-                _Stop.check()
+            _Stop.check()
     except (KeyboardInterrupt, StorageUnavailable):
         _requeue(study, objective.interrupted)
         raise

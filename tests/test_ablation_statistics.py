@@ -28,9 +28,11 @@ BASELINE = Config({})
 DEFAULT_SEEDS = 3
 
 
-def synthetic(effects: dict[str, float], repetition: int, together: float = 0.0, df: float = 5):
+def synthetic(effects: dict[str, float], repetition: int, together: float = 0.0, df: float = 5,
+              noisier: dict[str, float] | None = None):
     """A known truth; ``together`` is added when bn and dropout are both on (an interaction);
-    ``df``: the noise's degrees of freedom (Student t; inf: Gaussian)."""
+    ``df``: the noise's degrees of freedom (Student t; inf: Gaussian); ``noisier``: components
+    whose presence multiplies a run's noise (unequal noise between variants)."""
 
     def objective(config: Config) -> float:
         rng = np.random.default_rng(zlib.crc32(f"{repetition}:{config.digest()}".encode()))
@@ -39,7 +41,8 @@ def synthetic(effects: dict[str, float], repetition: int, together: float = 0.0,
         if config.enabled("bn") and config.enabled("dropout"):
             value += together
         noise = rng.normal() if df == np.inf else rng.standard_t(df) / np.sqrt(df / (df - 2))
-        return value + SIGMA * noise
+        scale = np.prod([f for c, f in (noisier or {}).items() if config.enabled(c)])
+        return value + SIGMA * scale * noise
 
     return objective
 
@@ -48,16 +51,18 @@ def plan(seeds: int, **kw) -> AblationPlan:
     return AblationPlan(REFERENCE, BASELINE, list(COMPONENTS), list(range(seeds)), **kw)
 
 
-def measure(p: AblationPlan, effects: dict[str, float], repetition: int, df: float = 5):
-    runner = Runner(synthetic(effects, repetition, df=df), MemoryRunStore(), None)
+def measure(p: AblationPlan, effects: dict[str, float], repetition: int, df: float = 5,
+            noisier: dict[str, float] | None = None):
+    runner = Runner(synthetic(effects, repetition, df=df, noisier=noisier), MemoryRunStore(), None)
     return measure_views(views(p), runner, p.seeding())
 
 
-def rates(p: AblationPlan, effects: dict[str, float], repetitions: int, df: float = 5):
+def rates(p: AblationPlan, effects: dict[str, float], repetitions: int, df: float = 5,
+          noisier: dict[str, float] | None = None):
     """(family-wise false-positive rate per view, power, mean seeds per variant)."""
     false_families, found, real, seeds, variants = 0, 0, 0, 0, 0
     for repetition in range(repetitions):
-        for view in measure(p, effects, repetition, df).values():
+        for view in measure(p, effects, repetition, df, noisier).values():
             false_families += any(e.verdict in ("helps", "hurts") for e in view
                                   if e.component not in effects)
             for e in view:

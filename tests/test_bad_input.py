@@ -217,6 +217,12 @@ ABLATION_CASES = [
     (ABLATION_REFERENCE + "seeds: 4\nmax_seeds: 6", "--max-seeds, --max-runs and --max-time bound "
                                                      "adaptive seeding; use them with --seeds auto"),
     (ABLATION_REFERENCE + "seeds: 2.5", "'seeds' must be an integer in [2, 100] or 'auto'"),
+    ("study: lad\nreference: {bn: {enabled: true}, dropout: {enabled: true}}\n"
+     "components: [bn, bn+dropout]\n", "bn appear(s) more than once"),
+    ("study: lad\nreference: {bn: {enabled: true}}\ncomponents: [bn, dropout]\n",
+     "dropout do(es) not differ between the reference and the baseline"),
+    ("study: lad\nreference: {bn: {enabled: true}}\nseeds: auto\nmax_runs: 5\n",
+     "--max-runs 5: the first look alone needs 12 runs"),
     (ABLATION_REFERENCE + "storage: ''", "'storage' must be an Optuna storage URL; got ''"),
     ("study: ../x\nreference: {conv: {depth: 2}}\n", "'study' must be a study name; got '../x'"),
     ("study: lad\nreference: {conv: {depth: 9}}\n", "'params.conv.depth' must be an int in [1, 8]; got 9."),
