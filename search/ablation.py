@@ -19,41 +19,18 @@ against how many results it used.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
+from .ablation_configs import differing_components, with_component
+from .ablation_interactions import measure_interactions
 from .ablation_runs import MemoryRunStore, Objective, RunStore, Runner, jobs
 from .ablation_views import ComponentEffect, Seeding, View, measure_views
 from .config import Config
 
 __all__ = ["AblationPlan", "ComponentEffect", "AblationResult", "RunStore", "MemoryRunStore",
            "run_ablation", "differing_components", "with_component"]
-
-
-def differing_components(reference: Config, baseline: Config, *,
-                         exclude: Sequence[str] = ("training",)) -> list[str]:
-    """Components whose knobs differ between reference and baseline, in schema order."""
-    from .schema import COMPONENTS
-
-    return [name for name in COMPONENTS if name not in exclude
-            and _component(reference, name) != _component(baseline, name)]
-
-
-def _component(config: Config, name: str) -> dict:
-    from .schema import COMPONENTS
-
-    knobs = COMPONENTS[name].knobs
-    return {k: config.get(name, k) for k, spec in knobs.items()
-            if spec.is_active({kk: config.get(name, kk) for kk in knobs})}
-
-
-def with_component(target: Config, source: Config, unit: str) -> Config:
-    """``target`` with the component (or ``a+b`` group of components) taken from ``source``."""
-    params = {c: dict(v) for c, v in target.params.items()}
-    for name in unit.split("+"):
-        params[name] = _component(source, name)
-    return target.replace(params=params)
 
 
 @dataclass
@@ -114,8 +91,6 @@ def run_ablation(plan: AblationPlan, objective: Objective, store: RunStore | Non
                  on_run: Callable[[dict], None] | None = None,
                  on_trained: Callable[[dict], None] | None = None,
                  poll_seconds: float = 5.0) -> AblationResult:
-    from .ablation_interactions import measure_interactions
-
     runner = Runner(objective, store if store is not None else MemoryRunStore(), on_run, poll_seconds,
                     on_trained)
     measured = measure_views(views(plan), runner, plan.seeding())

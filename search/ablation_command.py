@@ -64,7 +64,7 @@ def _check_seeding(args: argparse.Namespace, spec: dict[str, Any]) -> int | str:
 def _check_components(components: list[str], reference, baseline) -> None:
     """Each unit once, no component in two units, and each one changes the config: a variant
     equal to its control would add a zero difference to the pooled noise and bias every test."""
-    from .ablation import with_component
+    from .ablation_configs import with_component
 
     parts = [part for unit in components for part in unit.split("+")]
     repeated = sorted({p for p in parts if parts.count(p) > 1})

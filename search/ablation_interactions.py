@@ -17,6 +17,7 @@ from itertools import combinations
 
 import pandas as pd
 
+from .ablation_configs import with_component
 from .ablation_runs import Runner, jobs
 from .ablation_views import ComponentEffect
 from .blocked_stats import compare
@@ -38,8 +39,6 @@ def leading(effects: list[ComponentEffect], k: int) -> list[str]:
 
 def cells(plan, top: list[str]) -> dict[str, object]:
     """Label -> config: the reference, each leading component left out, each pair left out."""
-    from .ablation import with_component
-
     out = {"reference": plan.reference}
     for a in top:
         out[a] = with_component(plan.reference, plan.baseline, a)

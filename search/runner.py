@@ -82,7 +82,7 @@ def _require_tensorboard() -> None:
         raise SearchError("--tensorboard needs the tensorboard package: pip install tensorboard.")
 
 
-class _Stop:
+class StopSignal:
     """A SIGTERM or Ctrl-C, kept as a flag as well as raised as KeyboardInterrupt.
 
     The exception alone can be lost: raised while Python runs a weakref or ``__del__``
@@ -109,10 +109,10 @@ def _stop_callback():
 
     class StopCheck(keras.callbacks.Callback):
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            _Stop.check()
+            StopSignal.check()
 
         def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            _Stop.check()
+            StopSignal.check()
 
     return StopCheck()
 
@@ -180,9 +180,9 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
     study.set_user_attr("last_run", {"started": datetime.datetime.now().isoformat(),
                                      "timeout": options.timeout, "trials": limits.trials})
     guard = FailureGuard(options.max_failures)
-    _Stop.requested = False
-    previous = signal.signal(signal.SIGTERM, _Stop.handler)
-    previous_int = signal.signal(signal.SIGINT, _Stop.handler)
+    StopSignal.requested = False
+    previous = signal.signal(signal.SIGTERM, StopSignal.handler)
+    previous_int = signal.signal(signal.SIGINT, StopSignal.handler)
     objective = Objective(settings.space, settings.data, settings.seed, settings.max_params,
                           checkpoint_root=settings.directory / "checkpoints")
     try:
@@ -190,10 +190,10 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
             objective.extra_callbacks = _callbacks(live, settings, options)
             callbacks = [live.trial_finished, BestYamlWriter(settings.directory / "best.yaml"), guard]
             while (not guard.tripped and (limits.seconds_left() or 1) > 0
-                   and not _Stop.requested and budget.claim()):
+                   and not StopSignal.requested and budget.claim()):
                 study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks,
                                gc_after_trial=True)
-            _Stop.check()
+            StopSignal.check()
     except (KeyboardInterrupt, StorageUnavailable):
         _requeue(study, objective.interrupted)
         raise

@@ -99,9 +99,9 @@ def _start(plan: WorkerPlan, device: str | None, index: int, logs: Path) -> subp
 
 def _watch(plan: WorkerPlan, processes: list[subprocess.Popen], console: Console) -> None:
     """The study's status panel, refreshed while any worker runs (SIGTERM ends it like Ctrl-C)."""
-    from .runner import _raise_keyboard_interrupt
+    from .runner import StopSignal
 
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    previous = signal.signal(signal.SIGTERM, StopSignal.handler)
     try:
         with Live(_panel(plan), console=console, refresh_per_second=1, transient=True) as live:
             while any(process.poll() is None for process in processes):

@@ -212,9 +212,9 @@ def test_a_stop_that_python_swallowed_is_still_honoured(tmp_path, monkeypatch):
 
     class SwallowedStop(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            if not runner._Stop.requested:
+            if not runner.StopSignal.requested:
                 try:
-                    runner._Stop.handler(15, None)
+                    runner.StopSignal.handler(15, None)
                 except KeyboardInterrupt:  # what Python does with it inside a weakref callback
                     pass
 

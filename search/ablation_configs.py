@@ -1,0 +1,35 @@
+"""The configs an ablation compares: which components differ between reference and
+baseline, and one config with a component (or an ``a+b`` group) taken from another."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .config import Config
+
+__all__ = ["differing_components", "with_component"]
+
+
+def differing_components(reference: Config, baseline: Config, *,
+                         exclude: Sequence[str] = ("training",)) -> list[str]:
+    """Components whose knobs differ between reference and baseline, in schema order."""
+    from .schema import COMPONENTS
+
+    return [name for name in COMPONENTS if name not in exclude
+            and _component(reference, name) != _component(baseline, name)]
+
+
+def _component(config: Config, name: str) -> dict:
+    from .schema import COMPONENTS
+
+    knobs = COMPONENTS[name].knobs
+    return {k: config.get(name, k) for k, spec in knobs.items()
+            if spec.is_active({kk: config.get(name, kk) for kk in knobs})}
+
+
+def with_component(target: Config, source: Config, unit: str) -> Config:
+    """``target`` with the component (or ``a+b`` group of components) taken from ``source``."""
+    params = {c: dict(v) for c, v in target.params.items()}
+    for name in unit.split("+"):
+        params[name] = _component(source, name)
+    return target.replace(params=params)
