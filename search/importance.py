@@ -65,9 +65,12 @@ def importance_views(study: optuna.Study) -> list[ImportanceView]:
 
 def _one(study, complete, name, make, params, scope) -> ImportanceView:
     n = len(complete)
-    if n < MIN_TRIALS or not params:
+    if n < MIN_TRIALS:
         return ImportanceView(name, n, note=f"not shown: importance needs at least {MIN_TRIALS} "
                                             f"complete trials with varied knobs; the study has {n}")
+    if not params:
+        return ImportanceView(name, n, note=f"not shown: no knob this method can score varies "
+                                            f"across the {n} complete trials")
     try:
         knobs = dict(optuna.importance.get_param_importances(study, evaluator=make(0), params=params))
     except Exception as exc:  # an evaluator's own limits: report them, keep the other views
@@ -97,7 +100,9 @@ def _bootstrap(study, complete, make, params, resamples: int) -> dict[str, tuple
 
 
 def _cell(view: ImportanceView, key: str, value: float) -> str:
-    low, high = view.intervals.get(key, (float("nan"), float("nan")))
+    if key not in view.intervals:  # every resample was too degenerate for the evaluator
+        return f"{value:.3f} [interval n/a]"
+    low, high = view.intervals[key]
     return f"{value:.3f} [{low:.2f}, {high:.2f}]"
 
 
