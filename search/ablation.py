@@ -96,8 +96,8 @@ def run_ablation(plan: AblationPlan, objective: Objective, store: RunStore | Non
     measured = measure_views(views(plan), runner, plan.seeding())
     loo, add = measured["leave-one-out"], measured["add-one-in"]
     first = plan.first_seeds()
-    ref = runner.values(plan.reference, first, "reference", "all")
-    base = runner.values(plan.baseline, first, "baseline", "none")
+    ref = runner.values(plan.reference, first, "leave-one-out", "reference")  # the views' own rows
+    base = runner.values(plan.baseline, first, "add-one-in", "baseline")
     order = plan.ladder_order or [e.component for e in add]
     ladder = _ladder(plan, runner, order)
     path, stopped = _path(plan, runner, _within_noise(loo, add))
