@@ -105,12 +105,14 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
     plan = make_plan(args, spec, name, reference, baseline, components)
     _check_budget(plan)
     storage = make_storage(storage_url)
+    if args.plan:  # read-only: no lock taken, no ablation study created
+        console.print(describe_plan(plan, OptunaRunStore.existing(storage, name, storage_url), name,
+                                    storage))
+        return 0
     db = sqlite_path(storage_url)
     with SingleWorkerLock(db) if db else contextlib.nullcontext():
         store = OptunaRunStore(storage, name, storage_url)
         console.print(describe_plan(plan, store, name, storage))
-        if args.plan:
-            return 0
         if db:
             store.recover_orphans()
         result = run_ablation(plan, keras_objective, store, on_trained=lambda row: console.print(

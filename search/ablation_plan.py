@@ -46,14 +46,14 @@ def describe_plan(plan: AblationPlan, store: Any, name: str, storage: Any) -> st
     path_most = max(0, n * (n + 1) // 2 - n - 1) * path_seeds
     lines.append(f"  {'path':<14} at most {path_most} more runs (components within noise are "
                  f"flipped together in one step)")
-    stored = sum(1 for d in seen if store.get(d) is not None)
+    stored = sum(1 for d in seen if store.get(d) is not None) if store else 0
     extra = ""
     if plan.adaptive:
         extra = f"; adaptive seeds may add up to {_adaptive_most(plan)} more"
     to_train = len(seen) - stored
     lines.append(f"  {len(seen)} distinct runs known now, {stored} of them stored "
-                 f"({len(store)} runs already stored in all): {to_train} to train before the "
-                 f"path{extra}")
+                 f"({len(store) if store else 0} runs already stored in all): {to_train} to train "
+                 f"before the path{extra}")
     per_run = seconds_per_run(store, name, storage, plan)
     if per_run:
         lines.append(f"  about {per_run:.0f} s per run (measured in this study): ETA "
@@ -77,8 +77,8 @@ def seconds_per_run(store: Any, name: str, storage: Any, plan: AblationPlan) -> 
     import optuna
     from optuna.trial import TrialState
 
-    done = [(t.datetime_complete - t.datetime_start).total_seconds()
-            for t in store.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    finished = store.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if store else []
+    done = [(t.datetime_complete - t.datetime_start).total_seconds() for t in finished
             if t.datetime_start and t.datetime_complete]
     if done:
         return statistics.median(done)

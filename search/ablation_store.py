@@ -52,6 +52,15 @@ class OptunaRunStore:
         self.url = url
         self._claimed: dict[str, optuna.Trial] = {}
 
+    @classmethod
+    def existing(cls, storage: optuna.storages.BaseStorage, study: str, url: str) -> OptunaRunStore | None:
+        """The store if this study's ablation was started before, else None (creates nothing)."""
+        try:
+            optuna.load_study(study_name=ablation_study_name(study), storage=storage)
+        except KeyError:
+            return None
+        return cls(storage, study, url)
+
     def _runs(self, key: str | None = None) -> list[FrozenTrial]:
         trials = self.study.get_trials(deepcopy=False)
         return [t for t in trials if "run" in t.user_attrs and (key is None or t.user_attrs["run"] == key)]

@@ -177,6 +177,14 @@ def test_ablate_a_real_study_and_resume_without_retraining(tmp_path, tiny_space_
     out = search("run", str(tiny_space_file), "--study", "a", "--trials", "5", "--pruner", "none",
                  "--sampler", "random", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
+    plan = search("ablate", "a", "--seeds", "2", "--plan", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert "distinct runs known now, 0 of them stored" in " ".join(plan.stdout.split())
+    assert "s per run (measured in this study)" in plan.stdout  # ETA from the search's trials
+    import optuna
+
+    with pytest.raises(KeyError):  # --plan created nothing
+        optuna.load_study(study_name="a.ablation", storage=f"sqlite:///{tmp_path / 'studies/a/study.db'}")
     first = search("ablate", "a", "--seeds", "2", "--path-seeds", "1", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "leave-one-out" in first.stdout and "add-one-in" in first.stdout
@@ -184,7 +192,6 @@ def test_ablate_a_real_study_and_resume_without_retraining(tmp_path, tiny_space_
         assert (tmp_path / "studies/a/ablation" / name).stat().st_size > 0
     report = (tmp_path / "studies/a/ablation/report.md").read_text()
     assert "PED-ANOVA" in report and "complete trials" in report and "p (Holm)" in report
-    import optuna
 
     def ablation_runs() -> int:
         return len(optuna.load_study(study_name="a.ablation", storage="sqlite:///" + str(
