@@ -107,7 +107,7 @@ def run_ablation(plan: AblationPlan, objective: Objective, store: RunStore | Non
 
 
 def _within_noise(*views_: list[ComponentEffect]) -> set[str]:
-    """Components no view can tell from noise (nor call negligible with confidence)."""
+    """Components that no view calls "helps" or "hurts" (negligible ones included)."""
     named = [{e.component for e in view if e.verdict not in ("helps", "hurts")} for view in views_]
     return set.intersection(*named) if named else set()
 

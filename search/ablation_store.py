@@ -51,6 +51,7 @@ class OptunaRunStore:
                                              direction="maximize", load_if_exists=True)
         self.url = url
         self._claimed: dict[str, optuna.Trial] = {}
+        self._finished: dict[str, float] = {}
 
     @classmethod
     def existing(cls, storage: optuna.storages.BaseStorage, study: str, url: str) -> OptunaRunStore | None:
@@ -69,12 +70,15 @@ class OptunaRunStore:
         return sum(1 for t in self._runs() if t.state == TrialState.COMPLETE)
 
     def get(self, key: str) -> float | None:
-        for trial in self._runs(key):
-            if trial.state == TrialState.COMPLETE:
-                return trial.value
-            if trial.state == TrialState.FAIL and trial.user_attrs.get("nan_value"):
-                return math.nan
-        return None
+        """A finished run's value (NaN if it diverged). Finished values never change, so they
+        are kept: one read of the study answers every key it holds, not one read per key."""
+        if key not in self._finished:
+            for trial in self._runs():
+                if trial.state == TrialState.COMPLETE:
+                    self._finished[trial.user_attrs["run"]] = trial.value
+                elif trial.state == TrialState.FAIL and trial.user_attrs.get("nan_value"):
+                    self._finished[trial.user_attrs["run"]] = math.nan
+        return self._finished.get(key)
 
     def claim(self, key: str, *, config: Config, view: str, component: str) -> bool:
         with storage_lock(self.study.study_name, self.url):

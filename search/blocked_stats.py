@@ -126,7 +126,8 @@ def _paired(d: np.ndarray, contrast: Contrast, confidence: float) -> Estimate:
 def _unequal_noise(fit, treatment: np.ndarray) -> bool:
     """Pooling is abandoned when one run is an outlier (Bonferroni test on the externally
     studentized residuals: heavy tails would leak one wild run into every comparison that
-    shares its cell) or when the treatments' noise differs (Brown-Forsythe on the residuals)."""
+    shares its cell), when one treatment is noisier (Cochran's C) or when the treatments'
+    noise differs (Brown-Forsythe on the residuals)."""
     residuals = fit.resid
     n, df = len(residuals), fit.df_resid - 1
     if df >= 1 and n * 2 * stats.t.sf(np.nanmax(np.abs(_studentized(fit))), df) < OUTLIER_P:

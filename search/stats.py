@@ -1,4 +1,4 @@
-"""Paired statistics for ablations: mean delta, t interval, paired t-test, Holm, effect size."""
+"""Paired statistics: mean difference, t interval, paired t-test, effect size; Holm's correction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["PairedEffect", "paired_effect", "holm", "verdict"]
+__all__ = ["PairedEffect", "paired_effect", "holm"]
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,3 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_values[index]))
         adjusted[index] = running
     return adjusted
-
-
-def verdict(mean: float, adjusted_p: float, *, alpha: float = 0.05) -> str:
-    if adjusted_p < alpha:
-        return "helps" if mean > 0 else "hurts"
-    return "not distinguishable from noise"
