@@ -56,9 +56,11 @@ class StudyBudget:
 
 
 def set_study_budget(study: optuna.Study, trials: int | None, timeout: float | None) -> StudyBudget:
-    """``run``: its trials (else the stored total, else 20) and deadline become the study's,
-    so every worker that joins without its own ``--trials``/``--timeout`` is bound by them."""
-    trials = trials or _stored_budget(study).trials or DEFAULT_TRIALS
+    """``run``: its trials (else the stored total; else none with a timeout, 20 without) and
+    deadline become the study's, so every worker that joins without its own
+    ``--trials``/``--timeout`` is bound by them. ``--timeout 20m`` alone searches for 20
+    minutes: a trial cap nobody asked for would end a search of short trials early."""
+    trials = trials or _stored_budget(study).trials or (None if timeout else DEFAULT_TRIALS)
     budget = StudyBudget(trials, time.time() + timeout if timeout else None)
     study.set_user_attr("budget", {"trials": budget.trials, "deadline": budget.deadline})
     return budget
@@ -124,8 +126,19 @@ class TrialBudget:
             if self.total is not None and self.counted() >= self.total:
                 return False
             if self.enqueue:
-                self.study.enqueue_trial({}, skip_if_exists=False)
+                self._enqueue_next()
             return True
+
+    def _enqueue_next(self) -> None:
+        """The next warm-start config while any is left (slot k gets entry k), else a blank."""
+        warm = self.study.user_attrs.get("warm_start") or []
+        slot = self.counted()
+        if slot < len(warm) and isinstance(warm[slot], dict):
+            self.study.enqueue_trial(warm[slot].get("params") or {},
+                                     user_attrs={"warm_start": warm[slot].get("source", "")},
+                                     skip_if_exists=False)
+        else:
+            self.study.enqueue_trial({}, skip_if_exists=False)
 
     def _lock(self) -> contextlib.AbstractContextManager:
         return storage_lock(self.study.study_name, self.url)

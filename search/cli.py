@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-failures", **arg_help("max_failures"), default=5)
     run.add_argument("--studies-dir", default="studies", help="where study folders live")
     run.add_argument("--engine", **arg_help("engine"), default="optuna")
+    run.add_argument("--warm-start", **arg_help("warm_start"), action="append", metavar="FILE")
+    run.add_argument("--no-warm-start", action="store_true",
+                     help="leave out the space file's WARM_START configs")
     _add_process_options(run)
     run.add_argument("--tensorboard", action="store_true",
                      help="write TensorBoard logs per trial under studies/STUDY/tensorboard/")

@@ -49,15 +49,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from .runner import RunOptions, run_study
 
     settings, study = settings_from_args(args)
-    if args.engine == "keras-tuner":
-        from .budget import DEFAULT_TRIALS
-
+    if args.engine.startswith("keras-tuner"):
         _check_keras_tuner_options(args, study)
-        return _run_keras_tuner(settings, _merged(study, args, "trials", DEFAULT_TRIALS), console)
-    timeout = _merged(study, args, "timeout", None)
-    options = RunOptions(trials=_merged(study, args, "trials", None), timeout=timeout,
+        return _run_keras_tuner(settings, args, _merged(study, args, "trials", None),
+                                _merged(study, args, "timeout", None), console)
+    options = RunOptions(trials=_merged(study, args, "trials", None),
+                         timeout=_merged(study, args, "timeout", None),
                          max_failures=args.max_failures, tensorboard=args.tensorboard,
-                         owns_budget=True)
+                         owns_budget=True, warm_start=_warm_start_entries(args, settings.space))
     if args.processes > 1 or args.gpus:
         status = _run_in_workers(args, settings, options, console)
         if status:
@@ -70,8 +69,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _warm_start_entries(args: argparse.Namespace, space: Space) -> list:
+    """The space file's WARM_START (unless --no-warm-start), then each --warm-start FILE."""
+    from .warm_start import read_warm_start_file, space_warm_start
+
+    entries = [] if args.no_warm_start else space_warm_start(space, space.warm_start)
+    return entries + [read_warm_start_file(path) for path in args.warm_start or []]
+
+
 def _run_in_workers(args: argparse.Namespace, settings: Any, options: Any, console: Console) -> int:
     from .budget import set_study_budget
+    from .runner import store_warm_start
     from .study import open_study
     from .workers import spawn_workers
 
@@ -81,33 +89,44 @@ def _run_in_workers(args: argparse.Namespace, settings: Any, options: Any, conso
     plan = worker_plan(args, settings.name, settings.storage, None, None)
     plan.check()
     # Create it (or check a resume) once; the workers follow the budget stored here.
-    set_study_budget(open_study(settings), options.trials, options.timeout)
+    study = open_study(settings)
+    set_study_budget(study, options.trials, options.timeout)
+    store_warm_start(study, settings, options, console)
     return spawn_workers(plan, console)
 
 
 def _check_keras_tuner_options(args: argparse.Namespace, study: dict[str, Any]) -> None:
     """Options the KerasTuner engine cannot honour are refused, not silently ignored."""
-    given = [f"--{k.replace('_', '-')}" for k in ("sampler", "pruner", "timeout", "gpus")
+    given = [f"--{k.replace('_', '-')}" for k in ("sampler", "pruner", "gpus", "warm_start")
              if getattr(args, k) is not None or k in study]
     given += ["--processes"] * (args.processes > 1) + ["--tensorboard"] * args.tensorboard
     if given:
-        raise SearchError(f"--engine keras-tuner does not take {', '.join(given)}: they belong to "
-                          "the optuna engine (KerasTuner's Hyperband runs in one process, with "
-                          "its own sampling and stopping).",
-                          hint="Leave them out, or use --engine optuna.")
+        raise SearchError(f"--engine {args.engine} does not take {', '.join(given)}: they belong "
+                          "to the optuna engine (KerasTuner runs in one process, with its own "
+                          "sampling and stopping).", hint="Leave them out, or use --engine optuna.")
 
 
-def _run_keras_tuner(settings: Any, trials: int, console: Console) -> int:
+def _run_keras_tuner(settings: Any, args: argparse.Namespace, trials: int | None,
+                     timeout: float | None, console: Console) -> int:
+    from .budget import DEFAULT_TRIALS
     from .data import load_dataset
-    from .kerastuner import run_keras_tuner, write_best
-    from .runner import max_epochs
+    from .kerastuner import TUNERS, run_keras_tuner, write_best
+    from .progress import LiveProgress
+    from .runner import max_epochs, print_device
 
     data = load_dataset(settings.data)
-    console.print(f"KerasTuner Hyperband on '{settings.name}' (max {trials} trials, state in "
+    print_device(console)
+    trials = trials or (None if timeout else DEFAULT_TRIALS)
+    algorithm = TUNERS[args.engine]
+    console.print(f"KerasTuner {algorithm} on '{settings.name}' ({trials or 'unlimited'} trials"
+                  f"{f', {timeout:.0f} s' if timeout else ''}; state in "
                   f"{settings.directory / 'keras-tuner'})")
-    tuner = run_keras_tuner(settings.space, data, settings.directory / "keras-tuner",
-                            name=settings.name, max_epochs=max_epochs(settings), seed=settings.seed,
-                            max_trials=trials)
+    with LiveProgress(console, total=None) as live:
+        tuner = run_keras_tuner(settings.space, data, settings.directory / "keras-tuner",
+                                name=settings.name, max_epochs=max_epochs(settings),
+                                seed=settings.seed, max_trials=trials, timeout=timeout,
+                                max_params=settings.max_params, algorithm=algorithm,
+                                callbacks_for=live.keras_callbacks, say=console.print)
     best = write_best(tuner, settings.space, settings.data, settings.directory / "best.yaml",
                       settings.seed)
     console.print(f"best val_accuracy {best['result']['val_accuracy']:.4f}; best config: "

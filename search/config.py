@@ -90,7 +90,7 @@ class Config:
         if not isinstance(params, dict):
             problems.append(f"{source}: 'params' must be a mapping of components; got {params!r}.")
         else:
-            problems += _check_params(params, source)
+            problems += check_params(params, source)
         seed = raw.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool):
             problems.append(f"{source}: 'seed' must be an int; got {seed!r}.")
@@ -105,7 +105,7 @@ class Config:
         return cls.from_dict(raw, source=str(path)), (raw.get("result") or {})
 
 
-def _check_params(params: dict, source: str) -> list[str]:
+def check_params(params: dict, source: str) -> list[str]:
     problems = []
     for comp, knobs in params.items():
         if comp not in COMPONENTS:

@@ -25,7 +25,7 @@ __all__ = ["Domain", "Option", "OPTIONS", "check_values", "parsed", "arg_help", 
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
 PRUNERS = ("hyperband", "median", "successive-halving", "none")
-ENGINES = ("optuna", "keras-tuner")
+ENGINES = ("optuna", "keras-tuner", "keras-tuner-bayesian")
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "digits", "npz")
 NORMALIZATIONS = ("scale", "zscore", "per_channel")
 JIT_MODES = ("auto", "on", "off")
@@ -189,10 +189,13 @@ OPTIONS: dict[str, Option] = {
     "study": Option("study_name", "study name (default: the file's stem)"),
     "space": Option("text", "the space file, e.g. spaces/cnn.py"),
     "trials": Option(int, "total finished trials for the study, across all workers", low=1),
-    "timeout": Option("duration", "stop starting trials after this long, e.g. 8h"),
+    "timeout": Option("duration", "search for this long, e.g. 20m or 8h (a running trial stops "
+                      "at the deadline and keeps its best epoch)"),
+    "warm_start": Option("text", "a config YAML (e.g. another study's best.yaml) tried first; "
+                         "repeatable, after the space file's WARM_START"),
     "sampler": Option(str, "Optuna sampler", choices=SAMPLERS),
     "pruner": Option(str, "Optuna pruner", choices=PRUNERS),
-    "engine": Option(str, "optuna, or KerasTuner's Hyperband over the same space", choices=ENGINES),
+    "engine": Option(str, "optuna, or KerasTuner's Hyperband or Bayesian optimisation over the same space", choices=ENGINES),
     "seed": Option(int, "study seed (data split and trial seeds derive from it)", low=0,
                    high=2**31 - 1),
     "epochs": Option(int, "fix every trial's epochs to N", low=1, high=1000),

@@ -1,29 +1,33 @@
-"""The same space through KerasTuner's Hyperband: `search run SPACE --engine keras-tuner`.
+"""The same space through KerasTuner: `search run SPACE --engine keras-tuner[-bayesian]`.
 
 Knobs become KerasTuner hyperparameters under the same names Optuna uses
 (``conv.depth``, ``conv.filters.0``, ...); conditional knobs are only declared
 when active. The model, optimiser and schedule come from the same code as an
-Optuna trial, so the two engines differ only in how they search.
+Optuna trial, so the engines differ only in how they search.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import keras_tuner as kt
+from keras_tuner.src import config as kt_config
 
 from .config import Config, write_yaml_atomic
 from .data import Dataset, DataSpec
 from .errors import SearchError
-from .model import build_model
-from .space import Space
+from .deadline import DeadlineStop
 from .execution import current
-from .training import EVAL_BATCH_SIZE, compile_model, value_range
+from .model import ImpossibleNetwork, build_model, plan_feature_maps
+from .space import Space
+from .training import EVAL_BATCH_SIZE, TrainingDiverged, compile_model, train, value_range
 
-__all__ = ["SpaceHyperModel", "run_keras_tuner"]
+__all__ = ["SpaceHyperModel", "run_keras_tuner", "write_best", "TUNERS"]
 
 
 class _HyperParameterTrial:
@@ -50,14 +54,26 @@ def config_from_hp(space: Space, hp: kt.HyperParameters, data: DataSpec, seed: i
 
 
 class SpaceHyperModel(kt.HyperModel):
-    """A KerasTuner HyperModel over a search space and a data set."""
+    """A KerasTuner HyperModel over a search space and a data set.
 
-    def __init__(self, space: Space, data: Dataset, seed: int = 0) -> None:
+    ``fit`` trains through :func:`search.training.train`, like an Optuna trial: the same
+    seed, NaN detection, ``--max-params`` limit and execution settings, plus the run's
+    progress and deadline callbacks (``callbacks_for(label, params)``).
+    """
+
+    def __init__(self, space: Space, data: Dataset, seed: int = 0, *, max_params: int | None = None,
+                 callbacks_for: Callable[[str, dict], list] | None = None) -> None:
         super().__init__(name="search_space")
-        self.space, self.data, self.seed = space, data, seed
+        self.space, self.data, self.seed, self.max_params = space, data, seed, max_params
+        self.callbacks_for = callbacks_for or (lambda label, params: [])
+        self.label = "trial"
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         config = config_from_hp(self.space, hp, self.data.spec, self.seed)
+        try:
+            plan_feature_maps(config, self.data.input_shape)
+        except ImpossibleNetwork as exc:
+            raise kt.errors.FailedTrialError(f"impossible network: {exc}") from None
         model = build_model(config, self.data.input_shape, self.data.n_classes,
                             value_range=value_range(self.data.x_train))
         steps = math.ceil(len(self.data.y_train) / config.get("training", "batch_size"))
@@ -66,25 +82,82 @@ class SpaceHyperModel(kt.HyperModel):
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any):
         config = config_from_hp(self.space, hp, self.data.spec, self.seed)
-        n = self.data.n_classes
-        kwargs.setdefault("verbose", 0)
-        return model.fit(self.data.x_train, keras.utils.to_categorical(self.data.y_train, n),
-                         batch_size=config.get("training", "batch_size"),
-                         validation_data=(self.data.x_val, keras.utils.to_categorical(self.data.y_val, n)),
-                         validation_batch_size=EVAL_BATCH_SIZE, **kwargs)
+        if self.max_params and model.count_params() > self.max_params:  # checked here, not in
+            raise kt.errors.FailedTrialError(  # build: KerasTuner builds the defaults at start
+                f"network too large: {model.count_params():,} parameters (--max-params "
+                f"{self.max_params:,})")
+        searched = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
+        callbacks = list(kwargs.get("callbacks") or []) + self.callbacks_for(self.label, searched)
+        try:
+            result = train(config, self.data, model=model, callbacks=callbacks,
+                           initial_epoch=kwargs.get("initial_epoch", 0),
+                           stop_after=kwargs.get("epochs"))
+        except TrainingDiverged as exc:
+            raise kt.errors.FailedTrialError(f"diverged: {exc}") from None
+        if result.history:
+            return {k: v for k, v in result.history[result.best_epoch].items()
+                    if k in ("val_accuracy", "val_loss", "accuracy", "loss")}
+        # A Hyperband continuation whose parent already trained every configured epoch.
+        scores = model.evaluate(self.data.x_val, keras.utils.to_categorical(
+            self.data.y_val, self.data.n_classes), batch_size=EVAL_BATCH_SIZE, verbose=0,
+            return_dict=True)
+        return {"val_accuracy": float(scores["accuracy"]), "val_loss": float(scores["loss"])}
+
+
+def _with_deadline(tuner_class: type[kt.Tuner]) -> type[kt.Tuner]:
+    """``tuner_class`` that starts no trial once ``deadline`` (time.time()) has passed."""
+
+    class Tuner(tuner_class):  # type: ignore[misc, valid-type]
+        deadline: float | None = None
+        say: Callable[[str], None] = print
+
+        def pre_create_trial(self) -> None:
+            if self.deadline is not None and time.time() >= self.deadline:
+                self.oracle.max_trials = max(len(self.oracle.trials), 1)
+
+        def on_trial_begin(self, trial: Any) -> None:
+            super().on_trial_begin(trial)
+            self.hypermodel.label = f"trial {int(trial.trial_id)}"  # the id it is stored under
+
+        def on_trial_end(self, trial: Any) -> None:
+            super().on_trial_end(trial)
+            if trial.status in ("FAILED", "INVALID"):  # the reason, not KerasTuner's traceback
+                lines = (trial.message or "").strip().splitlines() or ["no reason given"]
+                reason = re.sub(r"^[\w.]*FailedTrialError: ", "", lines[-1])[:300]
+                self.say(f"KerasTuner trial {int(trial.trial_id)} {trial.status}: {reason}")
+
+    return Tuner
+
+
+TUNERS = {"keras-tuner": "hyperband", "keras-tuner-bayesian": "bayesian"}
 
 
 def run_keras_tuner(space: Space, data: Dataset, directory: Path, *, name: str, max_epochs: int,
-                    seed: int = 0, max_trials: int | None = None,
-                    callbacks: list[keras.callbacks.Callback] | None = None) -> kt.Tuner:
-    """Hyperband over the space; reruns resume from ``directory`` (KerasTuner's own state)."""
-    tuner = kt.Hyperband(SpaceHyperModel(space, data, seed), objective="val_accuracy",
-                         max_epochs=max_epochs, factor=3, seed=seed, directory=str(directory),
-                         project_name=name, overwrite=False, max_consecutive_failed_trials=50,
-                         max_retries_per_trial=0)
-    if max_trials:
-        tuner.oracle.max_trials = max_trials
-    tuner.search(epochs=max_epochs, callbacks=list(callbacks or []), verbose=0)
+                    seed: int = 0, max_trials: int | None = None, timeout: float | None = None,
+                    max_params: int | None = None, algorithm: str = "hyperband",
+                    callbacks_for: Callable[[str, dict], list] | None = None,
+                    say: Callable[[str], None] = print) -> kt.Tuner:
+    """Hyperband or Bayesian optimisation over the space until ``max_trials`` or ``timeout``
+    seconds; reruns resume from ``directory`` (KerasTuner's own state)."""
+    kt_config.DEBUG = False  # KerasTuner prints every failed trial's traceback otherwise
+    deadline = time.time() + timeout if timeout else None
+    seconds_left = (lambda: deadline - time.time()) if deadline else (lambda: None)
+    hypermodel = SpaceHyperModel(space, data, seed, max_params=max_params, callbacks_for=(
+        lambda label, params: [*(callbacks_for or (lambda *a: []))(label, params),
+                               DeadlineStop(seconds_left)]))
+    common = dict(objective="val_accuracy", seed=seed, directory=str(directory), project_name=name,
+                  overwrite=False, max_consecutive_failed_trials=50, max_retries_per_trial=0)
+    if algorithm == "bayesian":
+        tuner = _with_deadline(kt.BayesianOptimization)(
+            hypermodel, max_trials=max_trials or (100_000 if deadline else 20), **common)
+    else:  # with a deadline and no trial count, Hyperband repeats its brackets until the deadline
+        tuner = _with_deadline(kt.Hyperband)(
+            hypermodel, max_epochs=max_epochs, factor=3,
+            hyperband_iterations=1 if max_trials or not deadline else 1000, **common)
+        if max_trials:
+            tuner.oracle.max_trials = max_trials
+    tuner.deadline, tuner.say = deadline, say
+    tuner.search(epochs=max_epochs, verbose=0)
     return tuner
 
 
@@ -97,7 +170,7 @@ def write_best(tuner: kt.Tuner, space: Space, data: DataSpec, path: Path, seed: 
     best_trial = trials[0]
     config = config_from_hp(space, best_trial.hyperparameters, data, seed)
     content = {"study": path.parent.name, **config.to_dict(), "result": {
-        "engine": "keras-tuner", "trial": best_trial.trial_id,
+        "engine": "keras-tuner", "oracle": type(tuner.oracle).__name__, "trial": best_trial.trial_id,
         "val_accuracy": float(best_trial.score), "best_epoch": int(best_trial.best_step) + 1}}
     write_yaml_atomic(path, content)
     return content

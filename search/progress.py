@@ -1,18 +1,24 @@
-"""Live terminal progress for a study: the running trial, its epochs, the best so far."""
+"""Live progress for a study: the running trial, its epochs, the best so far.
+
+In a terminal the running trial is a rich bar with its validation accuracy and
+an ETA; in a log (output not a terminal) each epoch is one line, so a long
+trial is never silent. Both engines (Optuna and KerasTuner) print the same lines.
+"""
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any, Sequence
 
 import keras
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
-from .config import Config
 
 __all__ = ["LiveProgress", "trials_table", "format_params"]
 
@@ -37,8 +43,9 @@ class LiveProgress:
         self.console = console
         self.total = total
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TextColumn("{task.fields[status]}"), console=console,
+                                 MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                                 TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+                                 console=console,
                                  transient=True)
         self.study_task = self.progress.add_task("trials", total=total, status="", visible=bool(total))
 
@@ -49,9 +56,12 @@ class LiveProgress:
     def __exit__(self, *exc: Any) -> None:
         self.progress.stop()
 
-    def keras_callbacks(self, trial: optuna.Trial, config: Config) -> list[keras.callbacks.Callback]:
-        self.console.print(f"[cyan]trial {trial.number}[/] started: {format_params(trial.params)}")
-        return [_EpochBar(self.progress, f"trial {trial.number}")]
+    def keras_callbacks(self, label: str, params: dict[str, Any]) -> list[keras.callbacks.Callback]:
+        """``label`` names the trial ("trial 3"); ``params`` are its searched values."""
+        self.console.print(f"[cyan]{label}[/] started: {format_params(params)}")
+        if self.console.is_terminal:
+            return [_EpochBar(self.progress, label)]
+        return [EpochLines(self.console, label)]
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.progress.advance(self.study_task)
@@ -105,6 +115,32 @@ class _EpochBar(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.progress.remove_task(self.task)
+
+
+class EpochLines(keras.callbacks.Callback):
+    """One line per finished epoch, for logs: score, best so far, speed and ETA."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        super().__init__()
+        self.console, self.label = console, label
+        self.best, self.started, self.first_epoch = -math.inf, 0.0, 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.started, self.first_epoch = time.perf_counter(), -1
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self.first_epoch < 0:
+            self.first_epoch = epoch  # a resumed or continued trial starts past 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        score = float((logs or {}).get("val_accuracy", math.nan))
+        self.best = max(self.best, score) if math.isfinite(score) else self.best
+        epochs = self.params.get("epochs", epoch + 1)
+        per_epoch = (time.perf_counter() - self.started) / (epoch + 1 - self.first_epoch)
+        left = per_epoch * (epochs - epoch - 1)
+        self.console.print(f"{self.label} epoch {epoch + 1}/{epochs}: val_accuracy {score:.4f} "
+                           f"(best {self.best:.4f}), {per_epoch:.1f} s/epoch, ETA {left:.0f} s",
+                           highlight=False, soft_wrap=True)
 
 
 def trials_table(study: optuna.Study, *, top: int = 10,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -19,13 +19,16 @@ from .errors import SearchError
 from .knobs import Choice, Fixed, Int
 from .optuna_internals import get_trial
 from .progress import LiveProgress, trials_table
-from .budget import SingleWorkerLock, TrialBudget, set_study_budget, sqlite_path, worker_budget
+from .budget import (SingleWorkerLock, StudyBudget, TrialBudget, set_study_budget, sqlite_path,
+                     worker_budget)
+from .deadline import DeadlineStop
 from .study import (BestYamlWriter, StudySettings, make_pruner, make_sampler, open_study,
                     recover_interrupted, requeue_trial)
 from .storage_retry import StorageUnavailable
 from .trial import Objective, TrialFailed
+from .warm_start import warm_start_trials
 
-__all__ = ["RunOptions", "run_study", "max_epochs"]
+__all__ = ["RunOptions", "run_study", "max_epochs", "store_warm_start"]
 
 
 @dataclass
@@ -37,6 +40,7 @@ class RunOptions:
     max_failures: int = 5
     tensorboard: bool = False
     owns_budget: bool = False
+    warm_start: list = field(default_factory=list)  # [(source, partial params)], run only
 
 
 def max_epochs(settings: StudySettings) -> int:
@@ -62,10 +66,13 @@ class FailureGuard:
             study.stop()
 
 
-def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions):
-    """Per-trial Keras callbacks: the progress bar, and TensorBoard logs when asked."""
+def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
+               budget: StudyBudget):
+    """Per-trial Keras callbacks: progress, stop checks, the deadline, TensorBoard if asked."""
     def make(trial: optuna.Trial, config: Any) -> list:
-        callbacks = live.keras_callbacks(trial, config) + [_stop_callback()]
+        callbacks = live.keras_callbacks(f"trial {trial.number}", trial.params) + [
+            _stop_callback(), DeadlineStop(budget.seconds_left, on_stop=lambda epochs: (
+                trial.set_user_attr("stopped_at_deadline", epochs)))]
         if options.tensorboard:
             import keras
 
@@ -133,6 +140,19 @@ def _requeue(study: optuna.Study, trial_id: int | None) -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
+def store_warm_start(study: optuna.Study, settings: StudySettings, options: RunOptions,
+                      console: Console) -> None:
+    """The warm-start trials, stored for every worker's budget to enqueue first."""
+    trials, notes = warm_start_trials(settings.space, options.warm_start)
+    for note in notes:
+        console.print(f"note: {escape(note)}", soft_wrap=True)
+    if trials and settings.sampler == "grid":
+        console.print("note: --sampler grid runs its grid only; the warm-start configs are not "
+                      "enqueued.")
+        trials = []
+    study.set_user_attr("warm_start", trials)
+
+
 def print_device(console: Console) -> None:
     """Which backend trains on which device, and a warning when a GPU is left unused."""
     line, warning = device_report()
@@ -164,6 +184,8 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
                 console: Console) -> optuna.Study:
     limits = (set_study_budget if options.owns_budget else worker_budget)(
         study, options.trials, options.timeout)
+    if options.owns_budget:
+        store_warm_start(study, settings, options, console)
     budget = TrialBudget(study, settings.storage, limits.trials, enqueue=settings.sampler != "grid")
     done = budget.counted()
     remaining = None if limits.trials is None else max(limits.trials - done, 0) + budget.waiting()
@@ -187,7 +209,7 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
                           checkpoint_root=settings.directory / "checkpoints")
     try:
         with LiveProgress(console, total=remaining) as live:
-            objective.extra_callbacks = _callbacks(live, settings, options)
+            objective.extra_callbacks = _callbacks(live, settings, options, limits)
             callbacks = [live.trial_finished, BestYamlWriter(settings.directory / "best.yaml"), guard]
             while (not guard.tripped and (limits.seconds_left() or 1) > 0
                    and not StopSignal.requested and budget.claim()):

@@ -1,7 +1,8 @@
 """A search space: the user's knobs for each component, validated against the schema.
 
 A space file is Python that defines ``SPACE`` (component -> knob -> Knob or
-fixed value) and optionally ``DATA`` (the default data spec for this space).
+fixed value) and optionally ``DATA`` (the default data spec for this space) and
+``WARM_START`` (known-good partial configs tried first; search/warm_start.py).
 It runs in a fresh namespace (``runpy``), so loading never touches globals.
 Knobs it leaves out keep the schema's baseline value.
 """
@@ -33,6 +34,7 @@ class Space:
     path: str = "<memory>"
     source: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    warm_start: Any = ()  # the file's WARM_START, checked by search.warm_start
 
     @classmethod
     def of(cls, raw: dict[str, dict[str, Any]], *, path: str = "<memory>") -> Space:
@@ -67,7 +69,7 @@ class Space:
         for key, value in overrides.items():
             comp, knob = key.split(".")
             knobs.setdefault(comp, {})[knob] = Fixed(value)
-        space = Space(knobs, self.path, self.source, self.data)
+        space = Space(knobs, self.path, self.source, self.data, self.warm_start)
         _raise_problems(space.path, _check_values(space.knobs))
         return space
 
@@ -161,7 +163,7 @@ def load_space(path: str | Path) -> Space:
         problems.append(f"DATA must be a dict of data options; got {type(data).__name__}")
     knobs = _known_knobs(raw) if isinstance(raw, dict) else {}
     _raise_problems(str(path), problems + _check_values(knobs))
-    return Space(knobs, str(path), source, dict(data))
+    return Space(knobs, str(path), source, dict(data), namespace.get("WARM_START", ()))
 
 
 def _known_knobs(raw: dict) -> dict[str, dict[str, Knob]]:

@@ -158,16 +158,18 @@ def value_range(x: np.ndarray) -> tuple[float, float]:
 
 def train(config: Config, data: Dataset, *, callbacks: Sequence[keras.callbacks.Callback] = (),
           refit: bool = False, stop_after: int | None = None, recorder: EpochRecorder | None = None,
-          max_params: int | None = None, verbose: int = 0,
-          execution: Execution | None = None) -> TrainResult:
+          max_params: int | None = None, verbose: int = 0, execution: Execution | None = None,
+          model: keras.Model | None = None, initial_epoch: int = 0) -> TrainResult:
     """Fit ``config`` on ``data``; ``refit`` trains on train+validation with no validation.
 
     ``stop_after`` ends training after that many epochs while the learning-rate
     schedule still spans the configured epochs, so a refit follows the same
     trajectory as the search trial it reproduces. Pass your own ``recorder`` to
     keep the history when a callback interrupts training. ``execution`` defaults
-    to the process's settings (search.execution). Raises TrainingDiverged, and
-    ImpossibleNetwork when the model has more than ``max_params`` weights.
+    to the process's settings (search.execution). ``model``: a compiled model of
+    this config to train on from ``initial_epoch`` (KerasTuner's Hyperband
+    continues its trials so). Raises TrainingDiverged, and ImpossibleNetwork when
+    the model has more than ``max_params`` weights.
     """
     execution = execution or current()
     keras.utils.set_random_seed(config.seed)
@@ -175,24 +177,32 @@ def train(config: Config, data: Dataset, *, callbacks: Sequence[keras.callbacks.
     if refit:
         x, y = np.concatenate([x, data.x_val]), np.concatenate([y, data.y_val])
     batch_size = min(config.get("training", "batch_size"), len(x))
-    steps = math.ceil(len(x) / batch_size)
-    model = build_model(config, data.input_shape, data.n_classes, value_range=value_range(x))
-    if max_params and model.count_params() > max_params:
-        raise ImpossibleNetwork(f"network too large: {model.count_params():,} parameters, more than the limit of "
-                                f"{max_params:,} (--max-params)")
-    compile_model(model, config, steps, execution)
+    if model is None:
+        model = _compiled_model(config, data, x, math.ceil(len(x) / batch_size), max_params,
+                                execution)
     recorder = recorder or EpochRecorder()
     validation = None if refit else (data.x_val, keras.utils.to_categorical(data.y_val, data.n_classes))
     inputs = _training_inputs(x, keras.utils.to_categorical(y, data.n_classes), batch_size,
                               config.seed, execution)
     model.fit(**inputs, epochs=min(stop_after or math.inf, config.get("training", "epochs")),
-              validation_data=validation, validation_batch_size=EVAL_BATCH_SIZE,
+              initial_epoch=initial_epoch, validation_data=validation,
+              validation_batch_size=EVAL_BATCH_SIZE,
               callbacks=[recorder, *_plateau_callback(config, "loss" if refit else "val_loss"),
                          *callbacks],
               verbose=verbose)
     if recorder.diverged:
         raise TrainingDiverged(recorder.diverged)
     return TrainResult(model, recorder.history, model.count_params())
+
+
+def _compiled_model(config: Config, data: Dataset, x: np.ndarray, steps: int,
+                    max_params: int | None, execution: Execution) -> keras.Model:
+    model = build_model(config, data.input_shape, data.n_classes, value_range=value_range(x))
+    if max_params and model.count_params() > max_params:
+        raise ImpossibleNetwork(f"network too large: {model.count_params():,} parameters, more "
+                                f"than the limit of {max_params:,} (--max-params)")
+    compile_model(model, config, steps, execution)
+    return model
 
 
 def release_memory() -> None:

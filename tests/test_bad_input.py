@@ -285,7 +285,7 @@ ARG_CASES = [
     (["run", "SPACE", "--steps-per-execution", "0"], "'steps_per_execution' must be an int in [1, 10000]"),
     (["run", "SPACE", "--engine", "keras-tuner", "--processes", "2"], "does not take --processes"),
     (["run", "SPACE", "--engine", "keras-tuner", "--timeout", "1h", "--pruner", "median"],
-     "--engine keras-tuner does not take --pruner, --timeout"),
+     "--engine keras-tuner does not take --pruner"),
     (["run", "SPACE", "--limit", "5000"], "data.limit is 5000, but digits (sklearn.datasets.load_digits) has only 1437"),
     (["run", "SPACE", "--max-failures", "-1"], "'max_failures' must be an int >= 0; got -1"),
     (["run", "nothere.py"], "nothere.py: space file not found."),

@@ -227,7 +227,7 @@ def test_a_stop_that_python_swallowed_is_still_honoured(tmp_path, monkeypatch):
 
     original = progress.LiveProgress.keras_callbacks
     monkeypatch.setattr(progress.LiveProgress, "keras_callbacks",
-                        lambda self, trial, config: original(self, trial, config) + [SwallowedStop()])
+                        lambda self, label, params: original(self, label, params) + [SwallowedStop()])
     space = write(tmp_path, "s.py", "SPACE = {'conv': {'depth': 1, 'filters': 8}, 'head': "
                   "{'layers': 0}, 'training': {'epochs': 3, 'batch_size': 16}}\n")
     settings = StudySettings(name="w", space=load_space(space), data=DataSpec(name="digits"),

@@ -1,0 +1,271 @@
+"""Search quality: what each contender's best config scores on the test set, at one wall-clock budget.
+
+    python bench/search_quality.py --task fashion10k --budget 20m --repeats 5
+
+Every contender is run exactly as a user would type it, over the same space file
+and data, side by side (``--cores`` CPU cores each, pinned with taskset, so
+contenders running together see the same machine):
+
+- ``ours``: ``python -m search run SPACE --timeout BUDGET`` (the default: TPE,
+  Hyperband pruning, the space's warm start);
+- ``random``: Optuna random search without pruning or warm start;
+- ``kt-hyperband`` / ``kt-bayesian``: ``--engine keras-tuner`` / ``keras-tuner-bayesian``;
+- ``hand``: our users' hand-made model (studies/fashion-hand.yaml), no search.
+
+Each search's best config is then refit on train+validation and tested once
+(``train best.yaml --refit``): that test accuracy is the score. The search's
+output gives every epoch's validation accuracy with a time stamp, for the
+best-so-far curves (``--figure``). Results go to OUT/results.jsonl as they
+finish; rerunning the same command skips what is already there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from queue import Queue
+
+sys.path.insert(0, os.path.dirname(__file__))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from common import header, table  # noqa: E402
+from search.inputs import parse_duration  # noqa: E402
+
+TASKS = {  # data flags for `run`, and the same as a data spec for the hand-made model
+    "fashion10k": (["--limit", "10000"], {"name": "fashion_mnist", "limit": 10000}),
+    "fashion": ([], {"name": "fashion_mnist"}),
+    "fashion3": (["--classes", "fashion3"], {"name": "fashion_mnist", "classes": "fashion3"}),
+    "fashion5": (["--classes", "0,1,2,3,4"], {"name": "fashion_mnist", "classes": [0, 1, 2, 3, 4]}),
+    "mnist": (["--data", "mnist"], {"name": "mnist"}),
+    "cifar10": (["--data", "cifar10"], {"name": "cifar10"}),
+    "digits": (["--data", "digits"], {"name": "digits"}),  # the CI smoke size
+}
+CONTENDERS = {
+    "ours": [],
+    "random": ["--sampler", "random", "--pruner", "none", "--no-warm-start"],
+    "kt-hyperband": ["--engine", "keras-tuner"],
+    "kt-bayesian": ["--engine", "keras-tuner-bayesian"],
+    "hand": None,  # no search
+}
+EPOCH_LINE = re.compile(r"^(trial \d+) epoch (\d+)/\d+: val_accuracy ([0-9.na]+)")
+
+
+def main() -> None:
+    args = parse_args()
+    out = Path(args.out or f"bench/out/search-quality-{args.task}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    done = load_results(out)
+    jobs = [(rep, name) for rep in range(args.repeats) for name in args.contenders
+            if (name, rep) not in done]
+    slots: Queue = Queue()
+    for cores in core_sets(args.cores, args.parallel):
+        slots.put(cores)
+    with ThreadPoolExecutor(max_workers=slots.qsize()) as pool:
+        for result in pool.map(lambda job: run_job(job, args, out, slots), jobs):
+            with open(out / "results.jsonl", "a") as handle:
+                handle.write(json.dumps(result) + "\n")
+            print(f"{result['contender']} rep {result['rep']}: test {result['test_accuracy']}",
+                  flush=True)
+    results = [r for r in load_results(out).values() if r["contender"] in args.contenders]
+    print(summary(args, results))
+    if args.figure:
+        draw(results, args.figure, args.budget)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=TASKS, default="fashion10k")
+    parser.add_argument("--budget", type=parse_duration, default=1200.0, help="per search")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--contenders", type=lambda s: s.split(","),
+                        default=["ours", "kt-hyperband", "random", "kt-bayesian", "hand"])
+    parser.add_argument("--space", default=str(REPO / "spaces" / "cnn.py"))
+    parser.add_argument("--hand", default=str(REPO / "studies" / "fashion-hand.yaml"))
+    parser.add_argument("--cores", type=int, default=1, help="CPU cores per search")
+    parser.add_argument("--parallel", type=int, default=None,
+                        help="searches at once (default: all cores / --cores)")
+    parser.add_argument("--out", help="results folder (default bench/out/search-quality-TASK)")
+    parser.add_argument("--figure", help="PNG of best-so-far validation accuracy against time")
+    parser.add_argument("--extra", default="", help="more `run` flags for ours, e.g. '--epochs 3'")
+    args = parser.parse_args()
+    args.space, args.hand = str(Path(args.space).resolve()), str(Path(args.hand).resolve())
+    unknown = [c for c in args.contenders if c not in CONTENDERS]
+    if unknown:
+        parser.error(f"unknown contender(s) {unknown}; choose from {', '.join(CONTENDERS)}")
+    return args
+
+
+def core_sets(cores: int, parallel: int | None) -> list[list[int]]:
+    available = sorted(os.sched_getaffinity(0))
+    count = parallel or max(1, len(available) // cores)
+    return [[available[(i * cores + j) % len(available)] for j in range(cores)]
+            for i in range(count)]
+
+
+def load_results(out: Path) -> dict[tuple[str, int], dict]:
+    path = out / "results.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] \
+        if path.exists() else []
+    return {(r["contender"], r["rep"]): r for r in rows}
+
+
+def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path, slots: Queue) -> dict:
+    rep, name = job
+    cores = slots.get()
+    try:
+        folder = out / f"{name}-r{rep}"
+        if CONTENDERS[name] is None:
+            return hand_made(args, folder, rep, cores)
+        study = f"{name}-r{rep}"
+        command = ["run", args.space, "--study", study, "--studies-dir", str(out / "studies"),
+                   "--timeout", f"{args.budget:.0f}s", "--seed", str(rep), *TASKS[args.task][0],
+                   *CONTENDERS[name], *(args.extra.split() if name == "ours" else [])]
+        started = time.time()
+        epochs, log = timed_run(command, cores, folder.with_suffix(".log"))
+        search_seconds = time.time() - started
+        best = out / "studies" / study / "best.yaml"
+        test, refit_seconds = refit(best, cores, folder) if best.exists() else (None, 0.0)
+        return {"contender": name, "rep": rep, "task": args.task, "budget": args.budget,
+                "search_seconds": round(search_seconds, 1), "refit_seconds": refit_seconds,
+                "trials": len({label for _, label, _, _ in epochs}), "epochs": len(epochs),
+                "best_val": max((v for *_, v in epochs), default=None),
+                "test_accuracy": test, "curve": best_so_far(epochs), "cores": cores}
+    finally:
+        slots.put(cores)
+
+
+def hand_made(args: argparse.Namespace, folder: Path, rep: int, cores: list[int]) -> dict:
+    """The hand-made config on the task's data with this repetition's seed, refit and tested."""
+    import yaml
+
+    raw = yaml.safe_load(Path(args.hand).read_text())
+    raw.update(data=TASKS[args.task][1], seed=rep)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "hand.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    test, seconds = refit(config, cores, folder)
+    return {"contender": "hand", "rep": rep, "task": args.task, "budget": args.budget,
+            "search_seconds": 0.0, "refit_seconds": seconds, "trials": 1, "epochs": None,
+            "best_val": None, "test_accuracy": test, "curve": [], "cores": cores}
+
+
+def environment(cores: list[int]) -> dict[str, str]:
+    threads = str(len(cores))
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": threads,
+            "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
+            "PYTHONPATH": str(REPO)}
+
+
+def timed_run(command: list[str], cores: list[int], log: Path) -> tuple[list, Path]:
+    """Run `python -m search COMMAND` pinned to ``cores``; every epoch line with its time."""
+    started, epochs = time.time(), []
+    process = subprocess.Popen(
+        ["taskset", "-c", ",".join(map(str, cores)), sys.executable, "-m", "search", *command],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment(cores),
+        cwd=log.parent)
+    with open(log, "w") as handle:
+        for line in process.stdout:
+            handle.write(line)
+            match = EPOCH_LINE.match(line)
+            if match and match.group(3) != "nan":
+                epochs.append((time.time() - started, match.group(1), int(match.group(2)),
+                               float(match.group(3))))
+    if process.wait():
+        print(f"warning: `search {' '.join(command[:2])}` exited {process.returncode}; see {log}",
+              flush=True)
+    return epochs, log
+
+
+def refit(config: Path, cores: list[int], folder: Path) -> tuple[float | None, float]:
+    """`train CONFIG --refit`; the test accuracy it wrote, and how long it took."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    timed_run(["train", str(config), "--refit", "--output", str(folder / "model.keras")], cores,
+              folder / "refit.log")
+    tested = folder / "model.test.yaml"
+    accuracy = yaml.safe_load(tested.read_text())["accuracy"] if tested.exists() else None
+    return accuracy, round(time.time() - started, 1)
+
+
+def best_so_far(epochs: list) -> list[list[float]]:
+    curve, best = [], -1.0
+    for seconds, _, _, value in epochs:
+        if value > best:
+            best = value
+            curve.append([round(seconds, 1), value])
+    return curve
+
+
+def summary(args: argparse.Namespace, results: list[dict]) -> str:
+    lines = [header(f"Search quality: {args.task}, {args.budget / 60:g} minutes per search"), ""]
+    by = {name: sorted((r for r in results if r["contender"] == name), key=lambda r: r["rep"])
+          for name in args.contenders}
+    rows = []
+    for name, runs in by.items():
+        tests = [r["test_accuracy"] for r in runs if r["test_accuracy"] is not None]
+        rows.append([name, len(runs), spread(tests), f"{min(tests, default=0):.4f}–"
+                     f"{max(tests, default=0):.4f}", spread([r["best_val"] for r in runs
+                                                           if r["best_val"] is not None]),
+                     median([r["trials"] for r in runs]), median([r["epochs"] for r in runs
+                                                                 if r["epochs"] is not None])])
+    lines.append(table(["contender", "repetitions", "test accuracy (mean ± sd)", "range",
+                        "best validation accuracy", "trials (median)", "epochs (median)"], rows))
+    ours = {r["rep"]: r["test_accuracy"] for r in by.get("ours", [])}
+    wins = []
+    for name, runs in by.items():
+        if name == "ours" or not ours:
+            continue
+        pairs = [(ours[r["rep"]], r["test_accuracy"]) for r in runs if r["rep"] in ours
+                 and None not in (ours[r["rep"]], r["test_accuracy"])]
+        ahead = sum(a > b for a, b in pairs)
+        diff = statistics.mean(a - b for a, b in pairs) * 100 if pairs else float("nan")
+        wins.append([name, f"{ahead} of {len(pairs)}", f"{diff:+.2f}"])
+    if wins:
+        lines += ["", table(["ours against", "ours ahead in", "mean difference (points)"], wins)]
+    return "\n".join(lines)
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "—"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.4f} ± {sd:.4f}"
+
+
+def median(values: list) -> str:
+    return f"{statistics.median(values):g}" if values else "—"
+
+
+def draw(results: list[dict], path: str, budget: float) -> None:
+    """Best-so-far validation accuracy against minutes: one line per search, colour per contender."""
+    from search.plotting import pyplot
+
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(8, 5))
+    colours = dict(zip(CONTENDERS, ("C0", "C1", "C2", "C3", "C4")))
+    for r in results:
+        if r["curve"]:
+            xs = [t / 60 for t, _ in r["curve"]] + [budget / 60]
+            ys = [v for _, v in r["curve"]] + [r["curve"][-1][1]]
+            axis.step(xs, ys, where="post", color=colours[r["contender"]], alpha=0.7,
+                      label=r["contender"] if r["rep"] == 0 else None)
+    axis.set(xlabel="minutes", ylabel="best validation accuracy so far", ylim=(0.8, None))
+    axis.legend()
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    main()
