@@ -14,7 +14,11 @@ from typing import Callable
 
 import keras
 
-__all__ = ["DeadlineStop"]
+__all__ = ["DeadlineStop", "TrialCostGuard"]
+
+# A trial projected to need more than this share of the whole search's time is pruned after
+# its first epoch: in a 20-minute search one 11-minute start-up trial leaves no room to search.
+MAX_TRIAL_SHARE = 0.25
 
 
 class DeadlineStop(keras.callbacks.Callback):
@@ -43,3 +47,30 @@ class DeadlineStop(keras.callbacks.Callback):
             self.model.stop_training = True
             if self.on_stop:
                 self.on_stop(epoch + 1)
+
+
+class TrialCostGuard(keras.callbacks.Callback):
+    """Prunes, after its first epoch, a trial whose projected time exceeds a share of the budget.
+
+    The projection is the first epoch's seconds times the configured epochs (the first
+    epoch also compiles, so it errs towards pruning only what is clearly too slow).
+    ``prune(reason)`` raises the engine's pruning exception.
+    """
+
+    def __init__(self, budget_seconds: float, epochs: int, prune: Callable[[str], None],
+                 share: float = MAX_TRIAL_SHARE) -> None:
+        super().__init__()
+        self.limit, self.epochs, self.prune = budget_seconds * share, epochs, prune
+        self.share, self._started = share, 0.0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch != 0 or self.epochs <= 1:
+            return
+        projected = (time.perf_counter() - self._started) * self.epochs
+        if projected > self.limit:
+            self.prune(f"too slow for the search's budget: {self.epochs} epochs projected at "
+                       f"{projected:.0f} s, more than {self.share:.0%} of the search's "
+                       f"{self.limit / self.share:.0f} s")

@@ -21,7 +21,7 @@ from .optuna_internals import get_trial
 from .progress import LiveProgress, trials_table
 from .budget import (SingleWorkerLock, StudyBudget, TrialBudget, set_study_budget, sqlite_path,
                      worker_budget)
-from .deadline import DeadlineStop
+from .deadline import DeadlineStop, TrialCostGuard
 from .study import (BestYamlWriter, StudySettings, make_pruner, make_sampler, open_study,
                     recover_interrupted, requeue_trial)
 from .storage_retry import StorageUnavailable
@@ -73,6 +73,9 @@ def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
         callbacks = live.keras_callbacks(f"trial {trial.number}", trial.params) + [
             _stop_callback(), DeadlineStop(budget.seconds_left, on_stop=lambda epochs: (
                 trial.set_user_attr("stopped_at_deadline", epochs)))]
+        if options.timeout:
+            callbacks.append(TrialCostGuard(options.timeout, config.get("training", "epochs"),
+                                            _prune))
         if options.tensorboard:
             import keras
 
@@ -80,6 +83,10 @@ def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
         return callbacks
     return make
+
+
+def _prune(reason: str) -> None:
+    raise optuna.TrialPruned(reason)
 
 
 def _require_tensorboard() -> None:

@@ -53,9 +53,20 @@ SPACE = {
 DATA = {"name": "fashion_mnist", "normalize": "scale"}
 
 # Tried first, before the sampler's own picks: our users' best hand-made models
-# (shared/USERS.md), so a short search starts from what they already trust.
+# (shared/USERS.md) and one steadier variant, so a short search starts from what
+# they already trust.
 # Knobs left out are at their baseline ("off"); `run --no-warm-start` skips these.
 WARM_START = [
+    {  # the 2 conv + BN model below with light dropout and a cosine schedule: on a 10k
+        # subset, 0.903 validation accuracy at a steady last epoch (the plain one: 0.891, noisy)
+        "conv": {"depth": 2, "filters": [32, 64], "kernel": 3, "padding": "same", "pooling": "max"},
+        "bn": {"enabled": True, "momentum": 0.99},
+        "dropout": {"enabled": True, "conv_rate": 0.1, "head_rate": 0.3},
+        "head": {"layers": 1, "units": [128]},
+        "optimizer": {"name": "adam", "learning_rate": 1e-3},
+        "schedule": {"name": "cosine", "warmup_epochs": 0},
+        "training": {"batch_size": 64, "epochs": 15},
+    },
     {  # 2 conv + BN, 10 epochs: 91.3% test on the full set by hand
         "conv": {"depth": 2, "filters": [32, 64], "kernel": 3, "padding": "same", "pooling": "max"},
         "bn": {"enabled": True, "momentum": 0.99},

@@ -68,7 +68,7 @@ def test_a_space_file_with_a_malformed_warm_start_is_refused(tmp_path):
 def test_the_default_space_warm_starts_with_our_users_hand_made_models():
     space = load_space(REPO / "spaces" / "cnn.py")
     trials, notes = warm_start_trials(space, space_warm_start(space, space.warm_start))
-    assert [t["params"]["conv.depth"] for t in trials] == [2, 3] and not notes
+    assert [t["params"]["conv.depth"] for t in trials] == [2, 2, 3] and not notes
     assert trials[0]["params"]["bn.enabled"] and not trials[0]["params"]["rotation.enabled"]
 
 
