@@ -12,11 +12,14 @@ __all__ = ["differing_components", "with_component"]
 
 def differing_components(reference: Config, baseline: Config, *,
                          exclude: Sequence[str] = ("training",)) -> list[str]:
-    """Components whose knobs differ between reference and baseline, in schema order."""
+    """Components whose swap changes a model, in schema order: knobs that differ but are
+    inactive on both sides (the conv stack under a backbone) are no difference."""
     from .schema import COMPONENTS
 
     return [name for name in COMPONENTS if name not in exclude
-            and _component(reference, name) != _component(baseline, name)]
+            and _component(reference, name) != _component(baseline, name)
+            and (with_component(reference, baseline, name).digest() != reference.digest()
+                 or with_component(baseline, reference, name).digest() != baseline.digest())]
 
 
 def _component(config: Config, name: str) -> dict:
@@ -24,7 +27,7 @@ def _component(config: Config, name: str) -> dict:
 
     knobs = COMPONENTS[name].knobs
     return {k: config.get(name, k) for k, spec in knobs.items()
-            if spec.is_active({kk: config.get(name, kk) for kk in knobs})}
+            if spec.is_active({kk: config.get(name, kk) for kk in knobs}, config.params)}
 
 
 def with_component(target: Config, source: Config, unit: str) -> Config:

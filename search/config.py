@@ -20,6 +20,8 @@ from .data import DataSpec
 from .errors import SearchError
 from .schema import COMPONENTS, KnobSpec
 
+NO_BACKBONE_VALUES = {"name": "none"}  # the backbone component of a plain conv stack
+
 __all__ = ["Config", "read_yaml", "write_yaml_atomic"]
 
 TOP_KEYS = ("params", "data", "seed", "result", "study", "search_version")
@@ -67,9 +69,10 @@ class Config:
         for comp_name, component in COMPONENTS.items():
             values: dict[str, Any] = {}
             for knob, spec in component.knobs.items():
-                if spec.is_active(values):
+                if spec.is_active(values, self.params):
                     values[knob] = _canonical(spec, self.get(comp_name, knob))
-            out[comp_name] = values
+            if values != NO_BACKBONE_VALUES or comp_name != "backbone":  # a conv stack's
+                out[comp_name] = values  # identity predates backbones: keep its digest
         return out
 
     def digest(self) -> str:

@@ -1,4 +1,4 @@
-"""Config -> keras.Model: augmentation layers, conv blocks, dense head.
+"""Config -> keras.Model: augmentation layers, conv blocks (or a backbone), dense head.
 
 Shapes are planned before any layer is built: ``padding="valid"`` on a small
 map makes Keras raise mid-build, and ``"same"`` silently clamps at 1x1, so an
@@ -12,6 +12,7 @@ from typing import Any
 
 import keras
 
+from .backbone import BackboneImpossible, backbone_features, plan_backbone
 from .config import Config
 
 __all__ = ["ImpossibleNetwork", "plan_feature_maps", "build_model", "RandomCropResize"]
@@ -22,7 +23,14 @@ class ImpossibleNetwork(ValueError):
 
 
 def plan_feature_maps(config: Config, input_shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
-    """(height, width, channels) after each conv block; raises ImpossibleNetwork."""
+    """(height, width, channels) after each conv block (none with a backbone); raises
+    ImpossibleNetwork."""
+    if config.get("backbone", "name") != "none":
+        try:
+            plan_backbone(config, input_shape)
+        except BackboneImpossible as exc:
+            raise ImpossibleNetwork(str(exc)) from None
+        return []
     height, width, _ = input_shape
     kernel, padding = config.get("conv", "kernel"), config.get("conv", "padding")
     pooling = config.get("conv", "pooling")
@@ -60,9 +68,12 @@ def build_model(config: Config, input_shape: tuple[int, int, int], n_classes: in
     x = inputs
     for layer in augmentation:
         x = layer(x)
-    for block, filters in enumerate(config.get("conv", "filters"), start=1):
-        x = _conv_block(config, x, filters, block, dtype)
-    x = keras.layers.Flatten(name="flatten", dtype=dtype)(x)
+    if config.get("backbone", "name") != "none":
+        x = backbone_features(config, x, input_shape, value_range)
+    else:
+        for block, filters in enumerate(config.get("conv", "filters"), start=1):
+            x = _conv_block(config, x, filters, block, dtype)
+        x = keras.layers.Flatten(name="flatten", dtype=dtype)(x)
     for index, units in enumerate(config.get("head", "units"), start=1):
         x = _dense_block(config, x, units, index, dtype)
     outputs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="classes")(x)

@@ -2,7 +2,7 @@
 
 A space file may only name knobs declared here; each knob has a type, an
 allowed domain, a baseline ("off") value and, for conditional knobs, the
-sibling value that makes it active. Components are what the ablation reporter
+sibling (or other component's) value that makes it active. Components are what the ablation reporter
 switches on and off, so each one's baseline is simply its knobs' defaults.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from .inputs import Domain
 
-__all__ = ["KnobSpec", "Component", "COMPONENTS", "AUGMENTATIONS", "knob_spec"]
+__all__ = ["KnobSpec", "Component", "COMPONENTS", "AUGMENTATIONS", "BACKBONES", "knob_spec"]
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,16 @@ class KnobSpec(Domain):
     when: tuple[str, tuple[Any, ...]] | None = None
     per: str | None = None
 
-    def is_active(self, siblings: dict[str, Any]) -> bool:
+    def is_active(self, siblings: dict[str, Any], params: dict[str, dict] | None = None) -> bool:
+        """``when`` names a sibling knob, or ``component.knob`` elsewhere in ``params`` (a
+        component not in ``params`` is at its baseline)."""
         if self.when is None:
             return True
         switch, values = self.when
+        if "." in switch:
+            component, knob = switch.split(".")
+            value = (params or {}).get(component, {}).get(knob)
+            return (COMPONENTS[component].knobs[knob].default if value is None else value) in values
         return siblings.get(switch) in values
 
 
@@ -78,15 +84,33 @@ def _positive(default: float, doc: str, high: float = 1.0, **kw: Any) -> KnobSpe
     return KnobSpec(float, default, doc, low=0.0, high=high, low_open=True, **kw)
 
 
+BACKBONES = ("vgg16", "resnet50", "mobilenet_v3_small", "efficientnet_b0")
+WITH_BACKBONE = ("name", BACKBONES)
+NO_BACKBONE = ("backbone.name", ("none",))  # the conv stack is the model when no backbone is
+
 _ARCHITECTURE = [
+    Component("backbone", "a Keras application as feature extractor (search/backbone.py)", {
+        "name": KnobSpec(str, "none", "none (the conv stack below) or a Keras application",
+                         choices=("none", *BACKBONES)),
+        "weights": KnobSpec(str, "imagenet", "'imagenet' (Keras' cache, else a download), 'none' "
+                            "(random), or the path of a .weights.h5 file", when=WITH_BACKBONE),
+        "trainable_blocks": KnobSpec(int, 0, "how many of the last blocks train (0: frozen "
+                                     "feature extractor; the block count or more: all)", low=0,
+                                     high=100, when=WITH_BACKBONE),
+        "blocks": KnobSpec(int, 0, "use only the first N blocks (0: all)", low=0, high=100,
+                           when=WITH_BACKBONE),
+    }),
     Component("conv", "convolution blocks: conv -> [bn] -> activation -> [pool] -> [dropout]", {
-        "depth": KnobSpec(int, 2, "number of conv blocks", low=1, high=8),
+        "depth": KnobSpec(int, 2, "number of conv blocks", low=1, high=8, when=NO_BACKBONE),
         "filters": KnobSpec(int, 32, "filters of each block (one value per block)", low=1, high=2048,
-                            per="depth"),
-        "kernel": KnobSpec(int, 3, "square kernel size", choices=(1, 3, 5, 7)),
-        "padding": KnobSpec(str, "same", "conv padding", choices=("same", "valid")),
-        "pooling": KnobSpec(str, "max", "2x2 pooling after each block", choices=("max", "avg", "none")),
-        "activation": KnobSpec(str, "relu", "activation", choices=("relu", "elu", "gelu", "silu")),
+                            per="depth", when=NO_BACKBONE),
+        "kernel": KnobSpec(int, 3, "square kernel size", choices=(1, 3, 5, 7), when=NO_BACKBONE),
+        "padding": KnobSpec(str, "same", "conv padding", choices=("same", "valid"),
+                            when=NO_BACKBONE),
+        "pooling": KnobSpec(str, "max", "2x2 pooling after each block",
+                            choices=("max", "avg", "none"), when=NO_BACKBONE),
+        "activation": KnobSpec(str, "relu", "activation", choices=("relu", "elu", "gelu", "silu"),
+                               when=NO_BACKBONE),
     }),
     Component("bn", "batch normalisation after each conv and dense layer", {
         "enabled": _switch("use batch normalisation"),

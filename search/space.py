@@ -59,7 +59,7 @@ class Space:
         params: dict[str, dict[str, Any]] = {}
         for comp_name, knob_name, spec, knob in self.entries():
             values = params.setdefault(comp_name, {})
-            if spec.is_active(values):
+            if spec.is_active(values, params):
                 values[knob_name] = _draw(trial, f"{comp_name}.{knob_name}", spec, knob, values)
         return params
 
@@ -83,8 +83,11 @@ class Space:
                 for c, knobs in self.knobs.items()}
 
     def canonical(self) -> dict[str, str]:
-        """One line per knob; the space's identity for resume checks and hashing."""
-        return {f"{c}.{k}": knob.describe() for c, k, _, knob in self.entries()}
+        """One line per knob; the space's identity for resume checks and hashing. A space
+        without a backbone leaves the backbone's knobs out, so its digest predates them."""
+        no_backbone = self.knobs.get("backbone", {}).get("name", Fixed("none")) == Fixed("none")
+        return {f"{c}.{k}": knob.describe() for c, k, _, knob in self.entries()
+                if not (c == "backbone" and no_backbone)}
 
     def digest(self) -> str:
         text = "\n".join(f"{k}: {v}" for k, v in self.canonical().items())

@@ -1,0 +1,146 @@
+"""Pretrained Keras applications as the `backbone` component: built from the data's shape,
+partly frozen, refit and saved, weights from a file, and a clear message without them."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import REPO, write
+from search import backbone
+from search.config import Config
+from search.data import DataSpec, load_dataset
+from search.errors import SearchError
+from search.model import ImpossibleNetwork, build_model, plan_feature_maps
+from search.refit import load_refit_model, refit_and_save
+from search.schema import BACKBONES
+from search.space import load_space
+
+TINY = DataSpec(name="digits", limit=120)  # 8x8 gray: resized to 32x32 RGB inside the model
+
+
+def config(name: str, **knobs) -> Config:
+    return Config({"backbone": {"name": name, "weights": "none", **knobs},
+                   "head": {"layers": 1, "units": [16]},
+                   "training": {"epochs": 1, "batch_size": 32}}, TINY, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BACKBONES)
+def test_every_backbone_trains_refits_and_loads_back(tmp_path, name):
+    outcome = refit_and_save(config(name, trainable_blocks=1), {}, tmp_path / "m.keras", verbose=0)
+    assert 0.0 <= outcome.report["accuracy"] <= 1.0
+    loaded = load_refit_model(tmp_path / "m.keras")
+    x_test, _ = outcome.data.test()
+    np.testing.assert_allclose(loaded.predict(x_test[:8], verbose=0),
+                               outcome.model.predict(x_test[:8], verbose=0), atol=1e-5)
+
+
+def trainable_weights(model: keras.Model) -> int:
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def test_trainable_blocks_freeze_all_but_the_last_blocks_and_blocks_cut_the_network():
+    shape = (8, 8, 1)
+    frozen = build_model(config("vgg16", trainable_blocks=0), shape, 10)
+    last = build_model(config("vgg16", trainable_blocks=1), shape, 10)
+    full = build_model(config("vgg16", trainable_blocks=5), shape, 10)
+    head = 512 * 16 + 16 + 16 * 10 + 10
+    assert trainable_weights(frozen) == head
+    assert trainable_weights(last) == head + 3 * (3 * 3 * 512 * 512 + 512)  # block5: 3 convs
+    assert trainable_weights(full) == full.count_params()
+    first3 = build_model(config("vgg16", blocks=3, trainable_blocks=0), shape, 10)
+    assert first3.count_params() == (1_735_488 + 256 * 16 + 16 + 16 * 10 + 10)  # ends at 256 ch
+
+
+def test_the_conv_stack_knobs_are_inactive_under_a_backbone():
+    space = load_space(REPO / "spaces" / "transfer.py")
+    searched_with_backbone = Config({"backbone": {"name": "vgg16"}}).canonical_params()
+    assert "conv" in searched_with_backbone and searched_with_backbone["conv"] == {}
+    assert "backbone.name" in space.searched() and "conv.depth" in space.searched()
+    # a plain conv stack keeps the identity it had before backbones existed
+    assert "backbone" not in Config({}).canonical_params()
+
+
+def test_too_many_blocks_is_an_impossible_network():
+    with pytest.raises(ImpossibleNetwork, match="backbone.blocks is 6, but vgg16 has 5 blocks"):
+        plan_feature_maps(config("vgg16", blocks=6), (28, 28, 1))
+
+
+def test_weights_from_a_file_it_wrote_itself(tmp_path):
+    source = backbone.APPLICATIONS["mobilenet_v3_small"].build(
+        include_top=False, weights=None, input_shape=(32, 32, 3))
+    path = tmp_path / "mnv3.weights.h5"
+    source.save_weights(path)
+    model = build_model(config("mobilenet_v3_small", weights=str(path)), (8, 8, 1), 10)
+    inner = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    for mine, theirs in zip(inner.get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_a_missing_weights_file_and_unreachable_imagenet_weights_say_what_to_do(
+        tmp_path, monkeypatch):
+    with pytest.raises(SearchError, match="nowhere.weights.h5 is not a file; expected 'imagenet'"):
+        build_model(config("vgg16", weights=str(tmp_path / "nowhere.weights.h5")), (8, 8, 1), 10)
+
+    def offline(**kwargs):
+        if kwargs.get("weights") == "imagenet":
+            raise Exception("URL fetch failure on https://storage.googleapis.com/...: "
+                            "[Errno -3] Temporary failure in name resolution")
+        return keras.applications.VGG16(**kwargs)
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setitem(backbone.APPLICATIONS, "vgg16", dataclasses.replace(
+        backbone.APPLICATIONS["vgg16"], build=offline))
+    with pytest.raises(SearchError) as error:
+        build_model(config("vgg16", weights="imagenet"), (8, 8, 1), 10)
+    text = error.value.render()
+    assert str(tmp_path / "keras" / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5") in text
+    assert "Temporary failure in name resolution" in text
+    assert "backbone.weights: /path/file.weights.h5" in text and "backbone.weights: none" in text
+
+
+def test_grayscale_is_repeated_and_pixels_restored_for_caffe_preprocessing():
+    model = build_model(config("vgg16"), (8, 8, 1), 10, value_range=(0.0, 1.0))
+    names = [layer.name for layer in model.layers]
+    assert names[1:5] == ["gray_to_rgb", "resize_to_backbone", "to_pixels", "imagenet_preprocess"]
+    probe = keras.Model(model.input, model.get_layer("imagenet_preprocess").output)
+    out = probe.predict(np.ones((1, 8, 8, 1), "float32"), verbose=0)
+    assert out.shape == (1, 32, 32, 3)
+    np.testing.assert_allclose(out[0, 0, 0], 255.0 - np.array(backbone.CaffePreprocess.MEANS),
+                               rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_run_and_ablate_with_a_backbone(tmp_path):
+    space = write(tmp_path, "s.py", (
+        "from search.knobs import Choice, Int\n"
+        "SPACE = {'backbone': {'name': Choice('none', 'mobilenet_v3_small'), 'weights': 'none',"
+        " 'trainable_blocks': Int(0, 11)}, 'conv': {'depth': 1, 'filters': 8},"
+        " 'head': {'layers': 0}, 'training': {'epochs': 1, 'batch_size': 32}}\n"
+        "DATA = {'name': 'digits', 'limit': 120}\n"))
+    run = subprocess.run([sys.executable, "-m", "search", "run", str(space), "--study", "b",
+                          "--trials", "4", "--sampler", "random", "--pruner", "none"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "backbone.name=mobilenet_v3_small" in run.stdout  # the seed draws it at least once
+    write(tmp_path, "ab.yaml", (
+        "study: ab\ndata: {name: digits, limit: 120}\nseeds: 2\npath_seeds: 1\ninteractions: 0\n"
+        "baseline:\n  backbone: {name: mobilenet_v3_small, weights: none, trainable_blocks: 0}\n"
+        "  head: {layers: 0}\n  training: {epochs: 1, batch_size: 32}\n"
+        "reference:\n  backbone: {name: mobilenet_v3_small, weights: none, trainable_blocks: 11}\n"
+        "  head: {layers: 0}\n  training: {epochs: 1, batch_size: 32}\n"))
+    ablate = subprocess.run([sys.executable, "-m", "search", "ablate", "ab.yaml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert ablate.returncode == 0, ablate.stderr
+    assert "backbone" in ablate.stdout and "leave-one-out" in ablate.stdout
+
+
+def test_a_backbone_on_data_loaded_for_real_keeps_the_input_shape():
+    data = load_dataset(TINY)
+    assert plan_feature_maps(config("resnet50"), data.input_shape) == []
