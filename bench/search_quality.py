@@ -161,6 +161,7 @@ def hand_made(args: argparse.Namespace, folder: Path, rep: int, cores: list[int]
 def environment(cores: list[int]) -> dict[str, str]:
     threads = str(len(cores))
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": threads,
+            "PYTHONUNBUFFERED": "1",  # epoch lines are time-stamped as they arrive
             "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
             "PYTHONPATH": str(REPO)}
 

@@ -167,6 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, value in PROCESS_DEFAULTS.items():
         os.environ.setdefault(name, value)
     args = build_parser().parse_args(argv)
+    # A log file or pipe is block-buffered: without this, `run ... > log` shows a trial's
+    # epoch lines minutes late, in 8 KB bursts, and `tail -f` looks like a hang.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure") and not stream.isatty():
+            stream.reconfigure(line_buffering=True)
     console = Console(stderr=False, highlight=False)
     try:
         return _dispatch(args, console)
