@@ -80,7 +80,7 @@ def _keras_tuner(space: Space, spec: DataSpec, seed: int, budget: float) -> None
     with tempfile.TemporaryDirectory() as folder:
         try:
             run_keras_tuner(space, load_dataset(spec), Path(folder), name="bench", max_epochs=EPOCHS,
-                            seed=seed, callbacks=[EpochLog(deadline)])
+                            seed=seed, callbacks_for=lambda label, params: [EpochLog(deadline)])
         except Deadline:
             pass
 

@@ -79,3 +79,21 @@ def test_trials_per_device_runs():
 def test_ablation_statistics_runs():
     out = bench("bench/ablation_statistics.py", "--repetitions", "2")
     assert "| Gaussian | fixed 3 seeds, pooled |" in out and "| t, 3 df | adaptive 3-10 seeds |" in out
+
+
+@pytest.mark.slow
+def test_search_quality_runs(tmp_path):
+    out = bench("bench/search_quality.py", "--task", "digits", "--budget", "8s", "--repeats", "1",
+                "--contenders", "ours,kt-hyperband,hand", "--out", str(tmp_path / "q"),
+                "--figure", str(tmp_path / "q.png"))
+    assert "| ours | 1 |" in out and "| kt-hyperband | 1 |" in out and "| hand | 1 |" in out
+    assert "| kt-hyperband | 1 of 1 |" in out or "| kt-hyperband | 0 of 1 |" in out
+    assert (tmp_path / "q.png").stat().st_size > 0
+    assert (tmp_path / "q" / "results.jsonl").read_text().count("\n") == 3
+
+
+@pytest.mark.slow
+def test_transfer_runs():
+    out = bench("bench/transfer.py", "--data", "digits", "--limit", "200", "--epochs", "1",
+                "--seeds", "1", "--backbones", "mobilenet_v3_small")
+    assert "| conv stack (2 conv + BN) |" in out and "| mobilenet_v3_small, none, fine-tuned |" in out
