@@ -15,8 +15,9 @@ contenders running together see the same machine):
 Each search's best config is then refit on train+validation and tested once
 (``train best.yaml --refit``): that test accuracy is the score. The search's
 output gives every epoch's validation accuracy with a time stamp, for the
-best-so-far curves (``--figure``). Results go to OUT/results.jsonl as they
-finish; rerunning the same command skips what is already there.
+best-so-far curves (``--figure``). Results go to OUT/results.jsonl, in job
+order; rerunning the same command skips what is already there and starts an
+interrupted search afresh (resuming it would grant it a second budget).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -126,6 +128,7 @@ def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path, slots: Qu
         if CONTENDERS[name] is None:
             return hand_made(args, folder, rep, cores)
         study = f"{name}-r{rep}"
+        shutil.rmtree(out / "studies" / study, ignore_errors=True)  # an interrupted earlier try
         command = ["run", args.space, "--study", study, "--studies-dir", str(out / "studies"),
                    "--timeout", f"{args.budget:.0f}s", "--seed", str(rep), *TASKS[args.task][0],
                    *CONTENDERS[name], *(args.extra.split() if name == "ours" else [])]

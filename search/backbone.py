@@ -25,8 +25,10 @@ import keras
 
 from .config import Config
 from .errors import SearchError
+from .schema import knob_spec
 
-__all__ = ["APPLICATIONS", "plan_backbone", "backbone_features", "CaffePreprocess", "block_count"]
+__all__ = ["APPLICATIONS", "plan_backbone", "backbone_features", "CaffePreprocess", "block_count",
+           "check_weights"]
 
 MIN_SIDE = 32  # the smallest input every one of these applications accepts
 
@@ -83,6 +85,21 @@ def plan_backbone(config: Config, input_shape: tuple[int, int, int]) -> tuple[in
     return max(height, MIN_SIDE), max(width, MIN_SIDE)
 
 
+def check_weights(space: Any) -> None:
+    """Before trial 0: every ``backbone.weights`` the space can draw is 'imagenet', 'none' or
+    an existing file (a typo would otherwise fail each backbone trial, one at a time)."""
+    knob = space.knobs.get("backbone", {}).get("weights")
+    if knob is None:
+        return
+    values = knob.values_for_check()
+    bad = [v for v in values if v not in ("imagenet", "none") and not Path(str(v)).expanduser()
+           .is_file()]
+    if bad:
+        raise SearchError(f"{space.path}: 'backbone.weights' {bad[0]!r} is neither 'imagenet', "
+                          "'none' nor an existing weights file.",
+                          hint="Give the path of a .weights.h5 file (or Keras' no-top .h5).")
+
+
 def backbone_features(config: Config, x: Any, input_shape: tuple[int, int, int],
                       value_range: tuple[float, float]) -> Any:
     """Input adaptation, the (possibly truncated, partly frozen) application, global pooling."""
@@ -99,8 +116,9 @@ def backbone_features(config: Config, x: Any, input_shape: tuple[int, int, int],
     if app.caffe:
         x = CaffePreprocess(name="imagenet_preprocess")(x)
     model = _application(name, config.get("backbone", "weights"), (height, width, 3))
-    if config.get("backbone", "weights") == "none":
-        _set_momentum(model, config.get("bn", "momentum"))
+    if config.get("backbone", "weights") == "none":  # bn.momentum is inactive with bn off: its
+        _set_momentum(model, config.get("bn", "momentum") if config.enabled("bn")  # default
+                      else knob_spec("bn", "momentum").default)
     model = _first_blocks(model, app, config.get("backbone", "blocks"))
     _set_trainable(model, app, config.get("backbone", "trainable_blocks"),
                    config.get("backbone", "blocks") or app.blocks)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import time
 import warnings
 import zlib
@@ -50,39 +51,51 @@ class StudyBudget:
 
     trials: int | None
     deadline: float | None
+    seconds: float | None = None  # the whole search's length (`--timeout`), for the cost guard
 
     def seconds_left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.time()
 
 
-def set_study_budget(study: optuna.Study, trials: int | None, timeout: float | None) -> StudyBudget:
+def set_study_budget(study: optuna.Study, trials: int | None, timeout: float | None, *,
+                     uncapped: bool = True) -> StudyBudget:
     """``run``: its trials (else the stored total; else none with a timeout, 20 without) and
     deadline become the study's, so every worker that joins without its own
     ``--trials``/``--timeout`` is bound by them. ``--timeout 20m`` alone searches for 20
-    minutes: a trial cap nobody asked for would end a search of short trials early."""
-    trials = trials or _stored_budget(study).trials or (None if timeout else DEFAULT_TRIALS)
-    budget = StudyBudget(trials, time.time() + timeout if timeout else None)
-    study.set_user_attr("budget", {"trials": budget.trials, "deadline": budget.deadline})
+    minutes: a trial cap nobody asked for would end a search of short trials early.
+    ``uncapped=False`` (the grid sampler, which repeats points once its grid is done) keeps
+    the cap of 20 with a timeout too."""
+    default = None if timeout and uncapped else DEFAULT_TRIALS
+    trials = trials or _stored_budget(study).trials or default
+    budget = StudyBudget(trials, time.time() + timeout if timeout else None, timeout)
+    study.set_user_attr("budget", {"trials": budget.trials, "deadline": budget.deadline,
+                                   "seconds": timeout})
     return budget
 
 
 def worker_budget(study: optuna.Study, trials: int | None, timeout: float | None) -> StudyBudget:
     """``worker``: its own limits where given, the study's stored ones otherwise."""
     stored = _stored_budget(study)
-    return StudyBudget(trials if trials is not None else stored.trials,
-                       time.time() + timeout if timeout else stored.deadline)
+    if timeout:
+        return StudyBudget(trials if trials is not None else stored.trials,
+                           time.time() + timeout, timeout)
+    return StudyBudget(trials if trials is not None else stored.trials, stored.deadline,
+                       stored.seconds)
 
 
 def _stored_budget(study: optuna.Study) -> StudyBudget:
     raw = study.user_attrs.get("budget") or {}
     source = f"study '{study.study_name}' (stored budget)"
-    trials, deadline = (raw.get("trials"), raw.get("deadline")) if isinstance(raw, dict) else (0, 0)
+    trials, deadline, seconds = ((raw.get("trials"), raw.get("deadline"), raw.get("seconds"))
+                                 if isinstance(raw, dict) else (0, 0, 0))
     problems = check_values(source, {"trials": trials}) if trials is not None else []
-    if not isinstance(raw, dict) or (deadline is not None and not isinstance(deadline, (int, float))):
+    if not isinstance(raw, dict) or any(v is not None and (not isinstance(v, (int, float))
+                                                           or isinstance(v, bool))
+                                        for v in (deadline, seconds)):
         problems.append(f"{source}: expected {{trials: int, deadline: seconds}}; got {raw!r}.")
     if problems:
         raise SearchError(problems, hint="Set it again with `python -m search run ... --trials N`.")
-    return StudyBudget(trials, deadline)
+    return StudyBudget(trials, deadline, seconds)
 
 
 def _origin(trial: optuna.trial.FrozenTrial) -> int:
@@ -130,15 +143,21 @@ class TrialBudget:
             return True
 
     def _enqueue_next(self) -> None:
-        """The next warm-start config while any is left (slot k gets entry k), else a blank."""
-        warm = self.study.user_attrs.get("warm_start") or []
-        slot = self.counted()
-        if slot < len(warm) and isinstance(warm[slot], dict):
-            self.study.enqueue_trial(warm[slot].get("params") or {},
-                                     user_attrs={"warm_start": warm[slot].get("source", "")},
-                                     skip_if_exists=False)
-        else:
-            self.study.enqueue_trial({}, skip_if_exists=False)
+        """The first warm-start config no trial has carried yet (keyed by its parameters, so a
+        resumed, reordered or extended list runs each entry once), else a blank trial."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            carried = {t.user_attrs.get("warm_start_key") for t in self.study.get_trials(
+                deepcopy=False)}
+        for entry in self.study.user_attrs.get("warm_start") or []:
+            params = entry.get("params") if isinstance(entry, dict) else None
+            key = json.dumps(params, sort_keys=True)
+            if isinstance(params, dict) and key not in carried:
+                self.study.enqueue_trial(params, user_attrs={
+                    "warm_start": str(entry.get("source", "")), "warm_start_key": key},
+                    skip_if_exists=False)
+                return
+        self.study.enqueue_trial({}, skip_if_exists=False)
 
     def _lock(self) -> contextlib.AbstractContextManager:
         return storage_lock(self.study.study_name, self.url)

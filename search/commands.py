@@ -70,16 +70,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _warm_start_entries(args: argparse.Namespace, space: Space) -> list:
-    """The space file's WARM_START (unless --no-warm-start), then each --warm-start FILE."""
+    """Each --warm-start FILE, then the space file's WARM_START (unless --no-warm-start)."""
     from .warm_start import read_warm_start_file, space_warm_start
 
-    entries = [] if args.no_warm_start else space_warm_start(space, space.warm_start)
-    return entries + [read_warm_start_file(path) for path in args.warm_start or []]
+    files = [read_warm_start_file(path) for path in args.warm_start or []]
+    return files + ([] if args.no_warm_start else space_warm_start(space, space.warm_start))
 
 
 def _run_in_workers(args: argparse.Namespace, settings: Any, options: Any, console: Console) -> int:
     from .budget import set_study_budget
-    from .runner import store_warm_start
+    from .runner import plan_warm_start
     from .study import open_study
     from .workers import spawn_workers
 
@@ -89,9 +89,10 @@ def _run_in_workers(args: argparse.Namespace, settings: Any, options: Any, conso
     plan = worker_plan(args, settings.name, settings.storage, None, None)
     plan.check()
     # Create it (or check a resume) once; the workers follow the budget stored here.
+    warm = plan_warm_start(settings, options, console)
     study = open_study(settings)
-    set_study_budget(study, options.trials, options.timeout)
-    store_warm_start(study, settings, options, console)
+    set_study_budget(study, options.trials, options.timeout, uncapped=settings.sampler != "grid")
+    study.set_user_attr("warm_start", warm)
     return spawn_workers(plan, console)
 
 

@@ -52,8 +52,8 @@ class DeadlineStop(keras.callbacks.Callback):
 class TrialCostGuard(keras.callbacks.Callback):
     """Prunes, after its first epoch, a trial whose projected time exceeds a share of the budget.
 
-    The projection is the first epoch's seconds times the configured epochs (the first
-    epoch also compiles, so it errs towards pruning only what is clearly too slow).
+    The projection is the first epoch's time per step, timed from the end of its first
+    step (which also compiles the model), times the steps of every configured epoch.
     ``prune(reason)`` raises the engine's pruning exception.
     """
 
@@ -61,15 +61,18 @@ class TrialCostGuard(keras.callbacks.Callback):
                  share: float = MAX_TRIAL_SHARE) -> None:
         super().__init__()
         self.limit, self.epochs, self.prune = budget_seconds * share, epochs, prune
-        self.share, self._started = share, 0.0
+        self.share, self._started, self._first_steps = share, 0.0, 0
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._started = time.perf_counter()
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if not self._started:  # with several steps per call, the first call ends at step k
+            self._started, self._first_steps = time.perf_counter(), batch + 1
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if epoch != 0 or self.epochs <= 1:
+        steps = self.params.get("steps") or 0
+        if epoch != 0 or self.epochs <= 1 or not self._started or steps <= self._first_steps:
             return
-        projected = (time.perf_counter() - self._started) * self.epochs
+        per_step = (time.perf_counter() - self._started) / (steps - self._first_steps)
+        projected = per_step * steps * self.epochs
         if projected > self.limit:
             self.prune(f"too slow for the search's budget: {self.epochs} epochs projected at "
                        f"{projected:.0f} s, more than {self.share:.0%} of the search's "

@@ -199,7 +199,8 @@ OPTIONS: dict[str, Option] = {
     "seed": Option(int, "study seed (data split and trial seeds derive from it)", low=0,
                    high=2**31 - 1),
     "epochs": Option(int, "fix every trial's epochs to N", low=1, high=1000),
-    "max_params": Option(int, "prune networks larger than this", low=1),
+    "max_params": Option(int, "prune networks with more trainable weights than this (a frozen "
+                        "backbone does not count)", low=1),
     "max_failures": Option(int, "stop after this many consecutive failed trials (0: never)", low=0),
     "storage": Option("storage", "Optuna storage URL (default sqlite:///studies/STUDY/study.db)"),
     "processes": Option(int, "concurrent trial processes (per GPU with --gpus)", low=1, high=256),

@@ -25,7 +25,8 @@ from .deadline import DeadlineStop
 from .execution import current
 from .model import ImpossibleNetwork, build_model, plan_feature_maps
 from .space import Space
-from .training import EVAL_BATCH_SIZE, TrainingDiverged, compile_model, train, value_range
+from .training import (EVAL_BATCH_SIZE, TrainingDiverged, compile_model, train,
+                       trainable_params, value_range)
 
 __all__ = ["SpaceHyperModel", "run_keras_tuner", "write_best", "TUNERS"]
 
@@ -82,26 +83,31 @@ class SpaceHyperModel(kt.HyperModel):
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any):
         config = config_from_hp(self.space, hp, self.data.spec, self.seed)
-        if self.max_params and model.count_params() > self.max_params:  # checked here, not in
-            raise kt.errors.FailedTrialError(  # build: KerasTuner builds the defaults at start
-                f"network too large: {model.count_params():,} parameters (--max-params "
-                f"{self.max_params:,})")
+        if self.max_params and trainable_params(model) > self.max_params:  # checked here, not
+            raise kt.errors.FailedTrialError(  # in build: KerasTuner builds the defaults at start
+                f"network too large: {trainable_params(model):,} trainable parameters "
+                f"(--max-params {self.max_params:,})")
+        initial = kwargs.get("initial_epoch", 0)
+        if initial:  # a Hyperband continuation: its schedule goes on where the parent stopped
+            steps = math.ceil(len(self.data.y_train) / config.get("training", "batch_size"))
+            model.optimizer.iterations.assign(initial * steps)
         searched = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
         callbacks = list(kwargs.get("callbacks") or []) + self.callbacks_for(self.label, searched)
         try:
             result = train(config, self.data, model=model, callbacks=callbacks,
-                           initial_epoch=kwargs.get("initial_epoch", 0),
-                           stop_after=kwargs.get("epochs"))
+                           initial_epoch=initial, stop_after=kwargs.get("epochs"))
         except TrainingDiverged as exc:
             raise kt.errors.FailedTrialError(f"diverged: {exc}") from None
-        if result.history:
-            return {k: v for k, v in result.history[result.best_epoch].items()
+        if result.history:  # best_epoch is stored with the trial: `train --refit` trains that many
+            best = {k: v for k, v in result.history[result.best_epoch].items()
                     if k in ("val_accuracy", "val_loss", "accuracy", "loss")}
+            return {**best, "best_epoch": float(initial + result.best_epoch + 1)}
         # A Hyperband continuation whose parent already trained every configured epoch.
         scores = model.evaluate(self.data.x_val, keras.utils.to_categorical(
             self.data.y_val, self.data.n_classes), batch_size=EVAL_BATCH_SIZE, verbose=0,
             return_dict=True)
-        return {"val_accuracy": float(scores["accuracy"]), "val_loss": float(scores["loss"])}
+        return {"val_accuracy": float(scores["accuracy"]), "val_loss": float(scores["loss"]),
+                "best_epoch": float(initial)}
 
 
 def _with_deadline(tuner_class: type[kt.Tuner]) -> type[kt.Tuner]:
@@ -161,6 +167,14 @@ def run_keras_tuner(space: Space, data: Dataset, directory: Path, *, name: str, 
     return tuner
 
 
+def best_epoch(trial: Any) -> int:
+    """The epoch count of the trial's best score (``fit`` reports it as a metric, counted from
+    the first epoch of the trial a Hyperband continuation came from)."""
+    if trial.metrics.exists("best_epoch"):
+        return int(trial.metrics.get_last_value("best_epoch"))
+    return int(trial.best_step) + 1
+
+
 def write_best(tuner: kt.Tuner, space: Space, data: DataSpec, path: Path, seed: int) -> dict:
     """best.yaml in the same format as an Optuna study's."""
     trials = [t for t in tuner.oracle.get_best_trials(1) if t.score is not None]
@@ -171,6 +185,6 @@ def write_best(tuner: kt.Tuner, space: Space, data: DataSpec, path: Path, seed: 
     config = config_from_hp(space, best_trial.hyperparameters, data, seed)
     content = {"study": path.parent.name, **config.to_dict(), "result": {
         "engine": "keras-tuner", "oracle": type(tuner.oracle).__name__, "trial": best_trial.trial_id,
-        "val_accuracy": float(best_trial.score), "best_epoch": int(best_trial.best_step) + 1}}
+        "val_accuracy": float(best_trial.score), "best_epoch": best_epoch(best_trial)}}
     write_yaml_atomic(path, content)
     return content

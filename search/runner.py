@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.markup import escape
 
+from .backbone import check_weights
 from .data import load_dataset
 from .devices import device_report
 from .errors import SearchError
@@ -28,7 +29,7 @@ from .storage_retry import StorageUnavailable
 from .trial import Objective, TrialFailed
 from .warm_start import warm_start_trials
 
-__all__ = ["RunOptions", "run_study", "max_epochs", "store_warm_start"]
+__all__ = ["RunOptions", "run_study", "max_epochs", "plan_warm_start"]
 
 
 @dataclass
@@ -73,9 +74,9 @@ def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
         callbacks = live.keras_callbacks(f"trial {trial.number}", trial.params) + [
             _stop_callback(), DeadlineStop(budget.seconds_left, on_stop=lambda epochs: (
                 trial.set_user_attr("stopped_at_deadline", epochs)))]
-        if options.timeout:
-            callbacks.append(TrialCostGuard(options.timeout, config.get("training", "epochs"),
-                                            _prune))
+        if budget.seconds and not trial.user_attrs.get("warm_start"):  # a warm start is
+            callbacks.append(TrialCostGuard(budget.seconds,  # a model the user asked for
+                                            config.get("training", "epochs"), _prune))
         if options.tensorboard:
             import keras
 
@@ -147,17 +148,20 @@ def _requeue(study: optuna.Study, trial_id: int | None) -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def store_warm_start(study: optuna.Study, settings: StudySettings, options: RunOptions,
-                      console: Console) -> None:
-    """The warm-start trials, stored for every worker's budget to enqueue first."""
+def plan_warm_start(settings: StudySettings, options: RunOptions, console: Console) -> list:
+    """The warm-start trials (checked; notes printed), to store for every worker's budget
+    to enqueue first."""
     trials, notes = warm_start_trials(settings.space, options.warm_start)
     for note in notes:
         console.print(f"note: {escape(note)}", soft_wrap=True)
     if trials and settings.sampler == "grid":
         console.print("note: --sampler grid runs its grid only; the warm-start configs are not "
                       "enqueued.")
-        trials = []
-    study.set_user_attr("warm_start", trials)
+        return []
+    if options.trials and len(trials) > options.trials:
+        console.print(f"note: {len(trials)} warm-start configs but --trials {options.trials}: "
+                      f"the last {len(trials) - options.trials} will not run.")
+    return trials
 
 
 def print_device(console: Console) -> None:
@@ -170,7 +174,8 @@ def print_device(console: Console) -> None:
 
 def run_study(settings: StudySettings, options: RunOptions, console: Console) -> optuna.Study:
     """Open (or resume) the study and run trials until the budget, deadline or a stop."""
-    load_dataset(settings.data)  # data problems surface before trial 0
+    load_dataset(settings.data)  # data and weights-file problems surface before trial 0
+    check_weights(settings.space)
     print_device(console)
     if options.tensorboard:
         _require_tensorboard()
@@ -189,10 +194,13 @@ def run_study(settings: StudySettings, options: RunOptions, console: Console) ->
 
 def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOptions,
                 console: Console) -> optuna.Study:
-    limits = (set_study_budget if options.owns_budget else worker_budget)(
-        study, options.trials, options.timeout)
-    if options.owns_budget:
-        store_warm_start(study, settings, options, console)
+    if options.owns_budget:  # checked before the study's budget is touched
+        warm = plan_warm_start(settings, options, console)
+        limits = set_study_budget(study, options.trials, options.timeout,
+                                  uncapped=settings.sampler != "grid")
+        study.set_user_attr("warm_start", warm)
+    else:
+        limits = worker_budget(study, options.trials, options.timeout)
     budget = TrialBudget(study, settings.storage, limits.trials, enqueue=settings.sampler != "grid")
     done = budget.counted()
     remaining = None if limits.trials is None else max(limits.trials - done, 0) + budget.waiting()

@@ -20,7 +20,8 @@ from .data import Dataset
 from .execution import DeviceBatches, Execution, current
 from .model import ImpossibleNetwork, build_model
 
-__all__ = ["TrainResult", "TrainingDiverged", "train", "release_memory", "EVAL_BATCH_SIZE"]
+__all__ = ["TrainResult", "TrainingDiverged", "train", "release_memory", "EVAL_BATCH_SIZE",
+           "trainable_params"]
 
 # Evaluation has no gradient, so a large batch is free speed (measured in bench/).
 EVAL_BATCH_SIZE = 1024
@@ -198,11 +199,16 @@ def train(config: Config, data: Dataset, *, callbacks: Sequence[keras.callbacks.
 def _compiled_model(config: Config, data: Dataset, x: np.ndarray, steps: int,
                     max_params: int | None, execution: Execution) -> keras.Model:
     model = build_model(config, data.input_shape, data.n_classes, value_range=value_range(x))
-    if max_params and model.count_params() > max_params:
-        raise ImpossibleNetwork(f"network too large: {model.count_params():,} parameters, more "
-                                f"than the limit of {max_params:,} (--max-params)")
+    if max_params and trainable_params(model) > max_params:
+        raise ImpossibleNetwork(f"network too large: {trainable_params(model):,} trainable "
+                                f"parameters, more than the limit of {max_params:,} (--max-params)")
     compile_model(model, config, steps, execution)
     return model
+
+
+def trainable_params(model: keras.Model) -> int:
+    """What ``--max-params`` limits: weights that train (a frozen backbone does not count)."""
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 def release_memory() -> None:

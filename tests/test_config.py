@@ -72,3 +72,13 @@ def test_the_ladders_top_rung_is_the_reference():
     for rung in spec["ladder"]:
         top = with_component(top, reference, rung)
     assert top.digest() == reference.digest()
+
+
+def test_digests_of_conv_stacks_are_those_stored_before_backbones_existed():
+    """Stored studies resume only if their configs and spaces keep their identity."""
+    from search.space import load_space
+
+    assert Config({}).digest() == "16025aaedb8f"
+    assert Config({"conv": {"depth": 3, "filters": [32, 64, 64]}, "bn": {"enabled": True}},
+                  DataSpec(name="digits"), 3).digest() == "eb952266aa3d"
+    assert load_space(REPO / "spaces" / "cnn.py").digest() == "d499654df0533d07"

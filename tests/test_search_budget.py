@@ -3,6 +3,7 @@ KerasTuner engines on the same training path and clock, and progress lines in a 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -77,6 +78,8 @@ def test_a_timeout_alone_sets_no_trial_cap_and_no_budget_at_all_keeps_twenty():
     assert set_study_budget(study, None, 60).trials is None
     assert set_study_budget(optuna.create_study(), None, None).trials == 20
     assert set_study_budget(optuna.create_study(), 7, 60).trials == 7
+    # the grid sampler repeats points once its grid is done: it keeps the cap
+    assert set_study_budget(optuna.create_study(), None, 60, uncapped=False).trials == 20
 
 
 @pytest.mark.slow
@@ -99,20 +102,53 @@ def test_warm_start_files_run_first_then_the_sampler_and_a_log_shows_every_epoch
     assert "s/epoch, ETA" in out.stdout
 
 
+LONG = ("SPACE = {'conv': {'depth': 1, 'filters': 8}, 'head': {'layers': 0}, "
+        "'training': {'epochs': 1000, 'batch_size': 32}}\nDATA = {'name': 'digits'}\n")
+
+
+def study_trials(tmp_path, name):
+    return optuna.load_study(study_name=name, storage="sqlite:///" + str(
+        tmp_path / "studies" / name / "study.db")).trials
+
+
 @pytest.mark.slow
-def test_a_trial_running_at_the_deadline_stops_there_and_keeps_its_epochs(tmp_path):
-    space = write(tmp_path, "s.py", "SPACE = {'conv': {'depth': 1, 'filters': 8}, 'head': "
-                  "{'layers': 0}, 'training': {'epochs': 1000, 'batch_size': 32}}\n"
-                  "DATA = {'name': 'digits'}\n")
+def test_a_warm_start_running_at_the_deadline_stops_there_and_keeps_its_epochs(tmp_path):
+    space = write(tmp_path, "s.py", LONG)
+    write(tmp_path, "mine.yaml", "params:\n  conv: {depth: 1, filters: [8]}\n")
     started = time.time()
     out = search("run", str(space), "--study", "d", "--timeout", "8s", "--pruner", "none",
-                 cwd=tmp_path)
+                 "--warm-start", "mine.yaml", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    trial = optuna.load_study(study_name="d", storage="sqlite:///" + str(
-        tmp_path / "studies/d/study.db")).trials[0]
-    assert trial.state.name == "COMPLETE"
+    trial = study_trials(tmp_path, "d")[0]
+    assert trial.state.name == "COMPLETE" and trial.user_attrs["warm_start"] == "mine.yaml"
     assert 1 <= trial.user_attrs["stopped_at_deadline"] == len(trial.user_attrs["history"]) < 1000
     assert time.time() - started < 120  # 1000 epochs would take minutes
+
+
+@pytest.mark.slow
+def test_a_sampled_trial_too_slow_for_the_budget_is_pruned_after_one_epoch(tmp_path):
+    out = search("run", str(write(tmp_path, "s.py", LONG)), "--study", "c", "--timeout", "10s",
+                 "--trials", "1", "--pruner", "none", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    trial = study_trials(tmp_path, "c")[0]
+    assert trial.state.name == "PRUNED" and len(trial.user_attrs["history"]) == 1
+    assert trial.user_attrs["prune_reason"].startswith(
+        "too slow for the search's budget: 1000 epochs projected at")
+
+
+@pytest.mark.slow
+def test_a_resumed_study_runs_a_new_warm_start_once_and_never_repeats_one(
+        tmp_path, tiny_space_file):
+    write(tmp_path, "a.yaml", "params:\n  conv: {depth: 1, filters: [16]}\n")
+    write(tmp_path, "b.yaml", "params:\n  conv: {depth: 2, filters: [8, 8]}\n")
+    first = search("run", str(tiny_space_file), "--study", "r", "--trials", "2", "--warm-start",
+                   "a.yaml", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = search("run", str(tiny_space_file), "--study", "r", "--trials", "4", "--warm-start",
+                   "b.yaml", "--warm-start", "a.yaml", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    sources = [t.user_attrs.get("warm_start") for t in study_trials(tmp_path, "r")]
+    assert sources == ["a.yaml", None, "b.yaml", None]
 
 
 @pytest.mark.slow
@@ -125,6 +161,11 @@ def test_keras_tuner_engines_honour_the_timeout_and_train_through_the_same_path(
     best = yaml.safe_load((tmp_path / "studies/kt/best.yaml").read_text())
     assert best["result"]["engine"] == "keras-tuner" and best["result"]["val_accuracy"] > 0.2
     assert "epoch 1/2: val_accuracy" in out.stdout  # our progress lines, from train()
+    # best.yaml's best epoch is the epoch of the trial's best score (refit trains that many)
+    trial = int(best["result"]["trial"])
+    scores = {int(m.group(1)): float(m.group(2)) for m in re.finditer(
+        rf"^trial {trial} epoch (\d+)/\d+: val_accuracy ([0-9.]+)", out.stdout, re.M)}
+    assert best["result"]["best_epoch"] == max(scores, key=lambda e: (scores[e], -e))
     out = search("run", str(tiny_space_file), "--engine", engine, "--study", "big",
                  "--trials", "2", "--max-params", "10", cwd=tmp_path)
     assert out.returncode == 2 and "network too large" in out.stdout
