@@ -1,7 +1,11 @@
 """Transfer learning as knobs: a pretrained Keras application (or none: the conv stack),
 how much of it to use and how much of it to fine-tune, under a dense head.
 
-    python -m search run spaces/transfer.py --data cifar10 --data-dir DIR --timeout 8h
+    python -m search run spaces/transfer.py --data cifar10 --data-dir DIR --timeout 8h \
+        --max-params 30000000
+
+(`--max-params` counts trainable weights: fine-tuning all of ResNet50 trains 23.5M, of
+VGG16 14.7M, above the default limit of 5M; a frozen backbone counts only its head.)
 
 'imagenet' weights come from Keras' cache (~/.keras/models) or a download; offline,
 copy the files there or set backbone.weights to a .weights.h5 path (see README).
