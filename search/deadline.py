@@ -52,8 +52,8 @@ class DeadlineStop(keras.callbacks.Callback):
 class TrialCostGuard(keras.callbacks.Callback):
     """Prunes, after its first epoch, a trial whose projected time exceeds a share of the budget.
 
-    The projection is the first epoch's time per step, timed from the end of its first
-    step (which also compiles the model), times the steps of every configured epoch.
+    The projection is the first epoch's time per training step, timed from the end of its
+    first step (which also compiles the model) to its last, times every configured step.
     ``prune(reason)`` raises the engine's pruning exception.
     """
 
@@ -62,16 +62,19 @@ class TrialCostGuard(keras.callbacks.Callback):
         super().__init__()
         self.limit, self.epochs, self.prune = budget_seconds * share, epochs, prune
         self.share, self._started, self._first_steps = share, 0.0, 0
+        self._last, self._last_steps = 0.0, 0
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        now = time.perf_counter()
         if not self._started:  # with several steps per call, the first call ends at step k
-            self._started, self._first_steps = time.perf_counter(), batch + 1
+            self._started, self._first_steps = now, batch + 1
+        self._last, self._last_steps = now, batch + 1  # validation is not timed: it compiles too
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         steps = self.params.get("steps") or 0
-        if epoch != 0 or self.epochs <= 1 or not self._started or steps <= self._first_steps:
+        if epoch != 0 or self.epochs <= 1 or self._last_steps <= self._first_steps:
             return
-        per_step = (time.perf_counter() - self._started) / (steps - self._first_steps)
+        per_step = (self._last - self._started) / (self._last_steps - self._first_steps)
         projected = per_step * steps * self.epochs
         if projected > self.limit:
             self.prune(f"too slow for the search's budget: {self.epochs} epochs projected at "

@@ -40,7 +40,7 @@ def run_cli(argv, capsys, root: Path) -> str:
 SPACE_CASES = [
     ("SPACE = {", "s.py:1: syntax error"),
     ("SPACE = {'conv': {'depht': 2}}", "unknown knob 'conv.depht' (did you mean 'depth'?)"),
-    ("SPACE = {'convolution': {}}", "unknown component 'convolution'; allowed: conv, bn"),
+    ("SPACE = {'convolution': {}}", "unknown component 'convolution'; allowed: backbone, conv, bn"),
     ("SPACE = {'dropuot': {}}", "unknown component 'dropuot' (did you mean 'dropout'?)"),
     ("from search.knobs import Int\nSPACE = {'conv': {'depth': Int(5, 1)}}", "low (5) must be <= high (1)"),
     ("from search.knobs import Float\nSPACE = {'optimizer': {'learning_rate': Float(0, 1, log=True)}}",

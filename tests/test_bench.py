@@ -82,10 +82,11 @@ def test_ablation_statistics_runs():
 
 
 @pytest.mark.slow
-def test_search_quality_runs(tmp_path):
-    out = bench("bench/search_quality.py", "--task", "digits", "--budget", "8s", "--repeats", "1",
+def test_search_quality_runs(tmp_path, tiny_space_file):
+    # the tiny space: every network it draws fits 8x8 digits, so each search finishes a trial
+    out = bench("bench/search_quality.py", "--task", "digits", "--budget", "15s", "--repeats", "1",
                 "--contenders", "ours,kt-hyperband,hand", "--out", str(tmp_path / "q"),
-                "--figure", str(tmp_path / "q.png"))
+                "--space", str(tiny_space_file), "--figure", str(tmp_path / "q.png"))
     assert "| ours | 1 |" in out and "| kt-hyperband | 1 |" in out and "| hand | 1 |" in out
     assert "| kt-hyperband | 1 of 1 |" in out or "| kt-hyperband | 0 of 1 |" in out
     assert (tmp_path / "q.png").stat().st_size > 0
