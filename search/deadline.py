@@ -32,7 +32,6 @@ class DeadlineStop(keras.callbacks.Callback):
                  on_stop: Callable[[int], None] | None = None) -> None:
         super().__init__()
         self.seconds_left, self.on_stop = seconds_left, on_stop
-        self.stopped_at: int | None = None
         self._epoch_started = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -43,7 +42,6 @@ class DeadlineStop(keras.callbacks.Callback):
         if left is None:
             return
         if left < time.perf_counter() - self._epoch_started:
-            self.stopped_at = epoch + 1
             self.model.stop_training = True
             if self.on_stop:
                 self.on_stop(epoch + 1)
