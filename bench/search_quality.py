@@ -176,7 +176,7 @@ def timed_run(command: list[str], cores: list[int], log: Path) -> tuple[list, Pa
         ["taskset", "-c", ",".join(map(str, cores)), sys.executable, "-m", "search", *command],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment(cores),
         cwd=log.parent)
-    with open(log, "w") as handle:
+    with open(log, "w", buffering=1) as handle:  # line by line: the log can be followed
         for line in process.stdout:
             handle.write(line)
             match = EPOCH_LINE.match(line)

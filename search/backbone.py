@@ -28,9 +28,10 @@ from .errors import SearchError
 from .schema import knob_spec
 
 __all__ = ["APPLICATIONS", "plan_backbone", "backbone_features", "CaffePreprocess", "block_count",
-           "check_weights"]
+           "check_weights", "backbone_variables", "BACKBONE_LAYER"]
 
 MIN_SIDE = 32  # the smallest input every one of these applications accepts
+BACKBONE_LAYER = "backbone"  # the application's name inside the model, whichever it is
 
 
 class BackboneImpossible(ValueError):
@@ -170,12 +171,21 @@ def _set_momentum(model: keras.Model, momentum: float) -> None:
 
 
 def _first_blocks(model: keras.Model, app: Application, blocks: int) -> keras.Model:
-    """The application up to the output of its block ``blocks`` (0: all of it)."""
-    if not blocks or blocks >= app.blocks:
-        return model
-    last = [layer.name for layer in model.layers if app.block_of(layer.name) == blocks][-1]
-    return keras.Model(model.inputs, model.get_layer(last).output,
-                       name=f"{model.name}_first{blocks}")
+    """The application up to the output of its block ``blocks`` (0: all of it), named
+    BACKBONE_LAYER; its weights file is the application's (``save_weights`` on it gives a file
+    that ``backbone.weights`` loads)."""
+    output = model.output
+    if blocks and blocks < app.blocks:
+        last = [layer.name for layer in model.layers if app.block_of(layer.name) == blocks][-1]
+        output = model.get_layer(last).output
+    return keras.Model(model.inputs, output, name=BACKBONE_LAYER)
+
+
+def backbone_variables(model: keras.Model) -> list:
+    """The backbone's trainable variables in a built model (none without a backbone)."""
+    names = {layer.name for layer in model.layers}
+    return list(model.get_layer(BACKBONE_LAYER).trainable_variables) \
+        if BACKBONE_LAYER in names else []
 
 
 def _set_trainable(model: keras.Model, app: Application, trainable_blocks: int, used: int) -> None:

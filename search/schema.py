@@ -99,6 +99,12 @@ _ARCHITECTURE = [
                                      high=100, when=WITH_BACKBONE),
         "blocks": KnobSpec(int, 0, "use only the first N blocks (0: all)", low=0, high=100,
                            when=WITH_BACKBONE),
+        "lr_ratio": _positive(1.0, "the trainable blocks' learning rate as a fraction of the "
+                              "head's (discriminative learning rates; 1: the same)",
+                              when=WITH_BACKBONE),
+        "head_epochs": KnobSpec(int, 0, "epochs the head trains alone before the trainable "
+                                "blocks join (two-phase fine-tuning; 0: from the start)", low=0,
+                                high=1000, when=WITH_BACKBONE),
     }),
     Component("conv", "convolution blocks: conv -> [bn] -> activation -> [pool] -> [dropout]", {
         "depth": KnobSpec(int, 2, "number of conv blocks", low=1, high=8, when=NO_BACKBONE),

@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
+from .backbone import backbone_variables
+from .backbone_rate import with_backbone_rate
 from .config import Config
 from .data import Dataset
 from .execution import DeviceBatches, Execution, current
@@ -85,18 +87,22 @@ def _current_lr(optimizer: keras.optimizers.Optimizer) -> float:
         return float(keras.ops.convert_to_numpy(optimizer._get_current_learning_rate()))
 
 
-def make_optimizer(config: Config, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The configured optimiser, with the schedule built in steps of this data size."""
-    learning_rate = _schedule(config, steps_per_epoch)
+def make_optimizer(config: Config, steps_per_epoch: int,
+                   backbone: Sequence[Any] = ()) -> keras.optimizers.Optimizer:
+    """The configured optimiser, with the schedule built in steps of this data size;
+    ``backbone``'s variables learn at the ``backbone.lr_ratio``/``head_epochs`` rates."""
     name = config.get("optimizer", "name")
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=config.get("optimizer", "momentum"))
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate, momentum=config.get("optimizer", "momentum"))
+    kwargs: dict[str, Any] = {"learning_rate": _schedule(config, steps_per_epoch)}
+    if name in ("sgd", "rmsprop"):
+        kwargs["momentum"] = config.get("optimizer", "momentum")
     if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate,
-                                      weight_decay=config.get("optimizer", "weight_decay"))
-    return {"adam": keras.optimizers.Adam, "adamax": keras.optimizers.Adamax}[name](learning_rate)
+        kwargs["weight_decay"] = config.get("optimizer", "weight_decay")
+    optimizers = keras.optimizers
+    cls = {"sgd": optimizers.SGD, "rmsprop": optimizers.RMSprop, "adamw": optimizers.AdamW,
+           "adam": optimizers.Adam, "adamax": optimizers.Adamax}[name]
+    return with_backbone_rate(cls, backbone, lr_ratio=config.get("backbone", "lr_ratio"),
+                              frozen_steps=steps_per_epoch * config.get("backbone", "head_epochs"),
+                              **kwargs)
 
 
 def _schedule(config: Config, steps: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
@@ -133,7 +139,7 @@ def _plateau_callback(config: Config, monitor: str) -> list[keras.callbacks.Call
 
 def compile_model(model: keras.Model, config: Config, steps_per_epoch: int,
                   execution: Execution) -> None:
-    optimizer = make_optimizer(config, steps_per_epoch)
+    optimizer = make_optimizer(config, steps_per_epoch, backbone_variables(model))
     if config.get("training", "precision") == "mixed_float16":  # float16 gradients underflow
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(
