@@ -95,23 +95,36 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--out", default=os.environ.get("OUT", "bench/out"))
+    parser.add_argument("--weights", help="the source backbone's weights file (skips pretraining)")
+    parser.add_argument("--only", type=lambda s: [int(i) for i in s.split(",")],
+                        help="run only these variants (0-based) and --seeds from --first-seed; "
+                             "for parallel processes")
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--summary", action="store_true", help="only print OUT/finetune.jsonl")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    weights = pretrain(args, out)
+    if args.summary:
+        return print_summary(args, [json.loads(line) for line in
+                                    (out / "finetune.jsonl").read_text().splitlines()])
+    weights = args.weights or pretrain(args, out)
     spec = DataSpec(name=args.data, limit=args.target_limit or None,
                     classes=tuple((c,) for c in range(5, 10)))
     data = load_dataset(spec)
-    rows = []
-    for seed in range(args.seeds):
-        for label, backbone in variants(str(weights)).items():
+    rows, chosen = [], list(variants(str(weights)).items())
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for label, backbone in [chosen[i] for i in args.only] if args.only else chosen:
             rows.append(measure(label, backbone, spec, data, seed, args))
             print(json.dumps(rows[-1]), flush=True)
             with open(out / "finetune.jsonl", "a") as handle:
                 handle.write(json.dumps(rows[-1]) + "\n")
+    print_summary(args, rows)
+
+
+def print_summary(args: argparse.Namespace, rows: list[dict]) -> None:
     print(header(f"Fine-tuning {args.backbone}: {args.data} classes 0-4 -> 5-9"))
-    print(f"target: {len(data.y_train)} training images, {len(data.y_val)} validation, "
-          f"{len(data.test()[1])} test; {args.epochs} epochs, {args.seeds} seeds\n")
+    print(f"target: {args.target_limit or 'all'} images of classes 5-9 (5/6 training, 1/6 "
+          f"validation), their full test split; {args.epochs} epochs\n")
     print(table(["variant", "test accuracy (mean ± sd)", "best validation accuracy",
                  "seconds per run (median)"], summarise(rows)))
 
