@@ -90,8 +90,10 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
     from .ablation import run_ablation
     from .ablation_plan import describe_plan
     from .ablation_report import show_result, write_ablation_report
-    from .ablation_store import OptunaRunStore, keras_objective
+    from .ablation_objective import KerasObjective
+    from .ablation_store import OptunaRunStore
     from .budget import SingleWorkerLock, sqlite_path
+    from .stop_signal import stopping_on_signals
     from .study import make_storage, quiet_optuna, study_dir
 
     quiet_optuna()
@@ -110,14 +112,22 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
                                     storage))
         return 0
     db = sqlite_path(storage_url)
-    with SingleWorkerLock(db) if db else contextlib.nullcontext():
+    objective = KerasObjective(study_dir(name, args.studies_dir) / "ablation" / "checkpoints",
+                               on_resume=lambda config, epochs: console.print(
+                                   f"  resuming run {config.digest()[:10]} (seed {config.seed}) "
+                                   f"from its checkpoint at epoch {epochs}"))
+
+    def trained(row: dict) -> None:
+        objective.forget(row["run"])
+        console.print(f"  trained {row['trained']:>4}: {row['view']:<13} {row['component']:<28} "
+                      f"seed {row['seed']:<11} val_accuracy {row['value']:.4f}")
+
+    with SingleWorkerLock(db) if db else contextlib.nullcontext(), stopping_on_signals():
         store = OptunaRunStore(storage, name, storage_url)
         console.print(describe_plan(plan, store, name, storage))
         if db:
             store.recover_orphans()
-        result = run_ablation(plan, keras_objective, store, on_trained=lambda row: console.print(
-            f"  trained {row['trained']:>4}: {row['view']:<13} {row['component']:<28} seed "
-            f"{row['seed']:<11} val_accuracy {row['value']:.4f}"))
+        result = run_ablation(plan, objective, store, on_trained=trained)
     views = _search_importance(name, storage)
     show_result(result, views, console)
     command = redact("python -m search " + " ".join(shlex.quote(a) for a in sys.argv[1:]))

@@ -1,4 +1,4 @@
-"""Ablation runs kept as tagged Optuna trials, and the Keras objective they train.
+"""Ablation runs kept as tagged Optuna trials.
 
 Runs live in a sibling study ``<study>.ablation`` in the same storage, so the
 search's own trials (and its samplers and importance) never see them, while
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import threading
 import warnings
 from typing import Iterator
@@ -21,11 +22,8 @@ from .budget import storage_lock
 from .optuna_internals import fail_trial, set_trial_user_attr
 from .storage_clock import storage_now
 from .config import Config
-from .data import load_dataset
-from .model import ImpossibleNetwork
-from .training import TrainingDiverged, release_memory, train
 
-__all__ = ["OptunaRunStore", "keras_objective", "ablation_study_name"]
+__all__ = ["OptunaRunStore", "ablation_study_name"]
 
 
 def ablation_study_name(study: str) -> str:
@@ -127,9 +125,22 @@ class OptunaRunStore:
         thread.start()
         try:
             yield
+        except BaseException:  # interrupted (or broken): free the run at once for the next
+            self._release(key)  # worker or the rerun, instead of after STALE_SECONDS
+            raise
         finally:
             stop.set()
             thread.join()
+
+    def _release(self, key: str) -> None:
+        trial = self._claimed.pop(key)
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not
+        try:                                                      # cut the release in half
+            with contextlib.suppress(Exception):  # unreachable storage: it goes stale instead
+                set_trial_user_attr(self.study, trial, "interrupted", True)
+                fail_trial(self.study, trial)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None:
         trial = self._claimed.pop(key)
@@ -138,13 +149,3 @@ class OptunaRunStore:
         else:
             trial.set_user_attr("nan_value", True)
             self.study.tell(trial, state=TrialState.FAIL)
-
-
-def keras_objective(config: Config) -> float:
-    """Train the config and return its best validation accuracy (NaN if it cannot train)."""
-    try:
-        return train(config, load_dataset(config.data)).best_val_accuracy
-    except (TrainingDiverged, ImpossibleNetwork):
-        return math.nan
-    finally:
-        release_memory()

@@ -194,9 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _interrupted() -> int:
-    Console(stderr=True).print("interrupted; the running trial is re-queued with its checkpoint and "
-                               "every finished trial is kept. Rerun the same command to resume.",
-                               soft_wrap=True)
+    Console(stderr=True).print("interrupted; the running trial (or ablation run) keeps its "
+                               "checkpoint and is re-queued, and every finished one is kept. "
+                               "Rerun the same command to resume.", soft_wrap=True)
     return 130
 
 

@@ -25,6 +25,7 @@ from .budget import (SingleWorkerLock, StudyBudget, TrialBudget, set_study_budge
 from .deadline import DeadlineStop, TrialCostGuard
 from .study import (BestYamlWriter, StudySettings, make_pruner, make_sampler, open_study,
                     recover_interrupted, requeue_trial)
+from .stop_signal import StopSignal, stop_check, stopping_on_signals
 from .storage_retry import StorageUnavailable
 from .trial import Objective, TrialFailed
 from .warm_start import warm_start_trials
@@ -72,7 +73,7 @@ def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
     """Per-trial Keras callbacks: progress, stop checks, the deadline, TensorBoard if asked."""
     def make(trial: optuna.Trial, config: Any) -> list:
         callbacks = live.keras_callbacks(f"trial {trial.number}", trial.params) + [
-            _stop_callback(), DeadlineStop(budget.seconds_left, on_stop=lambda epochs: (
+            stop_check(), DeadlineStop(budget.seconds_left, on_stop=lambda epochs: (
                 trial.set_user_attr("stopped_at_deadline", epochs)))]
         if budget.seconds and not trial.user_attrs.get("warm_start"):  # a warm start is
             callbacks.append(TrialCostGuard(budget.seconds,  # a model the user asked for
@@ -95,41 +96,6 @@ def _require_tensorboard() -> None:
 
     if importlib.util.find_spec("tensorboard") is None:
         raise SearchError("--tensorboard needs the tensorboard package: pip install tensorboard.")
-
-
-class StopSignal:
-    """A SIGTERM or Ctrl-C, kept as a flag as well as raised as KeyboardInterrupt.
-
-    The exception alone can be lost: raised while Python runs a weakref or ``__del__``
-    callback it is printed as "Exception ignored" and training goes on (fault injection
-    caught a SIGTERM'd run starting 20 more trials). The flag is checked after every
-    training step and before each trial, so a stop is never dropped.
-    """
-
-    requested = False
-
-    @classmethod
-    def handler(cls, signum: int, frame: Any) -> None:
-        cls.requested = True
-        raise KeyboardInterrupt
-
-    @classmethod
-    def check(cls) -> None:
-        if cls.requested:
-            raise KeyboardInterrupt
-
-
-def _stop_callback():
-    import keras
-
-    class StopCheck(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            StopSignal.check()
-
-        def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            StopSignal.check()
-
-    return StopCheck()
 
 
 def _requeue(study: optuna.Study, trial_id: int | None) -> None:
@@ -217,26 +183,22 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
     study.set_user_attr("last_run", {"started": datetime.datetime.now().isoformat(),
                                      "timeout": options.timeout, "trials": limits.trials})
     guard = FailureGuard(options.max_failures)
-    StopSignal.requested = False
-    previous = signal.signal(signal.SIGTERM, StopSignal.handler)
-    previous_int = signal.signal(signal.SIGINT, StopSignal.handler)
     objective = Objective(settings.space, settings.data, settings.seed, settings.max_params,
                           checkpoint_root=settings.directory / "checkpoints")
-    try:
-        with LiveProgress(console, total=remaining) as live:
-            objective.extra_callbacks = _callbacks(live, settings, options, limits)
-            callbacks = [live.trial_finished, BestYamlWriter(settings.directory / "best.yaml"), guard]
-            while (not guard.tripped and (limits.seconds_left() or 1) > 0
-                   and not StopSignal.requested and budget.claim()):
-                study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks,
-                               gc_after_trial=True)
-            StopSignal.check()
-    except (KeyboardInterrupt, StorageUnavailable):
-        _requeue(study, objective.interrupted)
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+    with stopping_on_signals():
+        try:
+            with LiveProgress(console, total=remaining) as live:
+                objective.extra_callbacks = _callbacks(live, settings, options, limits)
+                callbacks = [live.trial_finished, BestYamlWriter(settings.directory / "best.yaml"),
+                             guard]
+                while (not guard.tripped and (limits.seconds_left() or 1) > 0
+                       and not StopSignal.requested and budget.claim()):
+                    study.optimize(objective, n_trials=1, catch=(TrialFailed,),
+                                   callbacks=callbacks, gc_after_trial=True)
+                StopSignal.check()
+        except (KeyboardInterrupt, StorageUnavailable):
+            _requeue(study, objective.interrupted)
+            raise
     console.print(trials_table(study, top=10))
     if guard.tripped:
         raise SearchError(f"stopped after {guard.streak} consecutive failed trials; the reasons are "

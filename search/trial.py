@@ -23,6 +23,7 @@ from .data import DataSpec, load_dataset
 from .model import ImpossibleNetwork, plan_feature_maps
 from .optuna_internals import system_attrs, trial_id
 from .space import Space
+from .stop_signal import backup_and_restore
 from .storage_retry import StorageUnavailable, with_storage_retry
 from .training import EpochRecorder, TrainingDiverged, release_memory, train
 
@@ -126,8 +127,7 @@ class Objective:
             recorder.history = _resumed_history(trial, checkpoint)
             # Kept past training's end (we delete it once the trial is recorded): a kill between
             # the last epoch and Optuna's tell must not cost the retry every epoch.
-            callbacks.append(keras.callbacks.BackupAndRestore(str(checkpoint),
-                                                              delete_checkpoint=False))
+            callbacks.append(backup_and_restore(str(checkpoint)))
         if self.extra_callbacks:
             callbacks += self.extra_callbacks(trial, config)
         try:
@@ -161,15 +161,23 @@ def origin_number(trial: optuna.Trial) -> int:
 
 
 def _resumed_history(trial: optuna.Trial, checkpoint: Path) -> list[dict[str, float]]:
-    """The epochs the killed attempt finished and checkpointed (Keras' BackupAndRestore
-    metadata, or its backup copy mid-write). The stored history is written before the
-    checkpoint, so it may run one epoch ahead: cut it to the checkpoint's epoch."""
+    """The epochs the killed attempt finished and checkpointed. The stored history is
+    written before the checkpoint, so it may run one epoch ahead: cut it to the checkpoint's
+    epoch."""
+    epochs = checkpoint_epoch(checkpoint)
+    if epochs is None:
+        return []
+    trial.set_user_attr("resumed_from_epoch", epochs)
+    return list(trial.user_attrs.get("history", []))[:epochs]
+
+
+def checkpoint_epoch(checkpoint: Path) -> int | None:
+    """How many epochs a BackupAndRestore checkpoint holds (its metadata, or the backup
+    copy Keras keeps mid-write); None without one."""
     for name in ("training_metadata.json", "training_metadata.json.bkp"):
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            epochs = int(json.loads((checkpoint / name).read_text())["epoch"])
-            trial.set_user_attr("resumed_from_epoch", epochs)
-            return list(trial.user_attrs.get("history", []))[:epochs]
-    return []
+            return int(json.loads((checkpoint / name).read_text())["epoch"])
+    return None
 
 
 def _end(trial: optuna.Trial, key: str, reason: str, kind: type[Exception]) -> None:

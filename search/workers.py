@@ -99,7 +99,7 @@ def _start(plan: WorkerPlan, device: str | None, index: int, logs: Path) -> subp
 
 def _watch(plan: WorkerPlan, processes: list[subprocess.Popen], console: Console) -> None:
     """The study's status panel, refreshed while any worker runs (SIGTERM ends it like Ctrl-C)."""
-    from .runner import StopSignal
+    from .stop_signal import StopSignal
 
     previous = signal.signal(signal.SIGTERM, StopSignal.handler)
     try:

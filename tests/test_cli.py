@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import subprocess
 import sys
 
@@ -204,6 +206,48 @@ def test_ablate_a_real_study_and_resume_without_retraining(tmp_path, tiny_space_
     assert ablation_runs() == trained  # the second pass trained nothing new
 
 
+@pytest.mark.slow
+def test_sigterm_during_ablate_keeps_the_runs_checkpoint_and_the_rerun_resumes_it(tmp_path):
+    import glob
+    import json
+    import signal
+    import time
+
+    import optuna
+
+    model = "  conv: {depth: 1, filters: [8]}\n  head: {layers: 0}\n  training: {epochs: 12, batch_size: 16}\n"
+    write(tmp_path, "ab.yaml", "study: ab\ndata: {name: digits}\nseeds: 2\npath_seeds: 1\n"
+          "interactions: 0\nbaseline:\n" + model + "reference:\n" + model + "  bn: {enabled: true}\n")
+    command = [sys.executable, "-m", "search", "ablate", "ab.yaml"]
+    process = subprocess.Popen(command, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    histories = str(tmp_path / "studies/ab/ablation/checkpoints/*/history.json")
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:  # until a run has 2 epochs
+        with contextlib.suppress(OSError, ValueError):
+            if any(len(json.loads(open(f).read())) >= 2 for f in glob.glob(histories)):
+                break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Rerun the same command to resume" in err and "Traceback" not in err
+    db = f"sqlite:///{tmp_path / 'studies/ab/study.db'}"
+    runs = optuna.load_study(study_name="ab.ablation", storage=db).trials
+    assert runs[-1].state.name == "FAIL" and runs[-1].user_attrs["interrupted"]  # released
+    assert all(r.state.name == "COMPLETE" for r in runs[:-1])
+    assert glob.glob(histories)  # the interrupted run's checkpoint stays
+
+    rerun = subprocess.run(command, cwd=tmp_path, text=True, capture_output=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    resumed = re.search(r"resuming run \w+ \(seed \d+\) from its checkpoint at epoch (\d+)",
+                        rerun.stdout)
+    assert resumed and int(resumed.group(1)) >= 2, rerun.stdout
+    runs = optuna.load_study(study_name="ab.ablation", storage=db).trials
+    assert [r.state.name for r in runs].count("COMPLETE") == 4  # 2 variants x 2 seeds, once each
+    assert not glob.glob(str(tmp_path / "studies/ab/ablation/checkpoints/*"))
+
+
 def test_a_stop_that_python_swallowed_is_still_honoured(tmp_path, monkeypatch):
     """A KeyboardInterrupt raised while Python runs a weakref callback is printed as
     "Exception ignored" and lost; the stop flag still ends the trial at the next training
@@ -212,16 +256,16 @@ def test_a_stop_that_python_swallowed_is_still_honoured(tmp_path, monkeypatch):
     import optuna
     from rich.console import Console
 
-    from search import progress, runner
+    from search import progress, runner, stop_signal
     from search.data import DataSpec
     from search.space import load_space
     from search.study import StudySettings, default_storage
 
     class SwallowedStop(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            if not runner.StopSignal.requested:
+            if not stop_signal.StopSignal.requested:
                 try:
-                    runner.StopSignal.handler(15, None)
+                    stop_signal.StopSignal.handler(15, None)
                 except KeyboardInterrupt:  # what Python does with it inside a weakref callback
                     pass
 
