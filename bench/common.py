@@ -20,7 +20,7 @@ def machine() -> str:
 
 
 def header(title: str) -> str:
-    from search.study import redact
+    from search.study.lifecycle import redact
 
     command = redact("python " + " ".join(sys.argv))
     return (f"### {title}\n\nmachine: {machine()}  \ndate: {datetime.date.today()}  \n"

@@ -27,7 +27,7 @@ from common import header, table  # noqa: E402
 def _work(url: str, name: str, trials: int, results) -> None:
     import optuna
 
-    from search.study import make_storage
+    from search.study.lifecycle import make_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=name, storage=make_storage(url))
@@ -39,7 +39,7 @@ def _work(url: str, name: str, trials: int, results) -> None:
 def measure(url: str, workers: int, trials: int) -> float:
     import optuna
 
-    from search.study import make_storage
+    from search.study.lifecycle import make_storage
 
     name = f"bench-{uuid.uuid4().hex[:8]}"
     optuna.create_study(study_name=name, storage=make_storage(url))

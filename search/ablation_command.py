@@ -15,7 +15,7 @@ from .ablation import AblationPlan, differing_components
 from .definitions import ablation_inputs
 from .errors import SearchError
 from .inputs import parsed
-from .storage_url import redact
+from .study.storage_url import redact
 
 __all__ = ["ablate", "make_plan"]
 
@@ -92,9 +92,9 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
     from .ablation_report import show_result, write_ablation_report
     from .ablation_objective import KerasObjective
     from .ablation_store import OptunaRunStore
-    from .budget import SingleWorkerLock, sqlite_path
+    from .study.budget import SingleWorkerLock, sqlite_path
     from .stop_signal import stopping_on_signals
-    from .study import make_storage, quiet_optuna, study_dir
+    from .study.lifecycle import make_storage, quiet_optuna, study_dir
 
     quiet_optuna()
     name, storage_url, reference, baseline, spec = ablation_inputs(args)

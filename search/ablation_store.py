@@ -18,9 +18,9 @@ from typing import Iterator
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from .budget import storage_lock
-from .optuna_internals import fail_trial, set_trial_user_attr
-from .storage_clock import storage_now
+from .study.budget import storage_lock
+from .study.optuna_internals import fail_trial, set_trial_user_attr
+from .study.storage_clock import storage_now
 from .config import Config
 
 __all__ = ["OptunaRunStore", "ablation_study_name"]

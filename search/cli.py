@@ -17,8 +17,8 @@ from rich.markup import escape
 
 from .errors import SearchError
 from .inputs import arg_help, arg_type
-from .storage_retry import StorageUnavailable
-from .storage_url import STORAGE_ENV
+from .study.storage_retry import StorageUnavailable
+from .study.storage_url import STORAGE_ENV
 
 __all__ = ["main", "build_parser", "EXIT_STORAGE_UNAVAILABLE"]
 

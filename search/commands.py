@@ -15,7 +15,7 @@ from .definitions import (load_existing_study, settings_from_args,
 from .errors import SearchError
 from .knobs import Fixed
 from .space import Space, load_space
-from .storage_url import StorageURL
+from .study.storage_url import StorageURL
 
 
 def show_space(args: argparse.Namespace, console: Console) -> int:
@@ -78,9 +78,9 @@ def _warm_start_entries(args: argparse.Namespace, space: Space) -> list:
 
 
 def _run_in_workers(args: argparse.Namespace, settings: Any, options: Any, console: Console) -> int:
-    from .budget import set_study_budget
+    from .study.budget import set_study_budget
     from .runner import plan_warm_start
-    from .study import open_study
+    from .study.lifecycle import open_study
     from .workers import spawn_workers
 
     if args.tensorboard:
@@ -109,7 +109,7 @@ def _check_keras_tuner_options(args: argparse.Namespace, study: dict[str, Any]) 
 
 def _run_keras_tuner(settings: Any, args: argparse.Namespace, trials: int | None,
                      timeout: float | None, console: Console) -> int:
-    from .budget import DEFAULT_TRIALS
+    from .study.budget import DEFAULT_TRIALS
     from .data import load_dataset
     from .kerastuner import TUNERS, run_keras_tuner, write_best
     from .progress import LiveProgress
@@ -140,7 +140,7 @@ def _run_keras_tuner(settings: Any, args: argparse.Namespace, trials: int | None
 def export(args: argparse.Namespace, console: Console) -> int:
     from optuna.trial import TrialState
 
-    from .study import best_yaml_content, study_dir
+    from .study.lifecycle import best_yaml_content, study_dir
 
     study = load_existing_study(args.study, args.storage, args.studies_dir)
     out = Path(args.out) if args.out else study_dir(args.study, args.studies_dir) / "export"
@@ -208,7 +208,7 @@ def worker_plan(args: argparse.Namespace, study: str, storage: StorageURL, trial
 
 def report(args: argparse.Namespace, console: Console) -> int:
     from .report import model_sections, study_sections, write_report
-    from .study import study_dir
+    from .study.lifecycle import study_dir
 
     study = load_existing_study(args.study, args.storage, args.studies_dir)
     folder = study_dir(args.study, args.studies_dir)
@@ -227,7 +227,7 @@ def report(args: argparse.Namespace, console: Console) -> int:
 def _current_refit_model(study: Any, folder: Path, console: Console) -> Path | None:
     """best.keras if it was refit from the current best trial; refit it otherwise."""
     from .refit import refit_and_save
-    from .study import best_yaml_content
+    from .study.lifecycle import best_yaml_content
 
     try:
         best = study.best_trial

@@ -21,7 +21,7 @@ from .errors import SearchError
 from .inputs import OPTIONS, check_study_name, check_values, did_you_mean, parsed, unknown_keys
 from .schema import COMPONENTS
 from .space import Space, load_space, space_from_json
-from .storage_url import STORAGE_ENV, StorageURL
+from .study.storage_url import STORAGE_ENV, StorageURL
 
 __all__ = ["settings_from_args", "settings_from_study", "load_existing_study", "ablation_inputs",
            "storage_for", "stored_backend", "STUDY_KEYS", "ABLATION_KEYS"]
@@ -38,7 +38,7 @@ RUN_OPTION_KEYS = ("sampler", "pruner", "max_params", "overrides")
 
 def storage_for(name: str, given: Any, root: str | Path) -> StorageURL:
     """The storage URL: given, else $SEARCH_STORAGE (how spawned workers get it), else SQLite."""
-    from .study import default_storage
+    from .study.lifecycle import default_storage
 
     if not given and os.environ.get(STORAGE_ENV):
         given = os.environ[STORAGE_ENV]
@@ -92,7 +92,7 @@ def _study_name(study: dict[str, Any], args: argparse.Namespace, path: Path) -> 
 
 def settings_from_args(args: argparse.Namespace):
     """Resolve space file or study YAML plus CLI flags (flags win) into StudySettings."""
-    from .study import StudySettings
+    from .study.lifecycle import StudySettings
 
     path = Path(args.file)
     study = _study_file(path) if path.suffix in (".yaml", ".yml") else {}
@@ -116,7 +116,7 @@ def settings_from_args(args: argparse.Namespace):
 def load_existing_study(name: str, storage: Any, root: str | Path):
     import optuna
 
-    from .study import make_storage, quiet_optuna
+    from .study.lifecycle import make_storage, quiet_optuna
 
     quiet_optuna()
     url = storage_for(name, storage, root)
@@ -159,7 +159,7 @@ def _stored_options(attrs: dict[str, Any], source: str) -> dict[str, Any]:
 
 def settings_from_study(name: str, storage: Any, root: str | Path):
     """Rebuild StudySettings from what the study stored when it was created (data, never code)."""
-    from .study import StudySettings
+    from .study.lifecycle import StudySettings
 
     study = load_existing_study(name, storage, root)
     attrs, source = study.user_attrs, f"study '{name}' (stored settings)"

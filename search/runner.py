@@ -18,15 +18,15 @@ from .data import load_dataset
 from .devices import device_report
 from .errors import SearchError
 from .knobs import Choice, Fixed, Int
-from .optuna_internals import get_trial
+from .study.optuna_internals import get_trial
 from .progress import LiveProgress, trials_table
-from .budget import (SingleWorkerLock, StudyBudget, TrialBudget, set_study_budget, sqlite_path,
+from .study.budget import (SingleWorkerLock, StudyBudget, TrialBudget, set_study_budget, sqlite_path,
                      worker_budget)
 from .deadline import DeadlineStop, TrialCostGuard
-from .study import (BestYamlWriter, StudySettings, make_pruner, make_sampler, open_study,
+from .study.lifecycle import (BestYamlWriter, StudySettings, make_pruner, make_sampler, open_study,
                     recover_interrupted, requeue_trial)
 from .stop_signal import StopSignal, stop_check, stopping_on_signals
-from .storage_retry import StorageUnavailable
+from .study.storage_retry import StorageUnavailable
 from .trial import Objective, TrialFailed
 from .warm_start import warm_start_trials
 

@@ -21,10 +21,10 @@ import optuna
 from .config import Config
 from .data import DataSpec, load_dataset
 from .model import ImpossibleNetwork, plan_feature_maps
-from .optuna_internals import system_attrs, trial_id
+from .study.optuna_internals import system_attrs, trial_id
 from .space import Space
 from .stop_signal import backup_and_restore
-from .storage_retry import StorageUnavailable, with_storage_retry
+from .study.storage_retry import StorageUnavailable, with_storage_retry
 from .training import EpochRecorder, TrainingDiverged, release_memory, train
 
 __all__ = ["TrialFailed", "Objective", "trial_seed", "PruningReporter", "INTERRUPTED"]

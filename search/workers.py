@@ -25,7 +25,7 @@ from rich.live import Live
 
 from .errors import SearchError
 from .execution import process_share_env
-from .storage_url import STORAGE_ENV, StorageURL, redact
+from .study.storage_url import STORAGE_ENV, StorageURL, redact
 
 __all__ = ["WorkerPlan", "spawn_workers"]
 
@@ -116,7 +116,7 @@ def _panel(plan: WorkerPlan):
     import optuna
 
     from .status import status_panel
-    from .study import make_storage
+    from .study.lifecycle import make_storage
 
     try:
         return status_panel(optuna.load_study(study_name=plan.study,

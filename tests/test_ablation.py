@@ -71,7 +71,7 @@ def test_null_components_are_flagged_at_about_the_nominal_rate():
 def test_each_config_is_trained_once_and_a_rerun_trains_nothing(tmp_path):
     """On the real store (an SQLite study), not only the in-memory one."""
     from search.ablation_store import OptunaRunStore
-    from search.study import make_storage
+    from search.study.lifecycle import make_storage
 
     objective, calls = synthetic(noise=0.002)
     url = f"sqlite:///{tmp_path / 'a.db'}"
@@ -102,7 +102,7 @@ def test_two_workers_share_one_ablation_without_training_anything_twice(tmp_path
     import optuna
 
     from search.ablation_store import OptunaRunStore
-    from search.study import make_storage
+    from search.study.lifecycle import make_storage
 
     url = str(tmp_path / "shared.log")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -133,7 +133,7 @@ def test_a_dead_workers_claim_goes_stale_and_is_taken_over(tmp_path):
     import time
 
     from search.ablation_store import OptunaRunStore
-    from search.study import make_storage
+    from search.study.lifecycle import make_storage
 
     url = str(tmp_path / "stale.log")
     dead = OptunaRunStore(make_storage(url), "s", url)

@@ -15,7 +15,7 @@ import pytest
 
 from search.data import DataSpec
 from search.space import Space
-from search.study import StudySettings, default_storage, open_study
+from search.study.lifecycle import StudySettings, default_storage, open_study
 from search.cli import main
 from test_bad_input import OK_SPACE, run_cli
 

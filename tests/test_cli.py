@@ -259,7 +259,7 @@ def test_a_stop_that_python_swallowed_is_still_honoured(tmp_path, monkeypatch):
     from search import progress, runner, stop_signal
     from search.data import DataSpec
     from search.space import load_space
-    from search.study import StudySettings, default_storage
+    from search.study.lifecycle import StudySettings, default_storage
 
     class SwallowedStop(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):

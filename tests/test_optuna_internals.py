@@ -9,13 +9,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search import optuna_internals as internals
-from search.study import make_storage
+from search.study import optuna_internals as internals
+from search.study.lifecycle import make_storage
 
 
 def test_optuna_is_a_tested_version():
     assert optuna.__version__.startswith(internals.TESTED_VERSIONS), (
-        f"Optuna {optuna.__version__}: re-check search/optuna_internals.py, then add it")
+        f"Optuna {optuna.__version__}: re-check search/study/optuna_internals.py, then add it")
 
 
 def _storage(kind: str, tmp_path):

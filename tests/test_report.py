@@ -17,7 +17,7 @@ from search.data import DataSpec
 from search.evaluation import evaluate, predictions_frame
 from search.runner import RunOptions, run_study
 from search.space import load_space
-from search.study import StudySettings, default_storage
+from search.study.lifecycle import StudySettings, default_storage
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

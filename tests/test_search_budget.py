@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import REPO, write
-from search.budget import set_study_budget
+from search.study.budget import set_study_budget
 from search.errors import SearchError
 from search.space import Space, load_space
 from search.warm_start import space_warm_start, warm_start_trials

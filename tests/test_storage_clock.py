@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from search.storage_clock import storage_now
+from search.study.storage_clock import storage_now
 
 
 def storages(tmp_path):

@@ -6,10 +6,10 @@ import optuna
 import pytest
 import sqlalchemy.exc
 
-from search import storage_retry
+from search.study import storage_retry
 from search.data import DataSpec
 from search.space import Space
-from search.storage_retry import StorageUnavailable, with_storage_retry
+from search.study.storage_retry import StorageUnavailable, with_storage_retry
 from search.trial import Objective
 
 

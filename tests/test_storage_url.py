@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from conftest import write
-from search.storage_url import STORAGE_ENV, StorageURL, redact
+from search.study.storage_url import STORAGE_ENV, StorageURL, redact
 from search.workers import WorkerPlan, spawn_workers
 
 POSTGRES = os.environ.get("SEARCH_TEST_POSTGRES")  # .ci/run starts a server and sets this

@@ -12,7 +12,7 @@ from search.data import DataSpec, load_dataset
 from search.errors import SearchError
 from search.runner import RunOptions, run_study
 from search.space import load_space
-from search.study import StudySettings, default_storage, redact
+from search.study.lifecycle import StudySettings, default_storage, redact
 
 QUIET = Console(file=open("/dev/null", "w"))
 
@@ -106,7 +106,7 @@ def test_optuna_dashboard_reads_the_study(tmp_path, tiny_space_file):
     from wsgiref.util import setup_testing_defaults
 
     optuna_dashboard = pytest.importorskip("optuna_dashboard")
-    from search.study import make_storage
+    from search.study.lifecycle import make_storage
 
     settings = settings_for(tmp_path, tiny_space_file, pruner="none")
     run_study(settings, RunOptions(trials=2), QUIET)

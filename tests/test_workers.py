@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import write
-from search.study import make_storage
+from search.study.lifecycle import make_storage
 
 POSTGRES = os.environ.get("SEARCH_TEST_POSTGRES")  # .ci/run starts a server and sets this
 
@@ -114,7 +114,7 @@ def test_two_runs_starting_together_create_one_study(tmp_path, kind):
 
 
 def test_a_second_sqlite_worker_is_refused_with_what_to_use(tmp_path):
-    from search.budget import SingleWorkerLock
+    from search.study.budget import SingleWorkerLock
     from search.errors import SearchError
 
     db = tmp_path / "studies" / "s" / "study.db"
@@ -126,7 +126,7 @@ def test_a_second_sqlite_worker_is_refused_with_what_to_use(tmp_path):
 
 
 def test_budget_counts_a_retry_as_its_original_trial(tmp_path):
-    from search.budget import TrialBudget
+    from search.study.budget import TrialBudget
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'b.db'}")
     budget = TrialBudget(study, f"sqlite:///{tmp_path / 'b.db'}", total=2)
@@ -145,7 +145,7 @@ def test_budget_counts_a_retry_as_its_original_trial(tmp_path):
 
 def test_concurrent_claims_never_create_unbudgeted_trials(tmp_path):
     """Two claims before either pop (the race): each must have its own WAITING trial."""
-    from search.budget import TrialBudget
+    from search.study.budget import TrialBudget
 
     url = f"sqlite:///{tmp_path / 'r.db'}"
     study = optuna.create_study(storage=url)

@@ -26,8 +26,8 @@ from typing import Iterator
 import optuna
 from optuna.trial import TrialState
 
-from .errors import SearchError
-from .inputs import check_values
+from ..errors import SearchError
+from ..inputs import check_values
 from .optuna_internals import set_trial_user_attr
 from .storage_url import StorageURL
 

@@ -18,13 +18,13 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from . import __version__
+from .. import __version__
 from .budget import storage_lock
-from .config import Config, write_yaml_atomic
-from .data import DataSpec
-from .errors import SearchError
+from ..config import Config, write_yaml_atomic
+from ..data import DataSpec
+from ..errors import SearchError
 from .optuna_internals import fail_trial, get_trial, set_trial_user_attr, trial_id
-from .space import Space
+from ..space import Space
 from .storage_url import StorageURL, redact
 
 __all__ = ["StudySettings", "open_study", "make_sampler", "make_pruner", "best_yaml_content",
