@@ -20,6 +20,8 @@ SPACE = {
         "weights": "imagenet",
         "trainable_blocks": Int(0, 5),  # 0: frozen feature extractor
         "blocks": 0,  # all of them (vgg16: Choice(3, 5) asks our users' "first 3 blocks")
+        "lr_ratio": Choice(1.0, 0.1),  # the fine-tuned blocks' learning rate / the head's
+        "head_epochs": Choice(0, 2),  # the head trains alone first (two-phase fine-tuning)
     },
     "conv": {"depth": Int(2, 4), "filters": Choice(32, 64, 128)},
     "bn": {"enabled": True},
