@@ -123,10 +123,7 @@ def backbone_features(config: Config, x: Any, input_shape: tuple[int, int, int],
     model = _first_blocks(model, app, config.get("backbone", "blocks"))
     _set_trainable(model, app, config.get("backbone", "trainable_blocks"),
                    config.get("backbone", "blocks") or app.blocks)
-    # pretrained: batch norm keeps the statistics it learned (Keras' fine-tuning advice); in
-    # training mode a short fine-tune moves them too little at the applications' momentum of
-    # 0.99-0.999 (measured: MobileNetV3Small fine-tuned below frozen) and evaluation suffers
-    x = model(x, training=False) if config.get("backbone", "weights") != "none" else model(x)
+    x = model(x)
     return keras.layers.GlobalAveragePooling2D(name="backbone_pool")(x)
 
 

@@ -89,3 +89,4 @@ def stopping_on_signals() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
+        StopSignal.requested = False  # a stop ends with its block: later saves must not raise
