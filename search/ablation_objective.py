@@ -65,7 +65,8 @@ class KerasObjective:
 
     def _resumed(self, config: Config, folder: Path) -> list[dict[str, float]]:
         epochs = checkpoint_epoch(folder)
-        if not epochs:
+        if not epochs:  # none, or a first save cut short by a kill: start over, cleanly
+            shutil.rmtree(folder, ignore_errors=True)
             return []
         try:
             history = json.loads((folder / HISTORY).read_text())[:epochs]
