@@ -3,7 +3,7 @@
     python bench/storage_overhead.py --trials 40 --workers 1 4 8 [--postgres URL]
 
 Each worker is a process running study.optimize on the same study, through
-`search.study.make_storage` (heartbeats on, as in real runs), with an
+`search.study.lifecycle.make_storage` (heartbeats on, as in real runs), with an
 objective that does nothing but suggest two parameters. SQLite is measured at
 one worker (more are refused by design); the journal file and PostgreSQL at each
 worker count.

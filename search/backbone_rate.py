@@ -38,8 +38,8 @@ class _BackboneRate:
         self.backbone_keys: set[Any] = set()  # set by with_backbone_rate; not saved
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> Any:
-        # _var_key: the optimiser's own variable identity (TensorFlow passes the tf.Variable
-        # behind each Keras variable here, JAX and PyTorch the Keras variable itself)
+        # _var_key: the optimiser's own variable identity (some backends pass the backend's
+        # variable behind each Keras variable here, others the Keras variable itself)
         if self._var_key(variable) in self.backbone_keys:
             learning_rate = learning_rate * self._backbone_scale(variable.dtype)
         return super().update_step(gradient, variable, learning_rate)
