@@ -123,6 +123,8 @@ def backbone_features(config: Config, x: Any, input_shape: tuple[int, int, int],
     model = _first_blocks(model, app, config.get("backbone", "blocks"))
     _set_trainable(model, app, config.get("backbone", "trainable_blocks"),
                    config.get("backbone", "blocks") or app.blocks)
+    if config.get("backbone", "weights") != "none":
+        _keep_batch_norm_statistics(model)
     x = model(x)
     return keras.layers.GlobalAveragePooling2D(name="backbone_pool")(x)
 
@@ -170,6 +172,17 @@ def _set_momentum(model: keras.Model, momentum: float) -> None:
             layer.momentum = momentum
 
 
+def _keep_batch_norm_statistics(model: keras.Model) -> None:
+    """A pretrained backbone's batch norm stays in inference mode, in the fine-tuned blocks too
+    (Keras' fine-tuning advice): a non-trainable BatchNormalization normalises with the moving
+    statistics it was loaded with and leaves them alone. Trained at the application's momentum
+    (0.99-0.999) from the first batch of new data, they would describe neither data set after
+    a short trial."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
 def _first_blocks(model: keras.Model, app: Application, blocks: int) -> keras.Model:
     """The application up to the output of its block ``blocks`` (0: all of it), named
     BACKBONE_LAYER; its weights file is the application's (``save_weights`` on it gives a file
@@ -190,7 +203,7 @@ def backbone_variables(model: keras.Model) -> list:
 
 def _set_trainable(model: keras.Model, app: Application, trainable_blocks: int, used: int) -> None:
     """The last ``trainable_blocks`` of the ``used`` blocks train; the rest is frozen (its
-    batch normalisation then runs in inference mode, as fine-tuning wants)."""
+    batch normalisation then runs in inference mode)."""
     if trainable_blocks >= used:
         model.trainable = True
         return

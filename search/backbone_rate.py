@@ -15,7 +15,7 @@ Keras 3 has no per-variable learning rate, but every optimiser applies its
 update one variable at a time through ``update_step(gradient, variable,
 learning_rate)``; subclasses of the stock optimisers scale the rate there. On
 PyTorch that per-variable path replaces Keras' fused one (slower, the same
-result). Weight decay (AdamW) is not scaled.
+result). AdamW's decoupled weight decay is scaled the same way.
 """
 
 from __future__ import annotations
@@ -31,11 +31,18 @@ class _BackboneRate:
     """Mixin for a stock Keras optimiser: a scaled learning rate for the backbone's variables."""
 
     def __init__(self, *args: Any, backbone_lr_ratio: float = 1.0,
-                 backbone_frozen_steps: int = 0, **kwargs: Any) -> None:
+                 backbone_frozen_steps: int = 0, backbone_paths: Iterable[str] = (),
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.backbone_lr_ratio = float(backbone_lr_ratio)
         self.backbone_frozen_steps = int(backbone_frozen_steps)
-        self.backbone_keys: set[Any] = set()  # set by with_backbone_rate; not saved
+        self.backbone_paths = sorted(backbone_paths)  # saved: a loaded model's optimiser
+        self.backbone_keys: set[Any] = set()  # finds its backbone again when it is built
+
+    def build(self, variables: list) -> None:
+        super().build(variables)
+        paths = set(self.backbone_paths)
+        self.backbone_keys = {self._var_key(v) for v in variables if v.path in paths}
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> Any:
         # _var_key: the optimiser's own variable identity (some backends pass the backend's
@@ -43,6 +50,21 @@ class _BackboneRate:
         if self._var_key(variable) in self.backbone_keys:
             learning_rate = learning_rate * self._backbone_scale(variable.dtype)
         return super().update_step(gradient, variable, learning_rate)
+
+    def _apply_weight_decay(self, variables: list) -> None:
+        """Decoupled weight decay (AdamW's) is a step too: the backbone's is scaled alike, so it
+        is held still during ``head_epochs`` (as per-group rates scale it in PyTorch)."""
+        backbone = [v for v in variables if self._var_key(v) in self.backbone_keys]
+        super()._apply_weight_decay([v for v in variables
+                                     if self._var_key(v) not in self.backbone_keys])
+        if self.weight_decay is None:
+            return
+        for variable in backbone:
+            if self._use_weight_decay(variable):
+                rate = keras.ops.cast(self.learning_rate, variable.dtype) \
+                    * keras.ops.cast(self.weight_decay, variable.dtype) \
+                    * self._backbone_scale(variable.dtype)
+                variable.assign(variable - variable * rate)
 
     def _backbone_scale(self, dtype: Any) -> Any:
         ratio = keras.ops.cast(self.backbone_lr_ratio, dtype)
@@ -53,7 +75,8 @@ class _BackboneRate:
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "backbone_lr_ratio": self.backbone_lr_ratio,
-                "backbone_frozen_steps": self.backbone_frozen_steps}
+                "backbone_frozen_steps": self.backbone_frozen_steps,
+                "backbone_paths": self.backbone_paths}
 
 
 def _subclass(base: type) -> type:
@@ -75,7 +98,5 @@ def with_backbone_rate(optimizer_class: type, backbone: Iterable[Any], *, lr_rat
     backbone = list(backbone)
     if not backbone or (lr_ratio == 1.0 and not frozen_steps):
         return optimizer_class(**kwargs)
-    optimizer = _SCALED[optimizer_class](backbone_lr_ratio=lr_ratio,
-                                         backbone_frozen_steps=frozen_steps, **kwargs)
-    optimizer.backbone_keys = {optimizer._var_key(v) for v in backbone}
-    return optimizer
+    return _SCALED[optimizer_class](backbone_lr_ratio=lr_ratio, backbone_frozen_steps=frozen_steps,
+                                    backbone_paths=[v.path for v in backbone], **kwargs)

@@ -14,6 +14,7 @@ from .definitions import (load_existing_study, settings_from_args,
                           settings_from_study, storage_for)
 from .errors import SearchError
 from .knobs import Fixed
+from .schema import describe_when
 from .space import Space, load_space
 from .study.storage_url import StorageURL
 
@@ -31,7 +32,7 @@ def space_table(space: Space) -> Table:
         table.add_column(column, overflow="fold")
     for comp, name, spec, knob in space.entries():
         searched = "" if isinstance(knob, Fixed) else "yes"
-        when = f"{spec.when[0]} in {list(spec.when[1])}" if spec.when else (
+        when = describe_when(spec.when) if spec.when else (
             f"one per {spec.per}" if spec.per else "")
         table.add_row(comp, name, searched, knob.describe(), when, spec.doc,
                       style=None if searched else "dim")

@@ -63,16 +63,19 @@ class Config:
         return {"params": self.params, "data": self.data.to_dict(), "seed": self.seed}
 
     def canonical_params(self) -> dict[str, dict[str, Any]]:
-        """Every component's active knobs with defaults filled in, per-block lists at their
-        count and numbers in the knob's own type: equal models give equal dicts."""
+        """Every component's active knobs with defaults filled in (but a knob ``added_later``
+        left out at its default), per-block lists at their count and numbers in the knob's own
+        type: equal models give equal dicts."""
         out: dict[str, dict[str, Any]] = {}
         for comp_name, component in COMPONENTS.items():
             values: dict[str, Any] = {}
             for knob, spec in component.knobs.items():
                 if spec.is_active(values, self.params):
                     values[knob] = _canonical(spec, self.get(comp_name, knob))
-            if values != NO_BACKBONE_VALUES or comp_name != "backbone":  # a conv stack's
-                out[comp_name] = values  # identity predates backbones: keep its digest
+            identity = {k: v for k, v in values.items()
+                        if not (component.knobs[k].added_later and v == component.knobs[k].default)}
+            if identity != NO_BACKBONE_VALUES or comp_name != "backbone":  # a conv stack's
+                out[comp_name] = identity  # identity predates backbones: keep its digest
         return out
 
     def digest(self) -> str:

@@ -13,7 +13,26 @@ from typing import Any
 
 from .inputs import Domain
 
-__all__ = ["KnobSpec", "Component", "COMPONENTS", "AUGMENTATIONS", "BACKBONES", "knob_spec"]
+__all__ = ["KnobSpec", "AtLeast", "describe_when", "Component", "COMPONENTS", "AUGMENTATIONS", "BACKBONES", "knob_spec"]
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    """A ``when`` condition on a number: active from ``bound`` up (``value in AtLeast(1)``)."""
+
+    bound: float
+
+    def __contains__(self, value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and value >= self.bound
+
+    def __str__(self) -> str:
+        return f">= {self.bound}"
+
+
+def describe_when(when: tuple[str, tuple[Any, ...] | AtLeast]) -> str:
+    switch, values = when
+    return f"{switch} {values}" if isinstance(values, AtLeast) else f"{switch} in {list(values)}"
 
 
 @dataclass(frozen=True)
@@ -28,8 +47,10 @@ class KnobSpec(Domain):
     high_open: bool = False
     low_open: bool = False
     choices: tuple[Any, ...] | None = None
-    when: tuple[str, tuple[Any, ...]] | None = None
+    when: tuple[str, tuple[Any, ...] | AtLeast] | None = None
     per: str | None = None
+    added_later: bool = False  # at its default, left out of a config's identity (digest), so
+    # configs written before the knob existed keep theirs
 
     def is_active(self, siblings: dict[str, Any], params: dict[str, dict] | None = None) -> bool:
         """``when`` names a sibling knob, or ``component.knob`` elsewhere in ``params`` (a
@@ -87,6 +108,7 @@ def _positive(default: float, doc: str, high: float = 1.0, **kw: Any) -> KnobSpe
 BACKBONES = ("vgg16", "resnet50", "mobilenet_v3_small", "efficientnet_b0")
 WITH_BACKBONE = ("name", BACKBONES)
 NO_BACKBONE = ("backbone.name", ("none",))  # the conv stack is the model when no backbone is
+FINE_TUNED = ("trainable_blocks", AtLeast(1))  # (inactive without a backbone: not a sibling then)
 
 _ARCHITECTURE = [
     Component("backbone", "a Keras application as feature extractor (search/backbone.py)", {
@@ -101,10 +123,10 @@ _ARCHITECTURE = [
                            when=WITH_BACKBONE),
         "lr_ratio": _positive(1.0, "the trainable blocks' learning rate as a fraction of the "
                               "head's (discriminative learning rates; 1: the same)",
-                              when=WITH_BACKBONE),
+                              when=FINE_TUNED, added_later=True),
         "head_epochs": KnobSpec(int, 0, "epochs the head trains alone before the trainable "
                                 "blocks join (two-phase fine-tuning; 0: from the start)", low=0,
-                                high=1000, when=WITH_BACKBONE),
+                                high=1000, when=FINE_TUNED, added_later=True),
     }),
     Component("conv", "convolution blocks: conv -> [bn] -> activation -> [pool] -> [dropout]", {
         "depth": KnobSpec(int, 2, "number of conv blocks", low=1, high=8, when=NO_BACKBONE),

@@ -84,10 +84,12 @@ class Space:
 
     def canonical(self) -> dict[str, str]:
         """One line per knob; the space's identity for resume checks and hashing. A space
-        without a backbone leaves the backbone's knobs out, so its digest predates them."""
+        without a backbone leaves the backbone's knobs out, and a knob ``added_later`` is left
+        out at its fixed default, so the digest of a space written before them stays."""
         no_backbone = self.knobs.get("backbone", {}).get("name", Fixed("none")) == Fixed("none")
-        return {f"{c}.{k}": knob.describe() for c, k, _, knob in self.entries()
-                if not (c == "backbone" and no_backbone)}
+        return {f"{c}.{k}": knob.describe() for c, k, spec, knob in self.entries()
+                if not (c == "backbone" and no_backbone)
+                and not (spec.added_later and knob == Fixed(spec.default))}
 
     def digest(self) -> str:
         text = "\n".join(f"{k}: {v}" for k, v in self.canonical().items())

@@ -83,6 +83,37 @@ def test_weights_from_a_file_it_wrote_itself(tmp_path):
         np.testing.assert_array_equal(mine, theirs)
 
 
+def moving_statistics(model: keras.Model) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(w) for w in model.get_layer("backbone").weights
+            if "moving" in w.path]
+
+
+def test_a_pretrained_backbone_keeps_its_batch_norm_statistics_while_fine_tuning(tmp_path):
+    """Keras' fine-tuning advice: batch norm in inference mode (moving statistics as loaded,
+    gamma/beta frozen) while the convolutions of the trainable blocks learn; from scratch
+    (``weights: none``) batch norm trains as usual."""
+    from search.data import load_dataset
+    from search.training import train
+
+    source = backbone.APPLICATIONS["mobilenet_v3_small"].build(
+        include_top=False, weights=None, input_shape=(32, 32, 3))
+    for w in source.weights:  # statistics unlike the data's, as a source's would be
+        if "moving" in w.path:
+            w.assign(np.random.default_rng(0).uniform(0.5, 2.0, w.shape).astype("float32"))
+    path = tmp_path / "mnv3.weights.h5"
+    source.save_weights(path)
+    data = load_dataset(TINY)
+    for weights, trains_batch_norm in ((str(path), False), ("none", True)):
+        tuned = config("mobilenet_v3_small", weights=weights, trainable_blocks=11)
+        before = moving_statistics(build_model(tuned, data.input_shape, data.n_classes))
+        model = train(tuned, data).model
+        moved = max(np.abs(a - b).max() for a, b in zip(moving_statistics(model), before))
+        assert bool(moved > 1e-6) is trains_batch_norm, (weights, moved)
+        names = [v.path for v in backbone.backbone_variables(model)]
+        assert any("kernel" in n for n in names)  # the convolutions fine-tune either way
+        assert any("gamma" in n or "beta" in n for n in names) is trains_batch_norm
+
+
 def test_a_missing_weights_file_and_unreachable_imagenet_weights_say_what_to_do(
         tmp_path, monkeypatch):
     with pytest.raises(SearchError, match="nowhere.weights.h5 is not a file; expected 'imagenet'"):

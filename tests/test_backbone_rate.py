@@ -12,11 +12,12 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, write
 from search.backbone import backbone_variables
 from search.config import Config
 from search.data import DataSpec, load_dataset
 from search.refit import load_refit_model, refit_and_save
+from search.space import load_space
 from search.training import train
 
 TINY = DataSpec(name="digits", limit=120)  # 8x8 gray: resized to 32x32 RGB inside the model
@@ -54,8 +55,8 @@ def changes(before: list[np.ndarray], after: list[np.ndarray]) -> np.ndarray:
 
 def test_head_epochs_hold_the_backbone_still_then_let_it_train():
     snapshots, data = Snapshots(), load_dataset(TINY)
-    train(config({"name": "adam", "learning_rate": 0.01}, epochs=3, head_epochs=2), data,
-          callbacks=[snapshots])
+    train(config({"name": "adamw", "learning_rate": 0.01, "weight_decay": 0.01}, epochs=3,
+                 head_epochs=2), data, callbacks=[snapshots])  # weight decay held too
     first, second, third = (changes(snapshots.backbone[i], snapshots.backbone[i + 1])
                             for i in range(3))
     assert not first.any() and not second.any()  # two epochs (one step each): head alone
@@ -86,16 +87,29 @@ def test_a_model_trained_with_backbone_rates_saves_and_loads_back(tmp_path):
     compiled = keras.saving.load_model(tmp_path / "m.keras")  # the optimiser deserialises too
     assert type(compiled.optimizer).__name__ == "BackboneAdamW"
     assert compiled.optimizer.get_config()["backbone_lr_ratio"] == 0.1
+    compiled.optimizer.build(compiled.trainable_variables)  # trained further, the loaded
+    assert len(compiled.optimizer.backbone_keys) == len(backbone_variables(compiled)) > 0  # model
+    # still finds its backbone's variables (by their paths) and scales their steps
     x_test, _ = outcome.data.test()
     np.testing.assert_allclose(loaded.predict(x_test[:8], verbose=0),
                                outcome.model.predict(x_test[:8], verbose=0), atol=1e-5)
 
 
-def test_the_backbone_rate_knobs_change_a_backbone_configs_identity_only():
+def test_the_backbone_rate_knobs_change_a_fine_tuned_configs_identity_only():
     plain = config({"name": "adam"})
     assert plain.digest() != config({"name": "adam"}, lr_ratio=0.1).digest()
     assert plain.digest() != config({"name": "adam"}, head_epochs=2).digest()
+    assert plain.digest() == config({"name": "adam"}, lr_ratio=1, head_epochs=0).digest()
     assert "lr_ratio" not in Config({}).canonical_params().get("backbone", {})
+    frozen = config({"name": "adam"}, trainable_blocks=0)
+    assert frozen.digest() == config({"name": "adam"}, trainable_blocks=0, lr_ratio=0.1,
+                                     head_epochs=2).digest()  # nothing to fine-tune: inactive
+
+
+def test_backbone_configs_written_before_the_rate_knobs_keep_their_digest():
+    """The digest this config had before ``lr_ratio``/``head_epochs`` existed: studies and
+    ablations of fine-tuned backbones made then still resume."""
+    assert config({"name": "adam"}).digest() == "496dafb7ebbb"
 
 
 @pytest.mark.slow
@@ -110,3 +124,13 @@ def test_head_epochs_and_lr_ratio_on_other_backends(backend):
                           cwd=os.path.dirname(__file__), timeout=600,
                           env={**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0 and done.stdout.split()[-1:] == ["ok"], done.stderr[-3000:]
+
+
+def test_backbone_spaces_written_before_the_rate_knobs_keep_their_digest(tmp_path):
+    text = ('from search.knobs import Choice, Int\nSPACE = {"backbone": {"name": '
+            '"mobilenet_v3_small", "weights": "none", "trainable_blocks": Int(0, 11)},\n'
+            '         "head": {"layers": 1, "units": Choice(16, 32)}}\n')
+    before = load_space(write(tmp_path, "before.py", text))
+    spelt = load_space(write(tmp_path, "spelt.py", text.replace(
+        '"trainable_blocks"', '"lr_ratio": 1.0, "head_epochs": 0, "trainable_blocks"')))
+    assert before.digest() == spelt.digest() == "dee115885b09d7f3"
