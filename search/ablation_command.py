@@ -128,6 +128,7 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
         if db:
             store.recover_orphans()
         result = run_ablation(plan, objective, store, on_trained=trained)
+        objective.forget_stored(lambda key: store.get(key) is not None)
     views = _search_importance(name, storage)
     show_result(result, views, console)
     command = redact("python -m search " + " ".join(shlex.quote(a) for a in sys.argv[1:]))

@@ -60,6 +60,14 @@ class KerasObjective:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
+    def forget_stored(self, is_stored: Callable[[str], bool]) -> None:
+        """Remove the checkpoints of runs whose values are stored now: runs interrupted here
+        and then trained to the end by another worker."""
+        if self.checkpoint_root is not None and self.checkpoint_root.is_dir():
+            for folder in self.checkpoint_root.iterdir():
+                if folder.is_dir() and is_stored(folder.name):
+                    self.forget(folder.name)
+
     def _folder(self, key: str) -> Path | None:
         return None if self.checkpoint_root is None else self.checkpoint_root / key
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import threading
 import warnings
 from typing import Iterator
@@ -18,6 +17,7 @@ from typing import Iterator
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from .stop_signal import StopSignal
 from .study.budget import storage_lock
 from .study.optuna_internals import fail_trial, set_trial_user_attr
 from .study.storage_clock import storage_now
@@ -123,24 +123,22 @@ class OptunaRunStore:
 
         thread = threading.Thread(target=beat, daemon=True)
         thread.start()
+        finished = False
         try:
             yield
-        except BaseException:  # interrupted (or broken): free the run at once for the next
-            self._release(key)  # worker or the rerun, instead of after STALE_SECONDS
-            raise
-        finally:
-            stop.set()
-            thread.join()
+            finished = True
+        finally:  # a (second) SIGTERM or Ctrl-C must not cut this short: kept as the flag
+            with StopSignal.deferred(raise_after=False):
+                stop.set()
+                thread.join()  # no heartbeat may land on the trial once it is released
+                if not finished:  # interrupted (or broken): free the run at once for the next
+                    self._release(key)  # worker or the rerun, instead of after STALE_SECONDS
 
     def _release(self, key: str) -> None:
         trial = self._claimed.pop(key)
-        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not
-        try:                                                      # cut the release in half
-            with contextlib.suppress(Exception):  # unreachable storage: it goes stale instead
-                set_trial_user_attr(self.study, trial, "interrupted", True)
-                fail_trial(self.study, trial)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        with contextlib.suppress(Exception):  # unreachable storage: the claim goes stale instead
+            set_trial_user_attr(self.study, trial, "interrupted", True)
+            fail_trial(self.study, trial)
 
     def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None:
         trial = self._claimed.pop(key)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,12 +105,8 @@ def _requeue(study: optuna.Study, trial_id: int | None) -> None:
     """
     if trial_id is None:
         return
-    with contextlib.suppress(Exception):
-        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not
-        try:                                                      # cut the re-queue in half
-            requeue_trial(study, get_trial(study, trial_id))
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+    with StopSignal.deferred(raise_after=False), contextlib.suppress(Exception):  # a second
+        requeue_trial(study, get_trial(study, trial_id))  # SIGTERM must not cut it in half
 
 
 def plan_warm_start(settings: StudySettings, options: RunOptions, console: Console) -> list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from typing import Any, Iterator
 
 __all__ = ["StopSignal", "stop_check", "stopping_on_signals", "backup_and_restore"]
@@ -29,14 +30,17 @@ class StopSignal:
 
     @classmethod
     @contextlib.contextmanager
-    def deferred(cls) -> Iterator[None]:
-        """A stop that arrives inside the block is raised when the block ends, not in it."""
+    def deferred(cls, *, raise_after: bool = True) -> Iterator[None]:
+        """A stop that arrives inside the block is raised when the block ends, not in it (or,
+        with ``raise_after=False``, only kept as the flag: for a block on a path that already
+        ends in an exception). Unlike swapping handlers, safe in any thread."""
         cls.deferring = True
         try:
             yield
         finally:
             cls.deferring = False
-        cls.check()
+        if raise_after:
+            cls.check()
 
     @classmethod
     def check(cls) -> None:
@@ -80,7 +84,12 @@ def backup_and_restore(folder: str):
 
 @contextlib.contextmanager
 def stopping_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGINT raise KeyboardInterrupt (and set the flag) inside the block."""
+    """SIGTERM and SIGINT raise KeyboardInterrupt (and set the flag) inside the block. Python
+    delivers signals to the main thread only: elsewhere (a search run from a thread) the
+    handlers stay as they are."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     StopSignal.requested = False
     previous = signal.signal(signal.SIGTERM, StopSignal.handler)
     previous_int = signal.signal(signal.SIGINT, StopSignal.handler)

@@ -146,3 +146,56 @@ def test_a_dead_workers_claim_goes_stale_and_is_taken_over(tmp_path):
     assert alive.claim("k", config=config, view="reference", component="all")
     alive.put("k", 0.9, config=config, view="reference", component="all")
     assert alive.get("k") == 0.9 and dead.get("k") == 0.9
+
+
+def test_an_interrupted_run_is_released_at_once_from_any_thread(tmp_path, monkeypatch):
+    """The heartbeat stops before the release (none lands on the failed trial) and the release
+    takes no signal handler (which only the main thread may set): the next claim succeeds."""
+    import threading
+    import time
+
+    from search.ablation_store import OptunaRunStore
+    from search.study.lifecycle import make_storage
+
+    errors: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    monkeypatch.setattr(OptunaRunStore, "HEARTBEAT_SECONDS", 0.01)
+    url, config = str(tmp_path / "runs.log"), REFERENCE.replace(seed=1)
+    store = OptunaRunStore(make_storage(url), "s", url)
+
+    def interrupted_run() -> None:
+        assert store.claim("k", config=config, view="reference", component="all")
+        trial = store._claimed["k"]
+        try:
+            with store.working("k"):
+                first = store.study.trials[-1].user_attrs["alive"]
+                deadline = time.monotonic() + 30
+                while store.study.trials[-1].user_attrs["alive"] == first:  # a beat landed
+                    assert time.monotonic() < deadline, "no heartbeat in 30 s"
+                    time.sleep(0.01)
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            pass
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        assert trial.number == store.study.trials[-1].number
+
+    worker = threading.Thread(target=interrupted_run)
+    worker.start()
+    worker.join()
+    assert not errors, errors
+    released = store.study.trials[-1]
+    assert released.state.name == "FAIL" and released.user_attrs["interrupted"]
+    other = OptunaRunStore(make_storage(url), "s", url)
+    assert other.claim("k", config=config, view="reference", component="all")
+
+
+def test_checkpoints_of_runs_stored_by_another_worker_are_removed(tmp_path):
+    from search.ablation_objective import KerasObjective
+
+    root = tmp_path / "checkpoints"
+    for key in ("done-elsewhere", "still-open"):
+        (root / key).mkdir(parents=True)
+        (root / key / "history.json").write_text("[]")
+    KerasObjective(root).forget_stored(lambda key: key == "done-elsewhere")
+    assert sorted(p.name for p in root.iterdir()) == ["still-open"]

@@ -18,6 +18,22 @@ def search(*args: str, cwd) -> subprocess.CompletedProcess:
                           text=True, timeout=600)
 
 
+def sigterm_when(process: subprocess.Popen, ready, timeout: float = 300) -> tuple[str, str]:
+    """SIGTERM ``process`` once ``ready()`` holds (or it ended, or ``timeout`` passed: the
+    caller's exit-code check then fails); its output."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(Exception):  # nothing written yet
+            if ready():
+                break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    return process.communicate(timeout=120)
+
+
 def test_space_command_prints_the_table(tmp_path):
     out = search("space", str(REPO / "spaces" / "cnn.py"), cwd=tmp_path)
     assert out.returncode == 0
@@ -133,9 +149,6 @@ def test_keras_tuner_engine_uses_the_same_space_and_writes_best_yaml(tmp_path, t
 
 @pytest.mark.slow
 def test_sigterm_requeues_the_trial_and_the_rerun_resumes_it(tmp_path):
-    import signal
-    import time
-
     import optuna
 
     space = write(tmp_path, "long.py", "SPACE = {'conv': {'depth': 1, 'filters': 8}, 'head': "
@@ -146,17 +159,8 @@ def test_sigterm_requeues_the_trial_and_the_rerun_resumes_it(tmp_path):
     process = subprocess.Popen(command, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
     db = f"sqlite:///{tmp_path / 'studies/t/study.db'}"
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:  # until two epochs are stored
-        try:
-            trials = optuna.load_study(study_name="t", storage=db).trials
-        except (KeyError, Exception):  # no database or no study yet
-            trials = []
-        if trials and len(trials[0].user_attrs.get("history", [])) >= 2:
-            break
-        time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=120)
+    out, err = sigterm_when(process, lambda: len(optuna.load_study(
+        study_name="t", storage=db).trials[0].user_attrs.get("history", [])) >= 2)  # 2 epochs
     assert process.returncode == 130, err
     assert "Rerun the same command to resume" in err and "Traceback" not in err
     first, retry = optuna.load_study(study_name="t", storage=db).trials
@@ -209,11 +213,11 @@ def test_ablate_a_real_study_and_resume_without_retraining(tmp_path, tiny_space_
 @pytest.mark.slow
 def test_sigterm_during_ablate_keeps_the_runs_checkpoint_and_the_rerun_resumes_it(tmp_path):
     import glob
-    import json
-    import signal
-    import time
+    from pathlib import Path
 
     import optuna
+
+    from search.trial import checkpoint_epoch
 
     model = "  conv: {depth: 1, filters: [8]}\n  head: {layers: 0}\n  training: {epochs: 12, batch_size: 16}\n"
     write(tmp_path, "ab.yaml", "study: ab\ndata: {name: digits}\nseeds: 2\npath_seeds: 1\n"
@@ -221,22 +225,17 @@ def test_sigterm_during_ablate_keeps_the_runs_checkpoint_and_the_rerun_resumes_i
     command = [sys.executable, "-m", "search", "ablate", "ab.yaml"]
     process = subprocess.Popen(command, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
-    histories = str(tmp_path / "studies/ab/ablation/checkpoints/*/history.json")
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:  # until a run has 2 epochs
-        with contextlib.suppress(OSError, ValueError):
-            if any(len(json.loads(open(f).read())) >= 2 for f in glob.glob(histories)):
-                break
-        time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=120)
+    checkpoints = str(tmp_path / "studies/ab/ablation/checkpoints/*")
+    out, err = sigterm_when(process, lambda: any(  # a run's checkpoint holds 2 finished epochs
+        (checkpoint_epoch(Path(folder)) or 0) >= 2 for folder in glob.glob(checkpoints)))
     assert process.returncode == 130, err
     assert "Rerun the same command to resume" in err and "Traceback" not in err
     db = f"sqlite:///{tmp_path / 'studies/ab/study.db'}"
     runs = optuna.load_study(study_name="ab.ablation", storage=db).trials
     assert runs[-1].state.name == "FAIL" and runs[-1].user_attrs["interrupted"]  # released
     assert all(r.state.name == "COMPLETE" for r in runs[:-1])
-    assert glob.glob(histories)  # the interrupted run's checkpoint stays
+    kept = [Path(folder) for folder in glob.glob(checkpoints)]  # the interrupted run's stays
+    assert len(kept) == 1 and checkpoint_epoch(kept[0]) >= 2 and (kept[0] / "history.json").is_file()
 
     rerun = subprocess.run(command, cwd=tmp_path, text=True, capture_output=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
@@ -245,7 +244,7 @@ def test_sigterm_during_ablate_keeps_the_runs_checkpoint_and_the_rerun_resumes_i
     assert resumed and int(resumed.group(1)) >= 2, rerun.stdout
     runs = optuna.load_study(study_name="ab.ablation", storage=db).trials
     assert [r.state.name for r in runs].count("COMPLETE") == 4  # 2 variants x 2 seeds, once each
-    assert not glob.glob(str(tmp_path / "studies/ab/ablation/checkpoints/*"))
+    assert not glob.glob(checkpoints)
 
 
 def test_a_stop_that_python_swallowed_is_still_honoured(tmp_path, monkeypatch):
