@@ -34,12 +34,12 @@ class StopSignal:
         """A stop that arrives inside the block is raised when the block ends, not in it (or,
         with ``raise_after=False``, only kept as the flag: for a block on a path that already
         ends in an exception). Unlike swapping handlers, safe in any thread."""
-        cls.deferring = True
+        outer, cls.deferring = cls.deferring, True
         try:
             yield
         finally:
-            cls.deferring = False
-        if raise_after:
+            cls.deferring = outer  # nested: the outer block still defers
+        if raise_after and not outer:
             cls.check()
 
     @classmethod
