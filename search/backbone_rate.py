@@ -9,7 +9,10 @@ variables only:
   head's rate (the schedule still applies to both);
 - ``head_epochs``: for the first epochs the backbone's rate is 0, so the head
   trains alone; then the trainable blocks join (Keras' "train the head, then
-  unfreeze" recipe without rebuilding or recompiling the model mid-run).
+  unfreeze" recipe without rebuilding or recompiling the model mid-run). Epochs
+  are counted in the optimiser's applied steps, as Keras' schedules count them:
+  under mixed_float16 the few steps loss scaling skips make the phase that much
+  longer.
 
 Keras 3 has no per-variable learning rate, but every optimiser applies its
 update one variable at a time through ``update_step(gradient, variable,
