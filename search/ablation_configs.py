@@ -25,9 +25,11 @@ def differing_components(reference: Config, baseline: Config, *,
 def _component(config: Config, name: str) -> dict:
     from .schema import COMPONENTS
 
-    knobs = COMPONENTS[name].knobs
-    return {k: config.get(name, k) for k, spec in knobs.items()
-            if spec.is_active({kk: config.get(name, kk) for kk in knobs}, config.params)}
+    values: dict = {}  # in schema order: a knob is active by the active knobs before it
+    for knob, spec in COMPONENTS[name].knobs.items():
+        if spec.is_active(values, config.params):
+            values[knob] = config.get(name, knob)
+    return values
 
 
 def with_component(target: Config, source: Config, unit: str) -> Config:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 from .config import Config
+from .stop_signal import StopSignal
 
 __all__ = ["RunStore", "MemoryRunStore", "Runner", "Job", "Objective"]
 
@@ -97,6 +98,7 @@ class Runner:
         if self.on_trained:
             self.on_trained({"view": view, "component": component, "seed": config.seed,
                              "value": value, "run": key, "trained": self.trained})
+        StopSignal.check()  # a stop held while the run was being stored: nothing new starts
         return True
 
     def values(self, config: Config, seeds: Sequence[int], view: str, component: str) -> list[float]:
@@ -107,6 +109,7 @@ class Runner:
         value = self.store.get(key)
         while value is None:  # another worker is training it (or it was never claimed)
             if not self._try_train(config, view, component):
+                StopSignal.check()  # waiting on another worker's run: a stop ends the wait
                 time.sleep(self.poll_seconds)
             value = self.store.get(key)
         if (key, view, component) not in self._seen:

@@ -130,7 +130,8 @@ class OptunaRunStore:
         finally:  # a (second) SIGTERM or Ctrl-C must not cut this short: kept as the flag
             with StopSignal.deferred(raise_after=False):
                 stop.set()
-                thread.join()  # no heartbeat may land on the trial once it is released
+                thread.join(timeout=30)  # no heartbeat may land on the trial once it is
+                # released (a storage that hangs: released anyway, after 30 s)
                 if not finished:  # interrupted (or broken): free the run at once for the next
                     self._release(key)  # worker or the rerun, instead of after STALE_SECONDS
 

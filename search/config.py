@@ -74,6 +74,9 @@ class Config:
                     values[knob] = _canonical(spec, self.get(comp_name, knob))
             identity = {k: v for k, v in values.items()
                         if not (component.knobs[k].added_later and v == component.knobs[k].default)}
+            if comp_name == "backbone" and identity.get("weights", "none") != "none":
+                identity["batch_norm"] = "inference"  # since pretrained batch norm stays in
+                # inference mode: runs from before, which trained it, are not the same model
             if identity != NO_BACKBONE_VALUES or comp_name != "backbone":  # a conv stack's
                 out[comp_name] = identity  # identity predates backbones: keep its digest
         return out

@@ -20,26 +20,31 @@ class StopSignal:
     """
 
     requested = False
-    deferring = False
+    _depth = 0  # open deferred blocks, in any thread
+    _depth_lock = threading.Lock()
 
     @classmethod
     def handler(cls, signum: int, frame: Any) -> None:
         cls.requested = True
-        if not cls.deferring:
+        if not cls._depth:
             raise KeyboardInterrupt
 
     @classmethod
     @contextlib.contextmanager
     def deferred(cls, *, raise_after: bool = True) -> Iterator[None]:
         """A stop that arrives inside the block is raised when the block ends, not in it (or,
-        with ``raise_after=False``, only kept as the flag: for a block on a path that already
-        ends in an exception). Unlike swapping handlers, safe in any thread."""
-        outer, cls.deferring = cls.deferring, True
+        with ``raise_after=False``, only kept as the flag, which the training loops check: for
+        a block on a path that already ends in an exception). Blocks nest and may run in any
+        thread (unlike swapping handlers); the last one to end raises."""
+        with cls._depth_lock:
+            cls._depth += 1
         try:
             yield
         finally:
-            cls.deferring = outer  # nested: the outer block still defers
-        if raise_after and not outer:
+            with cls._depth_lock:
+                cls._depth -= 1
+                last = cls._depth == 0
+        if raise_after and last:
             cls.check()
 
     @classmethod

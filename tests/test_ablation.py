@@ -159,7 +159,7 @@ def test_an_interrupted_run_is_released_at_once_from_any_thread(tmp_path, monkey
 
     errors: list[BaseException] = []
     monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
-    monkeypatch.setattr(OptunaRunStore, "HEARTBEAT_SECONDS", 0.01)
+    monkeypatch.setattr(OptunaRunStore, "HEARTBEAT_SECONDS", 0.05)
     url, config = str(tmp_path / "runs.log"), REFERENCE.replace(seed=1)
     store = OptunaRunStore(make_storage(url), "s", url)
 
@@ -199,3 +199,16 @@ def test_checkpoints_of_runs_stored_by_another_worker_are_removed(tmp_path):
         (root / key / "history.json").write_text("[]")
     KerasObjective(root).forget_stored(lambda key: key == "done-elsewhere")
     assert sorted(p.name for p in root.iterdir()) == ["still-open"]
+
+
+def test_a_components_knobs_are_taken_in_schema_order():
+    """``backbone.lr_ratio`` is active only under a backbone that fine-tunes: a stale
+    ``trainable_blocks`` beside ``name: none`` does not carry it into the swapped config."""
+    from search.ablation_configs import with_component
+    from search.config import Config
+
+    stale = Config({"backbone": {"name": "none", "trainable_blocks": 3, "lr_ratio": 0.1}})
+    swapped = with_component(Config({}), stale, "backbone")
+    assert swapped.params["backbone"] == {"name": "none"}
+    tuned = Config({"backbone": {"name": "vgg16", "trainable_blocks": 3, "lr_ratio": 0.1}})
+    assert with_component(Config({}), tuned, "backbone").params["backbone"]["lr_ratio"] == 0.1

@@ -112,6 +112,11 @@ def test_a_pretrained_backbone_keeps_its_batch_norm_statistics_while_fine_tuning
         names = [v.path for v in backbone.backbone_variables(model)]
         assert any("kernel" in n for n in names)  # the convolutions fine-tune either way
         assert any("gamma" in n or "beta" in n for n in names) is trains_batch_norm
+    tuned = config("mobilenet_v3_small", weights=str(path), trainable_blocks=11)
+    build_model(tuned, data.input_shape, data.n_classes).save(tmp_path / "p.keras")
+    loaded = keras.saving.load_model(tmp_path / "p.keras", compile=False)
+    assert not any(layer.trainable for layer in loaded.get_layer("backbone").layers
+                   if isinstance(layer, keras.layers.BatchNormalization))  # saved as it was
 
 
 def test_a_missing_weights_file_and_unreachable_imagenet_weights_say_what_to_do(

@@ -19,19 +19,20 @@ def search(*args: str, cwd) -> subprocess.CompletedProcess:
 
 
 def sigterm_when(process: subprocess.Popen, ready, timeout: float = 300) -> tuple[str, str]:
-    """SIGTERM ``process`` once ``ready()`` holds (or it ended, or ``timeout`` passed: the
-    caller's exit-code check then fails); its output."""
+    """SIGTERM ``process`` once ``ready()`` holds; its output. Fails if the process ended or
+    ``timeout`` passed first."""
     import signal
     import time
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
+    deadline, held = time.monotonic() + timeout, False
+    while not held and time.monotonic() < deadline and process.poll() is None:
         with contextlib.suppress(Exception):  # nothing written yet
-            if ready():
-                break
-        time.sleep(0.2)
+            held = bool(ready())
+        time.sleep(0 if held else 0.2)
     process.send_signal(signal.SIGTERM)
-    return process.communicate(timeout=120)
+    out, err = process.communicate(timeout=120)
+    assert held, f"the condition never held before the process ended or {timeout} s\n{err}"
+    return out, err
 
 
 def test_space_command_prints_the_table(tmp_path):
@@ -151,6 +152,8 @@ def test_keras_tuner_engine_uses_the_same_space_and_writes_best_yaml(tmp_path, t
 def test_sigterm_requeues_the_trial_and_the_rerun_resumes_it(tmp_path):
     import optuna
 
+    from search.trial import checkpoint_epoch
+
     space = write(tmp_path, "long.py", "SPACE = {'conv': {'depth': 1, 'filters': 8}, 'head': "
                   "{'layers': 0}, 'training': {'epochs': 25, 'batch_size': 16}}\n"
                   "DATA = {'name': 'digits'}\n")
@@ -159,8 +162,9 @@ def test_sigterm_requeues_the_trial_and_the_rerun_resumes_it(tmp_path):
     process = subprocess.Popen(command, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
     db = f"sqlite:///{tmp_path / 'studies/t/study.db'}"
-    out, err = sigterm_when(process, lambda: len(optuna.load_study(
-        study_name="t", storage=db).trials[0].user_attrs.get("history", [])) >= 2)  # 2 epochs
+    checkpoint = tmp_path / "studies/t/checkpoints/trial-0"  # (reading the database while the
+    out, err = sigterm_when(process, lambda: (checkpoint_epoch(checkpoint) or 0) >= 2)  # run
+    # creates it would race its table creation)
     assert process.returncode == 130, err
     assert "Rerun the same command to resume" in err and "Traceback" not in err
     first, retry = optuna.load_study(study_name="t", storage=db).trials

@@ -53,3 +53,19 @@ def test_handlers_are_left_alone_off_the_main_thread():
     worker.start()
     worker.join()
     assert seen == [before] and signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_block_in_another_thread_does_not_end_the_main_threads_deferral():
+    with stopping_on_signals():
+        with pytest.raises(KeyboardInterrupt):
+            with StopSignal.deferred():
+                def other() -> None:
+                    with StopSignal.deferred(raise_after=False):
+                        pass
+
+                worker = threading.Thread(target=other)
+                worker.start()
+                worker.join()
+                sigterm_self()  # still deferred: raised when the main block ends, not here
+                reached = True
+    assert reached

@@ -153,3 +153,26 @@ def test_a_trial_that_finished_its_last_epoch_is_never_pruned(epochs, state):
     trial = study.trials[0]
     assert trial.state == state and len(trial.user_attrs["history"]) == 1
     assert ("prune_reason" in trial.user_attrs) == (state == TrialState.PRUNED)
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
+    """Each process creates the tables it finds missing; without the storage's lock all but
+    one of six failed with "table studies already exists"."""
+    import subprocess
+    import sys
+    import time
+
+    script = ("import os, sys, time\nfrom search.study.lifecycle import make_storage\n"
+              "open(sys.argv[2] + '.ready' + sys.argv[3], 'w').close()\n"
+              "while not os.path.exists(sys.argv[2]): time.sleep(0.001)\n"
+              "make_storage(sys.argv[1])\n")
+    url, go = f"sqlite:///{tmp_path / 'new.db'}", str(tmp_path / "go")
+    processes = [subprocess.Popen([sys.executable, "-c", script, url, go, str(i)], text=True,
+                                  stderr=subprocess.PIPE) for i in range(6)]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("go.ready*"))) < 6:  # all imported: start them together
+        assert time.monotonic() < deadline and all(p.poll() is None for p in processes)
+        time.sleep(0.01)
+    open(go, "w").close()
+    errors = [p.communicate(timeout=120)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0] * 6, errors

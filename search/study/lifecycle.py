@@ -84,6 +84,9 @@ def _backend() -> str:
     return keras.backend.backend()
 
 
+SCHEMA_LOCK = "search/tables"  # the lock's name: one per database, whatever the study
+
+
 def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
     """RDB storage with heartbeats (stale RUNNING trials are failed and retried)."""
     url = StorageURL(url)
@@ -92,11 +95,12 @@ def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
             url.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {
             "pool_pre_ping": True}
-        try:
-            return optuna.storages.RDBStorage(
-                url.secret(), engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=3))
+        try:  # under the storage's lock: processes opening a new database at once would race
+            with storage_lock(SCHEMA_LOCK, url):  # to create its tables ("already exists")
+                return optuna.storages.RDBStorage(
+                    url.secret(), engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                        max_retry=3))
         except Exception as exc:
             raise SearchError(f"storage {url}: cannot open ({redact(_first_line(exc))}).",
                               hint="Check the URL, that the server is up, and the credentials.") from None
