@@ -72,11 +72,7 @@ class Config:
             for knob, spec in component.knobs.items():
                 if spec.is_active(values, self.params):
                     values[knob] = _canonical(spec, self.get(comp_name, knob))
-            identity = {k: v for k, v in values.items()
-                        if not (component.knobs[k].added_later and v == component.knobs[k].default)}
-            if comp_name == "backbone" and identity.get("weights", "none") != "none":
-                identity["batch_norm"] = "inference"  # since pretrained batch norm stays in
-                # inference mode: runs from before, which trained it, are not the same model
+            identity = _identity(comp_name, component.knobs, values)
             if identity != NO_BACKBONE_VALUES or comp_name != "backbone":  # a conv stack's
                 out[comp_name] = identity  # identity predates backbones: keep its digest
         return out
@@ -133,6 +129,17 @@ def check_params(params: dict, source: str) -> list[str]:
                 what = f"a list of {spec.allowed()}" if spec.per else spec.allowed()
                 problems.append(f"{source}: 'params.{comp}.{name}' must be {what}; got {value!r}.")
     return problems
+
+
+def _identity(component: str, specs: dict[str, KnobSpec], values: dict[str, Any]) -> dict[str, Any]:
+    """A component's active values as its part of a config's identity: a knob ``added_later``
+    is left out at its default; a pretrained backbone is marked as keeping its batch norm in
+    inference mode (runs from before, which trained it, are not the same model)."""
+    identity = {k: v for k, v in values.items()
+                if not (specs[k].added_later and v == specs[k].default)}
+    if component == "backbone" and identity.get("weights", "none") != "none":
+        identity["batch_norm"] = "inference"
+    return identity
 
 
 def _canonical(spec: KnobSpec, value: Any) -> Any:

@@ -13,7 +13,8 @@ from typing import Any
 
 from .inputs import Domain
 
-__all__ = ["KnobSpec", "AtLeast", "describe_when", "Component", "COMPONENTS", "AUGMENTATIONS", "BACKBONES", "knob_spec"]
+__all__ = ["KnobSpec", "AtLeast", "describe_when", "Component", "COMPONENTS", "AUGMENTATIONS",
+           "BACKBONES", "knob_spec"]
 
 
 @dataclass(frozen=True)

@@ -239,7 +239,8 @@ def test_sigterm_during_ablate_keeps_the_runs_checkpoint_and_the_rerun_resumes_i
     assert runs[-1].state.name == "FAIL" and runs[-1].user_attrs["interrupted"]  # released
     assert all(r.state.name == "COMPLETE" for r in runs[:-1])
     kept = [Path(folder) for folder in glob.glob(checkpoints)]  # the interrupted run's stays
-    assert len(kept) == 1 and checkpoint_epoch(kept[0]) >= 2 and (kept[0] / "history.json").is_file()
+    assert len(kept) == 1 and checkpoint_epoch(kept[0]) >= 2
+    assert (kept[0] / "history.json").is_file()
 
     rerun = subprocess.run(command, cwd=tmp_path, text=True, capture_output=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
