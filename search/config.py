@@ -18,7 +18,7 @@ import yaml
 
 from .data import DataSpec
 from .errors import SearchError
-from .schema import COMPONENTS, KnobSpec
+from .schema import COMPONENTS, KnobSpec, never_active
 
 NO_BACKBONE_VALUES = {"name": "none"}  # the backbone component of a plain conv stack
 
@@ -110,7 +110,9 @@ class Config:
         return cls.from_dict(raw, source=str(path)), (raw.get("result") or {})
 
 
-def check_params(params: dict, source: str) -> list[str]:
+def check_params(params: dict, source: str, *, activity: bool = True) -> list[str]:
+    """Unknown components and knobs, values outside a knob's domain and (with ``activity``) knobs
+    whose condition the given switches, or their baselines, rule out: they would be ignored."""
     problems = []
     for comp, knobs in params.items():
         if comp not in COMPONENTS:
@@ -128,6 +130,9 @@ def check_params(params: dict, source: str) -> list[str]:
             elif not _value_ok(spec, value):
                 what = f"a list of {spec.allowed()}" if spec.per else spec.allowed()
                 problems.append(f"{source}: 'params.{comp}.{name}' must be {what}; got {value!r}.")
+    if activity and not problems:
+        problems += [f"{source}: 'params.{key}' has no effect: {why}; remove it or change "
+                     "that switch." for key, why in never_active(params)]
     return problems
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from .inputs import Domain
 
 __all__ = ["KnobSpec", "AtLeast", "describe_when", "Component", "COMPONENTS", "AUGMENTATIONS",
-           "BACKBONES", "knob_spec"]
+           "BACKBONES", "knob_spec", "ANY_VALUE", "never_active"]
 
 
 @dataclass(frozen=True)
@@ -239,3 +239,36 @@ AUGMENTATIONS: tuple[str, ...] = tuple(c.name for c in _AUGMENTATION)
 
 def knob_spec(component: str, knob: str) -> KnobSpec:
     return COMPONENTS[component].knobs[knob]
+
+
+ANY_VALUE = object()  # a searched knob in ``never_active``: it may take a value that activates
+
+
+def never_active(params: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(component.knob, why)`` for each knob given in ``params`` that can have no effect: its
+    switch's value (given, or the baseline's) rules its condition out; a switch at ``ANY_VALUE``
+    rules nothing out. Such a knob would be silently ignored: callers report it as a mistake."""
+    found = []
+    for comp, given in params.items():
+        values: dict[str, Any] = {}
+        for name, spec in COMPONENTS[comp].knobs.items():
+            switch = _switch_value(spec, values, params)
+            if switch is ANY_VALUE or spec.is_active(values, params):
+                values[name] = given.get(name, spec.default)
+            elif name in given:
+                qualified = spec.when[0] if "." in spec.when[0] else f"{comp}.{spec.when[0]}"
+                condition = describe_when((qualified, spec.when[1]))
+                state = "itself inactive" if switch is None else repr(switch)
+                found.append((f"{comp}.{name}", f"it applies only when {condition}, and "
+                                                  f"{qualified} is {state}"))
+    return found
+
+
+def _switch_value(spec: KnobSpec, values: dict[str, Any], params: dict[str, dict]) -> Any:
+    if spec.when is None:
+        return None
+    switch = spec.when[0]
+    if "." not in switch:
+        return values.get(switch)
+    comp, knob = switch.split(".")
+    return params.get(comp, {}).get(knob, COMPONENTS[comp].knobs[knob].default)

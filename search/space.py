@@ -21,7 +21,7 @@ import optuna
 from .errors import SearchError
 from .inputs import did_you_mean
 from .knobs import Fixed, Float, Int, Knob, knob_from_json, knob_to_json
-from .schema import COMPONENTS, KnobSpec
+from .schema import ANY_VALUE, COMPONENTS, KnobSpec, never_active
 
 __all__ = ["Space", "load_space", "space_from_json"]
 
@@ -41,7 +41,7 @@ class Space:
         """A validated space from a dict like a space file's SPACE (plain values are fixed)."""
         problems = _check_structure(raw)
         knobs = _known_knobs(raw)
-        _raise_problems(path, problems + _check_values(knobs))
+        _raise_problems(path, problems + _check_values(knobs) + _never_active(knobs))
         return cls(knobs, path)
 
     def entries(self) -> Iterator[tuple[str, str, KnobSpec, Knob]]:
@@ -167,7 +167,7 @@ def load_space(path: str | Path) -> Space:
     if not isinstance(data, dict):
         problems.append(f"DATA must be a dict of data options; got {type(data).__name__}")
     knobs = _known_knobs(raw) if isinstance(raw, dict) else {}
-    _raise_problems(str(path), problems + _check_values(knobs))
+    _raise_problems(str(path), problems + _check_values(knobs) + _never_active(knobs))
     return Space(knobs, str(path), source, dict(data), namespace.get("WARM_START", ()))
 
 
@@ -213,6 +213,14 @@ def _check_values(knobs: dict[str, dict[str, Knob]]) -> list[str]:
         for name, knob in comp_knobs.items():
             problems += _knob_problems(f"{comp}.{name}", COMPONENTS[comp].knobs[name], knob)
     return problems
+
+
+def _never_active(knobs: dict[str, dict[str, Knob]]) -> list[str]:
+    """Knobs the space sets that no trial could use: fixed switches rule them out."""
+    values = {c: {k: knob.value if isinstance(knob, Fixed) else ANY_VALUE
+                  for k, knob in comp.items()} for c, comp in knobs.items()}
+    return [f"'{key}' has no effect: {why}; remove it or change that switch"
+            for key, why in never_active(values)]
 
 
 def _knob_problems(key: str, spec: KnobSpec, knob: Knob) -> list[str]:

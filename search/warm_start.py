@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from .config import check_params, read_yaml
 from .errors import SearchError
 from .knobs import Fixed
-from .schema import COMPONENTS
+from .schema import COMPONENTS, never_active
 from .space import Space
 
 __all__ = ["WarmStart", "warm_start_trials", "read_warm_start_file", "space_warm_start"]
@@ -53,19 +53,28 @@ def warm_start_trials(space: Space, entries: Sequence[WarmStart]) -> tuple[list[
     """
     trials, notes, problems = [], [], []
     for source, partial in entries:
-        structural = check_params(partial, source)
+        structural = check_params(partial, source, activity=False)  # judged in this space:
         if structural:
             problems += structural
             continue
         replay = _Replay(source, partial)
-        space.sample(replay)
-        problems += replay.problems
+        sampled = space.sample(replay)
+        problems += replay.problems + _ignored(source, partial, sampled)
         notes += _fixed_notes(space, source, partial)
         trials.append({"source": source, "params": replay.asked})
     if problems:
         raise SearchError(problems, hint="A warm start must lie inside the space: run "
                                          "`python -m search space FILE` to see what it allows.")
     return trials, notes
+
+
+def _ignored(source: str, partial: dict, sampled: dict[str, dict[str, Any]]) -> list[str]:
+    """Knobs of the entry that this space's values make inactive (the trial would not use them)."""
+    unused = {c: {k: v for k, v in knobs.items() if k not in sampled.get(c, {})}
+              for c, knobs in partial.items()}
+    merged = {c: {**sampled.get(c, {}), **unused.get(c, {})} for c in {*sampled, *unused}}
+    return [f"{source}: '{key}' has no effect in this space: {why}; remove it from the entry."
+            for key, why in never_active(merged)]
 
 
 def _fixed_notes(space: Space, source: str, partial: dict) -> list[str]:

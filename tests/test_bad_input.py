@@ -85,6 +85,14 @@ SPACE_CASES = [
     ("SPACE = {'schedule': {'name': 'cosine', 'min_ratio': 2.0}}", "'schedule.min_ratio' must be a float in [0, 1]; got 2.0"),
     ("SPACE = {'rotation': {'degrees': -5.0}}", "'rotation.degrees' must be a float in [0, 180]; got -5.0"),
     ("SPACE = {1: {}}", "unknown component '1'"),
+    ("SPACE = {'optimizer': {'momentum': 0.5}}", "s.py: 'optimizer.momentum' has no effect: it "
+     "applies only when optimizer.name in ['sgd', 'rmsprop'], and optimizer.name is 'adam'; "
+     "remove it or change that switch."),
+    ("from search.knobs import Int\nSPACE = {'backbone': {'name': 'vgg16'}, 'conv': {'depth': "
+     "Int(1, 3)}}", "'conv.depth' has no effect: it applies only when backbone.name in ['none'], "
+     "and backbone.name is 'vgg16'"),
+    ("SPACE = {'backbone': {'lr_ratio': 0.1}}", "'backbone.lr_ratio' has no effect: it applies "
+     "only when backbone.trainable_blocks >= 1, and backbone.trainable_blocks is itself inactive"),
 ]
 
 
@@ -128,6 +136,12 @@ CONFIG_CASES = [
     ("params: {conv: {kernel: 4}}", "'params.conv.kernel' must be one of 1, 3, 5, 7; got 4."),
     ("params: {dropout: [0.5]}", "'params.dropout' must be a mapping; got [0.5]."),
     ("params: {conv: {depth: 2}}\nseed: true", "'seed' must be an int; got True."),
+    ("params: {dropout: {enabled: false, conv_rate: 0.3}}", "c.yaml: 'params.dropout.conv_rate' "
+     "has no effect: it applies only when dropout.enabled in [True], and dropout.enabled is "
+     "False; remove it or change that switch."),
+    ("params: {backbone: {name: vgg16, weights: none, lr_ratio: 0.1}}", "'params.backbone."
+     "lr_ratio' has no effect: it applies only when backbone.trainable_blocks >= 1, and "
+     "backbone.trainable_blocks is 0"),
 ]
 
 

@@ -171,3 +171,13 @@ def test_keras_tuner_engines_honour_the_timeout_and_train_through_the_same_path(
     assert out.returncode == 2 and "network too large" in out.stdout
     assert "KerasTuner finished no trial successfully" in out.stderr
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_a_warm_start_knob_this_space_leaves_inactive_is_refused_not_ignored():
+    with pytest.raises(SearchError) as error:
+        warm_start_trials(SPACE, [("mine", {"dropout": {"enabled": False, "conv_rate": 0.3}}),
+                                  ("other", {"optimizer": {"momentum": 0.5}})])
+    text = " ".join(error.value.render().split())
+    assert "mine: 'dropout.conv_rate' has no effect in this space: it applies only when " \
+           "dropout.enabled in [True], and dropout.enabled is False; remove it from the entry." in text
+    assert "other: 'optimizer.momentum' has no effect in this space" in text

@@ -110,3 +110,20 @@ def test_a_space_round_trips_through_its_stored_json():
                       "optimizer": {"learning_rate": Float(1e-4, 1e-2, log=True)}})
     again = space_from_json(json.loads(json.dumps(space.to_json())), source="stored")
     assert again.knobs == space.knobs and again.digest() == space.digest()
+
+
+def test_a_knob_is_refused_only_when_no_trial_could_use_it():
+    """A searched switch may activate its knobs; a fixed one (or its baseline) that rules them
+    out would leave them silently ignored, so the space is refused."""
+    from search.errors import SearchError
+    from search.knobs import Choice, Float
+
+    Space.of({"optimizer": {"name": Choice("adam", "sgd"), "momentum": Float(0.5, 0.9)}})
+    Space.of({"backbone": {"name": Choice("none", "vgg16")}, "conv": {"depth": 3}})
+    with pytest.raises(SearchError) as error:
+        Space.of({"optimizer": {"name": "adamw", "momentum": Float(0.5, 0.9)},
+                  "dropout": {"conv_rate": 0.2}})
+    text = error.value.render()
+    assert "'optimizer.momentum' has no effect: it applies only when optimizer.name in " \
+           "['sgd', 'rmsprop'], and optimizer.name is 'adamw'" in text
+    assert "'dropout.conv_rate' has no effect" in text and "dropout.enabled is False" in text
