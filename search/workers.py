@@ -102,24 +102,34 @@ def _watch(plan: WorkerPlan, processes: list[subprocess.Popen], console: Console
     from .stop_signal import StopSignal
 
     previous = signal.signal(signal.SIGTERM, StopSignal.handler)
+    status = _StatusSource(plan)
     try:
-        with Live(_panel(plan), console=console, refresh_per_second=1, transient=True) as live:
+        with Live(status.panel(), console=console, refresh_per_second=1, transient=True) as live:
             while any(process.poll() is None for process in processes):
                 time.sleep(2)
-                live.update(_panel(plan))
+                live.update(status.panel())
     finally:
         signal.signal(signal.SIGTERM, previous)
-    console.print(_panel(plan))
+    console.print(status.panel())
 
 
-def _panel(plan: WorkerPlan):
-    import optuna
+class _StatusSource:
+    """The study's status panel, read through one storage opened once: a new RDB storage per
+    refresh would open a connection and take the table-creation lock every 2 seconds."""
 
-    from .status import status_panel
-    from .study.lifecycle import make_storage
+    def __init__(self, plan: WorkerPlan) -> None:
+        self.plan, self.storage = plan, None
 
-    try:
-        return status_panel(optuna.load_study(study_name=plan.study,
-                                              storage=make_storage(plan.storage)))
-    except Exception as exc:  # a busy journal file or a server blip: show it, keep watching
-        return f"study status unavailable for now: {redact(str(exc))}"
+    def panel(self):
+        import optuna
+
+        from .status import status_panel
+        from .study.lifecycle import make_storage
+
+        try:
+            self.storage = self.storage or make_storage(self.plan.storage)
+            return status_panel(optuna.load_study(study_name=self.plan.study,
+                                                  storage=self.storage))
+        except Exception as exc:  # a busy journal file or a server blip: show it, keep watching
+            self.storage = None  # and open the storage afresh at the next refresh
+            return f"study status unavailable for now: {redact(str(exc))}"

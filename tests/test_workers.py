@@ -189,3 +189,24 @@ def test_run_with_processes_shares_the_study_between_local_workers(tmp_path):
     logs = sorted((tmp_path / "studies" / "p" / "logs").iterdir())
     assert [log.name for log in logs] == ["worker-cpu-0.log", "worker-cpu-1.log"]
     assert (tmp_path / "studies" / "p" / "best.yaml").exists()
+
+
+def test_the_status_view_opens_the_storage_once_and_again_after_an_error(tmp_path, monkeypatch):
+    """A new RDB storage per 2-second refresh would open a connection (and take the
+    table-creation lock) each time; a failed read opens it afresh at the next refresh."""
+    from rich.panel import Panel
+
+    from search import workers
+    from search.study import lifecycle
+    from search.study.storage_url import StorageURL
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=make_storage(url))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    opened = []
+    monkeypatch.setattr(lifecycle, "make_storage", lambda u: opened.append(u) or make_storage(u))
+    status = workers._StatusSource(workers.WorkerPlan("s", StorageURL(url), str(tmp_path)))
+    assert all(isinstance(status.panel(), Panel) for _ in range(3)) and len(opened) == 1
+    missing = workers._StatusSource(workers.WorkerPlan("gone", StorageURL(url), str(tmp_path)))
+    assert missing.panel().startswith("study status unavailable for now")
+    assert missing.panel().startswith("study status unavailable") and len(opened) == 3
