@@ -40,3 +40,23 @@ def test_each_private_call_works_on_every_storage(tmp_path, kind):
     internals.fail_trial(study, frozen)
     again = study.trials[0]
     assert again.state == TrialState.FAIL and again.user_attrs["note"] == "from another process"
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "journal", "postgresql"])
+def test_the_pop_of_a_waiting_trial_holds_the_given_lock(tmp_path, kind):
+    import contextlib
+
+    study = optuna.create_study(study_name=f"l{uuid.uuid4().hex[:8]}", storage=_storage(kind, tmp_path))
+    held = []
+
+    @contextlib.contextmanager
+    def lock():
+        held.append("in")
+        yield
+        held.append("out")
+
+    internals.pop_waiting_under(study, lock)
+    internals.pop_waiting_under(study, lock)  # a second call does not nest the lock
+    study.enqueue_trial({"x": 0.25})
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert held == ["in", "out"] and study.trials[0].params == {"x": 0.25}

@@ -157,6 +157,47 @@ def test_concurrent_claims_never_create_unbudgeted_trials(tmp_path):
     assert first.claim() and not second.claim()
 
 
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
+def test_a_worker_whose_slot_another_took_still_runs_a_budgeted_trial(tmp_path, monkeypatch, kind):
+    """The race behind a lost slot: A's pop reads the WAITING trials ([s1]); B enqueues s2 and
+    pops s1; A finds s1 taken and Optuna creates a fresh trial for it, so the study reaches its
+    total with s2 never run. With the pop under the budget's lock B waits, and each runs a slot."""
+    import threading
+
+    from search.study.budget import TrialBudget
+
+    url = {**storages(tmp_path), "sqlite": f"sqlite:///{tmp_path / 's.db'}"}.get(kind)
+    if url is None:
+        pytest.skip("set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)")
+    name = f"p{uuid.uuid4().hex[:8]}"
+    first = optuna.create_study(study_name=name, storage=make_storage(url))
+    second = optuna.load_study(study_name=name, storage=make_storage(url))
+    budgets = TrialBudget(first, url, total=2), TrialBudget(second, url, total=2)
+    second_done, threads = threading.Event(), []
+
+    def second_worker() -> None:
+        assert budgets[1].claim()
+        second.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+        second_done.set()
+
+    set_state = first._storage.set_trial_state_values
+
+    def popping(trial_id, state, values=None):
+        if state == TrialState.RUNNING and not threads:  # the first has read the WAITING trials
+            threads.append(threading.Thread(target=second_worker))
+            threads[0].start()
+            second_done.wait(timeout=3)  # the second finishes here unless the pop holds the lock
+        return set_state(trial_id, state, values)
+
+    monkeypatch.setattr(first._storage, "set_trial_state_values", popping)
+    assert budgets[0].claim()
+    first.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    threads[0].join(timeout=120)
+    trials = optuna.load_study(study_name=name, storage=make_storage(url)).trials
+    states = [(t.number, t.state.name, "fixed_params" in t.system_attrs) for t in trials]
+    assert states == [(0, "COMPLETE", True), (1, "COMPLETE", True)], states
+
+
 @pytest.mark.slow
 def test_gpus_flag_starts_one_worker_per_device(tmp_path):
     """No GPU here: each worker still runs (on CPU) with its own CUDA_VISIBLE_DEVICES."""

@@ -7,8 +7,10 @@ files), exactly one WAITING trial before each ``optimize(n_trials=1)``: either
 a new slot it enqueues (while the study is under budget) or a retry (a stale
 trial re-queued by the heartbeat callback) that no worker has claimed yet.
 Optuna pops WAITING trials atomically, so with one WAITING trial per granted
-claim no worker ever creates an unbudgeted trial. A retry reuses its
-original's slot: the count is of distinct original trials.
+claim no worker ever creates an unbudgeted trial, provided that each pop, like each
+enqueue, holds the lock: Optuna pops from a snapshot of the WAITING trials and, when
+others took all of those, creates a trial of its own. A retry reuses its original's
+slot: the count is of distinct original trials.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from optuna.trial import TrialState
 
 from ..errors import SearchError
 from ..inputs import check_values
-from .optuna_internals import set_trial_user_attr
+from .optuna_internals import pop_waiting_under, set_trial_user_attr
 from .storage_url import StorageURL
 
 __all__ = ["TrialBudget", "StudyBudget", "set_study_budget", "worker_budget", "SingleWorkerLock",
@@ -111,6 +113,8 @@ class TrialBudget:
         """``enqueue=False`` for samplers that refuse empty enqueued trials (GridSampler): the
         count is then checked before each trial but not reserved, so it is exact for one worker."""
         self.study, self.url, self.total, self.enqueue = study, storage_url, total, enqueue
+        if enqueue:  # each optimize() must pop a claimed WAITING trial, never create its own
+            pop_waiting_under(study, self._lock)
 
     def counted(self) -> int:
         with warnings.catch_warnings():

@@ -8,13 +8,14 @@ every storage kind and fails on an Optuna version outside ``TESTED_VERSIONS``.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = ["TESTED_VERSIONS", "trial_id", "get_trial", "set_trial_user_attr", "fail_trial",
-           "system_attrs"]
+           "system_attrs", "pop_waiting_under"]
 
 TESTED_VERSIONS = ("4.", "5.")
 
@@ -39,3 +40,26 @@ def fail_trial(study: optuna.Study, trial: FrozenTrial) -> None:
 def system_attrs(trial: optuna.Trial) -> dict[str, Any]:
     """A live trial's system attributes (``retry_history``), which Trial does not expose."""
     return trial.storage.get_trial_system_attrs(trial._trial_id)
+
+
+def pop_waiting_under(study: optuna.Study,
+                      lock: Callable[[], contextlib.AbstractContextManager]) -> None:
+    """Make ``study`` (this handle) pop its next WAITING trial while holding ``lock``.
+
+    Optuna's ask tries the WAITING trials of one snapshot and, when other workers took
+    every one of them meanwhile, creates a fresh trial. A slot enqueued after that snapshot
+    is then left WAITING while the fresh trial runs outside the budget: the study ends with
+    its exact total but one trial never run (seen with three workers on a journal file).
+    Every enqueue holds the budget's lock too, so under it the snapshot is current and
+    holds a WAITING trial for each granted claim.
+    """
+    if getattr(study, "_search_locked_pop", False):  # once per handle: a nested file lock
+        return  # taken by the same process would wait for itself
+    pop = study._pop_waiting_trial_id
+
+    def locked_pop() -> int | None:
+        with lock():
+            return pop()
+
+    study._pop_waiting_trial_id = locked_pop
+    study._search_locked_pop = True
