@@ -1,6 +1,7 @@
 """A study: Optuna storage plus the provenance needed to resume it safely.
 
-Storage is Optuna's, unchanged, so ``optuna`` CLI commands and
+Storage is Optuna's, unchanged (a journal file only gets a kernel lock for appends,
+see search/study/journal_lock.py), so ``optuna`` CLI commands and
 optuna-dashboard read our studies. Everything a resume must match (the space,
 the data spec, the metric and direction, the seed) is stored in the study's
 user attributes and compared before any new trial starts.
@@ -20,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .. import __version__
 from .budget import storage_lock
+from .journal_lock import JournalFileFlock
 from ..config import Config, write_yaml_atomic
 from ..data import DataSpec
 from ..errors import SearchError
@@ -106,8 +108,8 @@ def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
                               hint="Check the URL, that the server is up, and the credentials.") from None
     if url.journal_file:
         url.journal_file.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(str(url.journal_file)))
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
+            str(url.journal_file), lock_obj=JournalFileFlock(url.journal_file)))
     raise SearchError(f"storage '{url}' is not supported; use sqlite:///path.db, "
                       "postgresql://user:password@host/db, or a journal file path ending in .log.")
 
