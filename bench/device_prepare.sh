@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare what a lent GPU machine lacks before `device run` (see bench/README.md):
+# Prepare what an offline GPU machine lacks before running there (see bench/README.md):
 # it has Python 3.12, JAX, PyTorch, numpy, pandas, scikit-learn, rich and pyyaml,
 # but no Keras, no Optuna, no network and no Fashion-MNIST. This puts their wheels
 # in .whl/ and the data files in .data/ (both git-ignored; carry them).

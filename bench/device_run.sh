@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On the lent GPU machine (the device tool's `run`, carrying .whl and .data):
+# On an offline GPU machine (with .whl and .data copied beside the checkout):
 #   bash bench/device_run.sh gpu_path --limit 60000 --epochs 3
 #   bash bench/device_run.sh trials_per_device --gpus 0 --processes 1 2 4 8
 # installs the carried wheels, puts Fashion-MNIST where search.data looks, and runs

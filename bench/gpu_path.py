@@ -2,7 +2,7 @@
 
     KERAS_BACKEND=jax python bench/gpu_path.py --limit 60000 --epochs 3 --repeats 3
 
-Runs on whatever device the backend sees: the GPU on a lent GPU machine, the
+Runs on whatever device the backend sees: the GPU on a GPU machine, the
 CPU otherwise (the table's machine line says which). The baseline is the
 engine with host data, batch 128, float32, one step per call and jit "auto";
 each following row changes one setting, and the last row combines the

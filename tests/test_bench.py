@@ -98,3 +98,10 @@ def test_transfer_runs():
     out = bench("bench/transfer.py", "--data", "digits", "--limit", "200", "--epochs", "1",
                 "--seeds", "1", "--backbones", "mobilenet_v3_small")
     assert "| conv stack (2 conv + BN) |" in out and "| mobilenet_v3_small, none, fine-tuned |" in out
+
+
+@pytest.mark.slow
+def test_worker_race_runs():
+    out = bench("bench/worker_race.py", "--rounds", "1")
+    row = out.strip().splitlines()[-1]  # | source | rounds | clean | ...
+    assert row.split("|")[2:4] == [" 1 ", " 1 "], out  # one round, and it was clean
