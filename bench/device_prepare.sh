@@ -2,7 +2,7 @@
 # Prepare what an offline GPU machine lacks before running there (see bench/README.md):
 # it has Python 3.12, JAX, PyTorch, numpy, pandas, scikit-learn, rich and pyyaml,
 # but no Keras, no Optuna, no network and no Fashion-MNIST. This puts their wheels
-# in .whl/ and the data files in .data/ (both git-ignored; carry them).
+# in .whl/ and the data files in .data/ (both git-ignored; copy them with the checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .whl .data

@@ -59,6 +59,12 @@ class Config:
         params.setdefault(component, {})[knob] = value
         return self.replace(params=params)
 
+    def without_inactive(self) -> Config:
+        """The same model without the knobs it does not use (an older version stored some)."""
+        unused = {tuple(key.split(".")) for key, _ in never_active(self.params)}
+        return self.replace(params={c: {k: v for k, v in knobs.items() if (c, k) not in unused}
+                                    for c, knobs in self.params.items()})
+
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params, "data": self.data.to_dict(), "seed": self.seed}
 
@@ -85,7 +91,9 @@ class Config:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @classmethod
-    def from_dict(cls, raw: Any, *, source: str) -> Config:
+    def from_dict(cls, raw: Any, *, source: str, activity: bool = True) -> Config:
+        """``activity=False`` for configs the engine stored itself (a trial's): checked as
+        written, without refusing a knob an older version still treated as active."""
         if not isinstance(raw, dict):
             raise SearchError(f"{source}: expected a mapping with 'params', 'data' and 'seed'; "
                               f"got {type(raw).__name__}.")
@@ -95,7 +103,7 @@ class Config:
         if not isinstance(params, dict):
             problems.append(f"{source}: 'params' must be a mapping of components; got {params!r}.")
         else:
-            problems += check_params(params, source)
+            problems += check_params(params, source, activity=activity)
         seed = raw.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool):
             problems.append(f"{source}: 'seed' must be an int; got {seed!r}.")

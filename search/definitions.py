@@ -262,5 +262,5 @@ def _best_config(name: str, storage: StorageURL, root: str) -> Config:
     except ValueError:
         raise SearchError(f"study '{name}' has no complete trial to ablate around; run more "
                           "trials or pass --config some.yaml.") from None
-    return Config.from_dict(best.user_attrs.get("config"),
-                            source=f"study '{name}' trial {best.number} (stored config)")
+    return Config.from_dict(best.user_attrs.get("config"), activity=False, source=(
+        f"study '{name}' trial {best.number} (stored config)")).without_inactive()

@@ -85,7 +85,8 @@ def model_sections(study: optuna.Study, model_path: Path, out: Path,
     from .refit import load_refit_model
     from .training import predict_probabilities
 
-    best = Config.from_dict(study.best_trial.user_attrs["config"], source="best trial")
+    best = Config.from_dict(study.best_trial.user_attrs["config"], source="best trial",
+                            activity=False)
     data = load_dataset(best.data)
     model = load_refit_model(model_path)
     x_test, y_test = data.test()

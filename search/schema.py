@@ -251,16 +251,22 @@ def never_active(params: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
     found = []
     for comp, given in params.items():
         values: dict[str, Any] = {}
+        inactive: dict[str, str] = {}  # knob -> why, so a chain names its first cause
         for name, spec in COMPONENTS[comp].knobs.items():
             switch = _switch_value(spec, values, params)
             if switch is ANY_VALUE or spec.is_active(values, params):
                 values[name] = given.get(name, spec.default)
-            elif name in given:
-                qualified = spec.when[0] if "." in spec.when[0] else f"{comp}.{spec.when[0]}"
-                condition = describe_when((qualified, spec.when[1]))
-                state = "itself inactive" if switch is None else repr(switch)
-                found.append((f"{comp}.{name}", f"it applies only when {condition}, and "
-                                                  f"{qualified} is {state}"))
+                continue
+            qualified = spec.when[0] if "." in spec.when[0] else f"{comp}.{spec.when[0]}"
+            if switch is None:
+                state = f"itself inactive, as {inactive[spec.when[0]]}"
+            else:
+                owner, knob = qualified.split(".")
+                state = repr(switch) + ("" if knob in params.get(owner, {}) else " (its baseline)")
+            inactive[name] = f"{qualified} is {state}"
+            if name in given:
+                found.append((f"{comp}.{name}", f"it applies only when "
+                              f"{describe_when((qualified, spec.when[1]))}, and {inactive[name]}"))
     return found
 
 

@@ -41,7 +41,7 @@ class Space:
         """A validated space from a dict like a space file's SPACE (plain values are fixed)."""
         problems = _check_structure(raw)
         knobs = _known_knobs(raw)
-        _raise_problems(path, problems + _check_values(knobs) + _never_active(knobs))
+        _raise_problems(path, problems + _check_values(knobs) or _never_active(knobs))
         return cls(knobs, path)
 
     def entries(self) -> Iterator[tuple[str, str, KnobSpec, Knob]]:
@@ -167,7 +167,7 @@ def load_space(path: str | Path) -> Space:
     if not isinstance(data, dict):
         problems.append(f"DATA must be a dict of data options; got {type(data).__name__}")
     knobs = _known_knobs(raw) if isinstance(raw, dict) else {}
-    _raise_problems(str(path), problems + _check_values(knobs) + _never_active(knobs))
+    _raise_problems(str(path), problems + _check_values(knobs) or _never_active(knobs))
     return Space(knobs, str(path), source, dict(data), namespace.get("WARM_START", ()))
 
 

@@ -59,8 +59,9 @@ def warm_start_trials(space: Space, entries: Sequence[WarmStart]) -> tuple[list[
             continue
         replay = _Replay(source, partial)
         sampled = space.sample(replay)
-        problems += replay.problems + _ignored(source, partial, sampled)
-        notes += _fixed_notes(space, source, partial)
+        refused, unused = _inactive(source, partial, sampled)
+        problems += replay.problems + refused
+        notes += _fixed_notes(space, source, partial) + unused
         trials.append({"source": source, "params": replay.asked})
     if problems:
         raise SearchError(problems, hint="A warm start must lie inside the space: run "
@@ -68,13 +69,21 @@ def warm_start_trials(space: Space, entries: Sequence[WarmStart]) -> tuple[list[
     return trials, notes
 
 
-def _ignored(source: str, partial: dict, sampled: dict[str, dict[str, Any]]) -> list[str]:
-    """Knobs of the entry that this space's values make inactive (the trial would not use them)."""
+def _inactive(source: str, partial: dict,
+              sampled: dict[str, dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """Knobs of the entry that its trial would not use: refused when the entry's own switches
+    (the space's values where it gives none) rule them out; a note when only a switch that
+    the space fixes differently does (the space wins, as for any knob it fixes)."""
     unused = {c: {k: v for k, v in knobs.items() if k not in sampled.get(c, {})}
               for c, knobs in partial.items()}
-    merged = {c: {**sampled.get(c, {}), **unused.get(c, {})} for c in {*sampled, *unused}}
-    return [f"{source}: '{key}' has no effect in this space: {why}; remove it from the entry."
-            for key, why in never_active(merged)]
+    own = {c: {**sampled.get(c, {}), **partial.get(c, {})} for c in {*sampled, *partial}}
+    refused = {key: why for key, why in never_active(own)
+               if key.split(".")[1] in unused.get(key.split(".")[0], {})}
+    in_space = {c: {**sampled.get(c, {}), **unused.get(c, {})} for c in {*sampled, *unused}}
+    return ([f"{source}: '{key}' has no effect: {why}; remove it from the entry."
+             for key, why in refused.items()],
+            [f"{source}: '{key}' is not used in this space: {why}." for key, why
+             in never_active(in_space) if key not in refused])
 
 
 def _fixed_notes(space: Space, source: str, partial: dict) -> list[str]:

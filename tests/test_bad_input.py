@@ -86,13 +86,15 @@ SPACE_CASES = [
     ("SPACE = {'rotation': {'degrees': -5.0}}", "'rotation.degrees' must be a float in [0, 180]; got -5.0"),
     ("SPACE = {1: {}}", "unknown component '1'"),
     ("SPACE = {'optimizer': {'momentum': 0.5}}", "s.py: 'optimizer.momentum' has no effect: it "
-     "applies only when optimizer.name in ['sgd', 'rmsprop'], and optimizer.name is 'adam'; "
-     "remove it or change that switch."),
+     "applies only when optimizer.name in ['sgd', 'rmsprop'], and optimizer.name is 'adam' (its "
+     "baseline); remove it or change that switch."),
     ("from search.knobs import Int\nSPACE = {'backbone': {'name': 'vgg16'}, 'conv': {'depth': "
      "Int(1, 3)}}", "'conv.depth' has no effect: it applies only when backbone.name in ['none'], "
      "and backbone.name is 'vgg16'"),
     ("SPACE = {'backbone': {'lr_ratio': 0.1}}", "'backbone.lr_ratio' has no effect: it applies "
-     "only when backbone.trainable_blocks >= 1, and backbone.trainable_blocks is itself inactive"),
+     "only when backbone.trainable_blocks >= 1, and backbone.trainable_blocks is itself inactive, "
+     "as backbone.name is 'none' (its baseline)"),
+    ("SPACE = {'optimizer': {'name': 'sgdd', 'momentum': 0.5}}", "got 'sgdd' (did you mean 'sgd'?)."),
 ]
 
 

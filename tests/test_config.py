@@ -82,3 +82,25 @@ def test_digests_of_conv_stacks_are_those_stored_before_backbones_existed():
     assert Config({"conv": {"depth": 3, "filters": [32, 64, 64]}, "bn": {"enabled": True}},
                   DataSpec(name="digits"), 3).digest() == "eb952266aa3d"
     assert load_space(REPO / "spaces" / "cnn.py").digest() == "d499654df0533d07"
+
+
+def test_a_stored_config_keeping_an_unused_knob_exports_without_it(tmp_path):
+    """Trials stored by an older version may carry a knob it kept although unused (lr_ratio with
+    trainable_blocks 0): reading them back works, and best.yaml leaves the knob out."""
+    import optuna
+    import yaml
+
+    from search.config import Config
+    from search.study.lifecycle import best_yaml_content
+
+    stored = {"params": {"optimizer": {"name": "adam", "learning_rate": 0.01, "momentum": 0.9},
+                         "training": {"epochs": 1}}, "data": {"name": "digits"}, "seed": 3}
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    trial.set_user_attr("config", stored)
+    study.tell(trial, 0.5)
+    content = best_yaml_content(study, study.best_trial)
+    assert content["params"]["optimizer"] == {"name": "adam", "learning_rate": 0.01}
+    (tmp_path / "best.yaml").write_text(yaml.safe_dump(content))
+    exported, _ = Config.from_yaml(tmp_path / "best.yaml")
+    assert exported.digest() == Config.from_dict(stored, source="s", activity=False).digest()

@@ -178,6 +178,21 @@ def test_a_warm_start_knob_this_space_leaves_inactive_is_refused_not_ignored():
         warm_start_trials(SPACE, [("mine", {"dropout": {"enabled": False, "conv_rate": 0.3}}),
                                   ("other", {"optimizer": {"momentum": 0.5}})])
     text = " ".join(error.value.render().split())
-    assert "mine: 'dropout.conv_rate' has no effect in this space: it applies only when " \
+    assert "mine: 'dropout.conv_rate' has no effect: it applies only when " \
            "dropout.enabled in [True], and dropout.enabled is False; remove it from the entry." in text
-    assert "other: 'optimizer.momentum' has no effect in this space" in text
+    assert "other: 'optimizer.momentum' has no effect" in text
+
+
+def test_a_warm_start_knob_left_inactive_by_a_switch_the_space_fixes_gets_a_note():
+    """The space wins over the entry's switch, as for any knob it fixes: e.g. a best.yaml
+    with dropout on, warm-starting a space that fixes dropout off."""
+    space = Space.of({"dropout": {"enabled": False}, "optimizer": {"name": "adam"},
+                      "training": {"epochs": 3}})
+    trials, notes = warm_start_trials(space, [("best.yaml", {
+        "dropout": {"enabled": True, "conv_rate": 0.2},
+        "optimizer": {"name": "sgd", "momentum": 0.9}})])
+    assert len(trials) == 1
+    assert "best.yaml: 'dropout.conv_rate' is not used in this space: it applies only when " \
+           "dropout.enabled in [True], and dropout.enabled is False." in notes
+    assert "best.yaml: 'optimizer.momentum' is not used in this space: it applies only when " \
+           "optimizer.name in ['sgd', 'rmsprop'], and optimizer.name is 'adam'." in notes

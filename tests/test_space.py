@@ -127,3 +127,7 @@ def test_a_knob_is_refused_only_when_no_trial_could_use_it():
     assert "'optimizer.momentum' has no effect: it applies only when optimizer.name in " \
            "['sgd', 'rmsprop'], and optimizer.name is 'adamw'" in text
     assert "'dropout.conv_rate' has no effect" in text and "dropout.enabled is False" in text
+    with pytest.raises(SearchError) as error:  # a misspelt switch: its own problem, nothing more
+        Space.of({"optimizer": {"name": "sgdd", "momentum": 0.5}})
+    assert "did you mean 'sgd'" in error.value.render()
+    assert "has no effect" not in error.value.render()

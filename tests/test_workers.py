@@ -251,3 +251,27 @@ def test_the_status_view_opens_the_storage_once_and_again_after_an_error(tmp_pat
     missing = workers._StatusSource(workers.WorkerPlan("gone", StorageURL(url), str(tmp_path)))
     assert missing.panel().startswith("study status unavailable for now")
     assert missing.panel().startswith("study status unavailable") and len(opened) == 3
+
+
+def test_the_pop_takes_its_lock_with_retries_like_a_storage_write(tmp_path, monkeypatch):
+    import sqlalchemy.exc
+
+    from search.study import budget as budget_module
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    study = optuna.create_study(storage=make_storage(url))
+    budget = budget_module.TrialBudget(study, url, total=1)
+    assert budget.claim()
+    real, failures = budget_module.storage_lock, []
+
+    def restarting(name, storage_url):
+        if len(failures) < 2:  # the database is restarting: the first two connections fail
+            failures.append(name)
+            raise sqlalchemy.exc.OperationalError("SELECT pg_advisory_lock", {}, OSError("restart"))
+        return real(name, storage_url)
+
+    monkeypatch.setattr(budget_module, "storage_lock", restarting)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert len(failures) == 2
+    assert [(t.state, "fixed_params" in t.system_attrs) for t in study.trials] == [
+        (TrialState.COMPLETE, True)]

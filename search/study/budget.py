@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 from ..errors import SearchError
 from ..inputs import check_values
 from .optuna_internals import pop_waiting_under, set_trial_user_attr
+from .storage_retry import with_storage_retry
 from .storage_url import StorageURL
 
 __all__ = ["TrialBudget", "StudyBudget", "set_study_budget", "worker_budget", "SingleWorkerLock",
@@ -114,7 +115,7 @@ class TrialBudget:
         count is then checked before each trial but not reserved, so it is exact for one worker."""
         self.study, self.url, self.total, self.enqueue = study, storage_url, total, enqueue
         if enqueue:  # each optimize() must pop a claimed WAITING trial, never create its own
-            pop_waiting_under(study, self._lock)
+            pop_waiting_under(study, self._pop_lock)
 
     def counted(self) -> int:
         with warnings.catch_warnings():
@@ -165,6 +166,13 @@ class TrialBudget:
 
     def _lock(self) -> contextlib.AbstractContextManager:
         return storage_lock(self.study.study_name, self.url)
+
+    def _pop_lock(self) -> contextlib.AbstractContextManager:
+        """The lock for a pop, taken with retries like any storage write: a database restart
+        between claim and pop ends the run cleanly (exit 75), not with a traceback."""
+        held = contextlib.ExitStack()
+        with_storage_retry(lambda: held.enter_context(self._lock()), what="taking the budget's lock")
+        return held
 
 
 @contextlib.contextmanager

@@ -190,8 +190,8 @@ def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
 
 def best_yaml_content(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     """Everything ``train`` needs to rebuild the trial, plus what it scored."""
-    config = Config.from_dict(trial.user_attrs.get("config"),
-                              source=f"study '{study.study_name}' trial {trial.number} (stored config)")
+    config = Config.from_dict(trial.user_attrs.get("config"), activity=False, source=(
+        f"study '{study.study_name}' trial {trial.number} (stored config)")).without_inactive()
     return {
         "study": study.study_name,
         "search_version": __version__,
