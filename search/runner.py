@@ -193,6 +193,8 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
                 StopSignal.check()
         except (KeyboardInterrupt, StorageUnavailable):
             _requeue(study, objective.interrupted)
+            with StopSignal.deferred(raise_after=False), contextlib.suppress(Exception):
+                budget.release_unpopped()  # stopped between a claim and its pop
             raise
     console.print(trials_table(study, top=10))
     if guard.tripped:

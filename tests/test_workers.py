@@ -275,3 +275,25 @@ def test_the_pop_takes_its_lock_with_retries_like_a_storage_write(tmp_path, monk
     assert len(failures) == 2
     assert [(t.state, "fixed_params" in t.system_attrs) for t in study.trials] == [
         (TrialState.COMPLETE, True)]
+
+
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_a_worker_stopped_between_claim_and_pop_leaves_its_slot_to_the_next(tmp_path, kind):
+    """A SIGTERM after a claim, before Optuna pops the slot: the slot stays WAITING with no
+    owner. Released, it is taken over by the next claim, so the study still ends with exactly
+    its total, every trial run."""
+    from search.study.budget import TrialBudget
+
+    url = storages(tmp_path).get(kind)
+    if url is None:
+        pytest.skip("set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)")
+    name = f"r{uuid.uuid4().hex[:8]}"
+    stopped = TrialBudget(optuna.create_study(study_name=name, storage=make_storage(url)), url, 2)
+    assert stopped.claim() and stopped.waiting() == 1
+    stopped.release_unpopped()  # what the runner does when the stop lands before the pop
+    study = optuna.load_study(study_name=name, storage=make_storage(url))
+    successor = TrialBudget(study, url, 2)
+    while successor.claim():
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    states = [t.state for t in optuna.load_study(study_name=name, storage=make_storage(url)).trials]
+    assert states == [TrialState.COMPLETE] * 2, states

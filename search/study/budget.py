@@ -38,6 +38,7 @@ __all__ = ["TrialBudget", "StudyBudget", "set_study_budget", "worker_budget", "S
            "storage_lock", "sqlite_path", "journal_path", "DEFAULT_TRIALS"]
 
 DEFAULT_TRIALS = 20
+RELEASED = "released_slots"  # study attribute: claimed WAITING trials whose worker stopped
 
 
 def sqlite_path(url: StorageURL | str) -> Path | None:
@@ -115,7 +116,8 @@ class TrialBudget:
         count is then checked before each trial but not reserved, so it is exact for one worker."""
         self.study, self.url, self.total, self.enqueue = study, storage_url, total, enqueue
         if enqueue:  # each optimize() must pop a claimed WAITING trial, never create its own
-            pop_waiting_under(study, self._pop_lock)
+            pop_waiting_under(study, self._pop_lock, popped=self._popped)
+        self.owed = False  # a claim granted whose WAITING trial this worker has not popped yet
 
     def counted(self) -> int:
         with warnings.catch_warnings():
@@ -140,12 +142,32 @@ class TrialBudget:
             retries = self._unclaimed_retries()
             if retries:
                 set_trial_user_attr(self.study, retries[0], "claimed_for", retries[0].number)
-                return True
-            if self.total is not None and self.counted() >= self.total:
-                return False
-            if self.enqueue:
-                self._enqueue_next()
+            elif not self._take_released():
+                if self.total is not None and self.counted() >= self.total:
+                    return False
+                if self.enqueue:
+                    self._enqueue_next()
+            self.owed = self.enqueue
             return True
+
+    def release_unpopped(self) -> None:
+        """After a stop between a claim and its pop: the claimed WAITING trial has no owner now.
+        It is counted as released, and the next claim takes it over instead of enqueuing one
+        more, which would end the study one trial short with a trial left WAITING."""
+        if not self.owed:
+            return
+        with self._lock():
+            self.study.set_user_attr(RELEASED, int(self.study.user_attrs.get(RELEASED, 0)) + 1)
+        self.owed = False
+
+    def _take_released(self) -> bool:
+        released = int(self.study.user_attrs.get(RELEASED, 0))
+        if released > 0:
+            self.study.set_user_attr(RELEASED, released - 1 if self.waiting() else 0)
+        return released > 0 and self.waiting() > 0
+
+    def _popped(self) -> None:
+        self.owed = False
 
     def _enqueue_next(self) -> None:
         """The first warm-start config no trial has carried yet (keyed by its parameters, so a

@@ -42,8 +42,8 @@ def system_attrs(trial: optuna.Trial) -> dict[str, Any]:
     return trial.storage.get_trial_system_attrs(trial._trial_id)
 
 
-def pop_waiting_under(study: optuna.Study,
-                      lock: Callable[[], contextlib.AbstractContextManager]) -> None:
+def pop_waiting_under(study: optuna.Study, lock: Callable[[], contextlib.AbstractContextManager],
+                      popped: Callable[[], None] = lambda: None) -> None:
     """Make ``study`` (this handle) pop its next WAITING trial while holding ``lock``.
 
     Optuna's ask tries the WAITING trials of one snapshot and, when other workers took
@@ -51,7 +51,8 @@ def pop_waiting_under(study: optuna.Study,
     is then left WAITING while the fresh trial runs outside the budget: the study ends with
     its exact total but one trial never run (seen with three workers on a journal file).
     Every enqueue holds the budget's lock too, so under it the snapshot is current and
-    holds a WAITING trial for each granted claim.
+    holds a WAITING trial for each granted claim. ``popped`` is called after each pop that
+    took a WAITING trial.
     """
     if getattr(study, "_search_locked_pop", False):  # once per handle: a nested file lock
         return  # taken by the same process would wait for itself
@@ -59,7 +60,10 @@ def pop_waiting_under(study: optuna.Study,
 
     def locked_pop() -> int | None:
         with lock():
-            return pop()
+            trial_id = pop()
+        if trial_id is not None:
+            popped()
+        return trial_id
 
     study._pop_waiting_trial_id = locked_pop
     study._search_locked_pop = True
