@@ -161,10 +161,13 @@ class TrialBudget:
         self.owed = False
 
     def _take_released(self) -> bool:
+        """Take over a released slot (a count with no WAITING trial left behind is reset)."""
         released = int(self.study.user_attrs.get(RELEASED, 0))
-        if released > 0:
-            self.study.set_user_attr(RELEASED, released - 1 if self.waiting() else 0)
-        return released > 0 and self.waiting() > 0
+        if released <= 0:
+            return False
+        waiting = self.waiting() > 0
+        self.study.set_user_attr(RELEASED, released - 1 if waiting else 0)
+        return waiting
 
     def _popped(self) -> None:
         self.owed = False
