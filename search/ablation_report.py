@@ -59,7 +59,7 @@ def trainings_line(result: AblationResult) -> str:
 def show_result(result: AblationResult, views: list[ImportanceView], console) -> None:
     """The verdicts on the terminal: importance from the search, both views, interactions."""
     for view in views:
-        console.print(f"[bold]{view.method}[/] importance: {view.note}")
+        console.print(f"[bold]{escape(view.method)}[/] importance: {escape(view.note)}", markup=True)
         for comp, value in list(view.components.items())[:8]:
             console.print(f"  {comp:<14} {value:.3f}")
     console.print(effects_table("leave-one-out: reference minus each component", result.leave_one_out))

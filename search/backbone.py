@@ -24,7 +24,7 @@ from typing import Any, Callable
 import keras
 
 from .config import Config
-from .errors import SearchError
+from .errors import SearchError, shown
 from .schema import knob_spec
 
 __all__ = ["APPLICATIONS", "plan_backbone", "backbone_features", "CaffePreprocess", "block_count",
@@ -96,7 +96,7 @@ def check_weights(space: Any) -> None:
     bad = [v for v in values if v not in ("imagenet", "none") and not Path(str(v)).expanduser()
            .is_file()]
     if bad:
-        raise SearchError(f"{space.path}: 'backbone.weights' {bad[0]!r} is neither 'imagenet', "
+        raise SearchError(f"{space.path}: 'backbone.weights' {shown(bad[0])} is neither 'imagenet', "
                           "'none' nor an existing weights file.",
                           hint="Give the path of a .weights.h5 file (or Keras' no-top .h5).")
 

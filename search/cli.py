@@ -172,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure") and not stream.isatty():
             stream.reconfigure(line_buffering=True)
-    console = Console(stderr=False, highlight=False)
+    # Names, paths and stored strings are printed as they are: markup only where a line asks.
+    console = Console(stderr=False, highlight=False, markup=False)
     try:
         return _dispatch(args, console)
     except SearchError as exc:
@@ -181,6 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return _interrupted()
+    except RecursionError:  # what json/yaml raise on input nested thousands of levels deep
+        Console(stderr=True, highlight=False).print(
+            "error: an input or a value stored in the study is nested too deeply to read (over "
+            "Python's recursion limit); no settings file or stored setting of this engine is "
+            "ever that deep, so it was written by something else. Nothing was changed.",
+            soft_wrap=True, markup=False)
+        return 2
     except StorageUnavailable as exc:
         Console(stderr=True, highlight=False).print(
             f"[red]storage unavailable:[/] {escape(str(exc))}. The running trial keeps its checkpoint and is "

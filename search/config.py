@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from .data import DataSpec
-from .errors import SearchError
+from .errors import SearchError, shown
+from .inputs import check_values, unknown_keys
 from .schema import COMPONENTS, KnobSpec, never_active
+from .yaml_files import read_yaml, write_yaml_atomic
 
 NO_BACKBONE_VALUES = {"name": "none"}  # the backbone component of a plain conv stack
 
@@ -101,15 +100,15 @@ class Config:
                     for k in raw if k not in TOP_KEYS]
         params = raw.get("params")
         if not isinstance(params, dict):
-            problems.append(f"{source}: 'params' must be a mapping of components; got {params!r}.")
+            problems.append(f"{source}: 'params' must be a mapping of components; got {shown(params)}.")
         else:
             problems += check_params(params, source, activity=activity)
-        seed = raw.get("seed", 0)
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            problems.append(f"{source}: 'seed' must be an int; got {seed!r}.")
+        problems += check_values(source, {"seed": raw.get("seed", 0)})
+        problems += result_problems(raw.get("result"), source)
         if problems:
             raise SearchError(problems)
-        return cls(params, DataSpec.from_dict(raw.get("data") or {}, source=source), seed)
+        return cls(params, DataSpec.from_dict(raw.get("data") or {}, source=source),
+                   raw.get("seed", 0))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> tuple[Config, dict[str, Any]]:
@@ -128,7 +127,7 @@ def check_params(params: dict, source: str, *, activity: bool = True) -> list[st
                             f"{', '.join(COMPONENTS)}.")
             continue
         if not isinstance(knobs, dict):
-            problems.append(f"{source}: 'params.{comp}' must be a mapping; got {knobs!r}.")
+            problems.append(f"{source}: 'params.{comp}' must be a mapping; got {shown(knobs)}.")
             continue
         for name, value in knobs.items():
             spec = COMPONENTS[comp].knobs.get(name)
@@ -137,7 +136,7 @@ def check_params(params: dict, source: str, *, activity: bool = True) -> list[st
                                 f"{', '.join(COMPONENTS[comp].knobs)}.")
             elif not _value_ok(spec, value):
                 what = f"a list of {spec.allowed()}" if spec.per else spec.allowed()
-                problems.append(f"{source}: 'params.{comp}.{name}' must be {what}; got {value!r}.")
+                problems.append(f"{source}: 'params.{comp}.{name}' must be {what}; got {shown(value)}.")
     if activity and not problems:
         problems += [f"{source}: 'params.{key}' has no effect: {why}; remove it or change "
                      "that switch." for key, why in never_active(params)]
@@ -161,33 +160,49 @@ def _canonical(spec: KnobSpec, value: Any) -> Any:
     return float(value) if spec.type is float and not isinstance(value, bool) else value
 
 
+RESULT_KEYS: dict[str, tuple[type, ...]] = {
+    "trial": (int, str), "val_accuracy": (float, int), "best_epoch": (int,),
+    "epochs_trained": (int,), "params_count": (int,), "seconds_per_epoch": (float, int),
+    "keras_backend": (str,), "engine": (str,), "oracle": (str,)}
+
+
+def result_problems(result: Any, source: str) -> list[str]:
+    """A config file's ``result`` section (what the trial scored) is checked like the rest:
+    ``train`` compares against it and ``--refit`` trains for its ``best_epoch``."""
+    if result is None:
+        return []
+    if not isinstance(result, dict):
+        return [f"{source}: 'result' must be a mapping of the trial's figures (as `search run` "
+                f"writes it); got {shown(result)}."]
+    problems = unknown_keys(source, result, RESULT_KEYS, "result key")
+    for key, kinds in RESULT_KEYS.items():
+        value = result.get(key)
+        if value is not None and not _result_value_ok(key, value, kinds):
+            problems.append(f"{source}: 'result.{key}' must be {_RESULT_ALLOWED[key]}; got "
+                            f"{shown(value)}.")
+    return problems
+
+
+_RESULT_ALLOWED = {"trial": "a trial number or id", "val_accuracy": "a number in [0, 1]",
+                   "best_epoch": "an int in [1, 1000]", "epochs_trained": "an int in [0, 1000]",
+                   "params_count": "an int >= 0", "seconds_per_epoch": "a number >= 0",
+                   "keras_backend": "a string", "engine": "a string", "oracle": "a string"}
+
+
+def _result_value_ok(key: str, value: Any, kinds: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        return False
+    if isinstance(value, str):
+        return len(value) <= 200
+    low, high = {"val_accuracy": (0, 1), "best_epoch": (1, 1000), "epochs_trained": (0, 1000),
+                 "trial": (0, 10**9)}.get(key, (0, 10**15))
+    try:
+        return low <= float(value) <= high
+    except OverflowError:
+        return False
+
+
 def _value_ok(spec: KnobSpec, value: Any) -> bool:
     if spec.per:
         return isinstance(value, list) and all(spec.accepts(v) for v in value)
     return spec.accepts(value)
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """safe_load only: ``!!python`` tags are refused, never executed."""
-    path = Path(path)
-    if not path.is_file():
-        raise SearchError(f"{path}: file not found.")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SearchError(f"{path}{where}: not valid YAML ({problem}).") from None
-    if not isinstance(raw, dict):
-        raise SearchError(f"{path}: expected a YAML mapping at the top; got {type(raw).__name__}.")
-    return raw
-
-
-def write_yaml_atomic(path: Path, content: dict[str, Any]) -> None:
-    """Write via a temporary file and rename, so a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(content, f, sort_keys=False, default_flow_style=None)
-    os.replace(tmp, path)

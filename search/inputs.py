@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from .study.storage_url import redact
+from .errors import shown
 
 __all__ = ["Domain", "Option", "OPTIONS", "check_values", "parsed", "arg_help", "unknown_keys", "did_you_mean",
            "parse_duration", "check_study_name", "arg_type", "SAMPLERS", "PRUNERS", "ENGINES",
@@ -30,6 +31,8 @@ DATASETS = ("fashion_mnist", "mnist", "cifar10", "digits", "npz")
 NORMALIZATIONS = ("scale", "zscore", "per_channel")
 JIT_MODES = ("auto", "on", "off")
 PLACEMENTS = ("auto", "device", "host")
+MAX_DURATION = 366 * 24 * 3600.0
+MAX_COUNT = 10**9  # trials, runs, images: more than any search will see, small enough to print
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
@@ -51,10 +54,10 @@ class Domain:
         if self.low is None and self.high is None:
             return name
         if self.high is None:
-            return f"{name} {'>' if self.low_open else '>='} {self.low:g}"
+            return f"{name} {'>' if self.low_open else '>='} {_bound(self.low)}"
         left = "(" if self.low_open else "["
         right = ")" if self.high_open else "]"
-        return f"{name} in {left}{self.low:g}, {self.high:g}{right}"
+        return f"{name} in {left}{_bound(self.low)}, {_bound(self.high)}{right}"
 
     def accepts(self, value: Any) -> bool:
         if self.type is bool:
@@ -62,7 +65,10 @@ class Domain:
         if isinstance(value, bool):
             return False
         if self.type is float and isinstance(value, int):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an int beyond any float
+                return False
         if not isinstance(value, self.type):
             return False
         if self.choices is not None:
@@ -81,7 +87,12 @@ class Domain:
         if self.accepts(value):
             return None
         hint = did_you_mean(value, self.choices) if self.choices and isinstance(value, str) else ""
-        return f"'{key}' must be {self.allowed()}; got {value!r}{hint}"
+        return f"'{key}' must be {self.allowed()}; got {shown(value)}{hint}"
+
+
+def _bound(value: float) -> str:
+    """A bound as people write it: 2147483647, not 2.14748e+09; 1e-08, not 0.00000001."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e16 else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -107,8 +118,8 @@ class Option(Domain):
         try:
             special[0](value)
         except ValueError as exc:
-            shown = redact(value) if isinstance(value, str) else value
-            return f"'{key}' must be {special[1]}; got {shown!r} ({exc})"
+            quoted = redact(value) if isinstance(value, str) else value
+            return f"'{key}' must be {special[1]}; got {shown(quoted)} ({exc})"
         return None
 
     def parse(self, value: Any) -> Any:
@@ -123,7 +134,7 @@ class Option(Domain):
 def parse_duration(value: Any) -> float:
     """90, '90', '90s', '30m', '8h', '1h30m' -> seconds; must be more than zero."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
+        seconds = float(value) if isinstance(value, float) or abs(value) < 10**18 else math.inf
     elif isinstance(value, str):
         parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
                              r"(?:(\d+(?:\.\d+)?)s?)?\s*", value)
@@ -133,8 +144,10 @@ def parse_duration(value: Any) -> float:
         seconds = hours * 3600 + minutes * 60 + secs
     else:
         raise ValueError("not a duration; use e.g. 90s, 30m, 8h or 1h30m")
-    if not math.isfinite(seconds) or seconds <= 0:
+    if math.isnan(seconds) or seconds <= 0:
         raise ValueError("a time limit must be more than zero; leave it out for no limit")
+    if seconds > MAX_DURATION:
+        raise ValueError("a time limit must be at most 366 days; leave it out for no limit")
     return seconds
 
 
@@ -188,7 +201,7 @@ _SPECIAL: dict[str, tuple[Callable[[Any], Any], str]] = {
 OPTIONS: dict[str, Option] = {
     "study": Option("study_name", "study name (default: the file's stem)"),
     "space": Option("text", "the space file, e.g. spaces/cnn.py"),
-    "trials": Option(int, "total finished trials for the study, across all workers", low=1),
+    "trials": Option(int, "total finished trials for the study, across all workers", low=1, high=MAX_COUNT),
     "timeout": Option("duration", "search for this long, e.g. 20m or 8h (a running trial stops "
                       "at the deadline and keeps its best epoch)"),
     "warm_start": Option("text", "a config YAML (e.g. another study's best.yaml) tried first; "
@@ -200,19 +213,21 @@ OPTIONS: dict[str, Option] = {
                    high=2**31 - 1),
     "epochs": Option(int, "fix every trial's epochs to N", low=1, high=1000),
     "max_params": Option(int, "prune networks with more trainable weights than this (a frozen "
-                        "backbone does not count)", low=1),
-    "max_failures": Option(int, "stop after this many consecutive failed trials (0: never)", low=0),
+                        "backbone does not count)", low=1, high=10**12),
+    "max_failures": Option(int, "stop after this many consecutive failed trials (0: never)", low=0, high=MAX_COUNT),
     "storage": Option("storage", "Optuna storage URL (default sqlite:///studies/STUDY/study.db)"),
     "processes": Option(int, "concurrent trial processes (per GPU with --gpus)", low=1, high=256),
     "gpus": Option("gpus", "comma-separated GPU ids"),
-    "top": Option(int, "how many configs to export", low=1),
+    "released_slots": Option(int, "claimed trial slots whose worker stopped before running "
+                             "them (kept by the study's budget)", low=0, high=MAX_COUNT),
+    "top": Option(int, "how many configs to export", low=1, high=MAX_COUNT),
     "seeds": Option("seed_count", "seeds per variant (at least 2), or 'auto': start with 3 and "
                     "add seeds only to the comparisons still undecided"),
     "max_seeds": Option(int, "with --seeds auto: the most seeds one comparison may get", low=3,
                         high=100),
     "max_runs": Option(int, "with --seeds auto: add no seeds once the two views would use more "
                             "distinct runs than this (ladder, path and interactions come on top)",
-                       low=1),
+                       low=1, high=MAX_COUNT),
     "max_time": Option("duration", "with --seeds auto: add no seeds after this long, e.g. 2h"),
     "min_effect": Option(float, "contributions smaller than this many accuracy points are called "
                                 "negligible once their interval shows it (0: never)", low=0, high=100),
@@ -227,7 +242,7 @@ OPTIONS: dict[str, Option] = {
     "probe": Option(str, "also score k-nearest neighbours on the penultimate layer's features",
                     choices=("knn",)),
     "data_placement": Option(str, "where training images live", choices=PLACEMENTS),
-    "limit": Option(int, "use at most N train (and N test) images", low=20),
+    "limit": Option(int, "use at most N train (and N test) images", low=20, high=MAX_COUNT),
     "data_name": Option(str, "data set", choices=DATASETS),
     "normalize": Option(str, "normalisation", choices=NORMALIZATIONS),
     "val_fraction": Option(float, "validation share of the training pool", low=0, high=1,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from .errors import shown
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -51,7 +52,12 @@ class Knob:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        return False
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,7 @@ class Int(Knob):
     log: bool = False
 
     def problems(self) -> list[str]:
-        found = [f"bound {name}={value!r} must be an int"
+        found = [f"bound {name}={shown(value)} must be an int"
                  for name, value in (("low", self.low), ("high", self.high), ("step", self.step))
                  if not isinstance(value, int) or isinstance(value, bool)]
         if found:
@@ -106,7 +112,7 @@ class Float(Knob):
     step: float | None = None
 
     def problems(self) -> list[str]:
-        found = [f"bound {name}={value!r} must be a finite number"
+        found = [f"bound {name}={shown(value)} must be a finite number"
                  for name, value in (("low", self.low), ("high", self.high)) if not _is_number(value)]
         if found:
             return found
@@ -115,7 +121,7 @@ class Float(Knob):
         if self.log and self.low <= 0:
             found.append(f"log=True needs low > 0; got low={self.low}")
         if self.step is not None and (not _is_number(self.step) or self.step <= 0):
-            found.append(f"step must be a positive number; got {self.step!r}")
+            found.append(f"step must be a positive number; got {shown(self.step)}")
         if self.log and self.step is not None:
             found.append("log=True cannot be combined with a step")
         return found
@@ -157,9 +163,9 @@ class Choice(Knob):
             found.append("Choice() needs at least one value")
         bad = [v for v in self.values if not (v is None or isinstance(v, (bool, int, float, str)))]
         if bad:
-            found.append(f"choices must be numbers, strings, booleans or None; got {bad!r}")
+            found.append(f"choices must be numbers, strings, booleans or None; got {shown(bad)}")
         elif len(set(self.values)) != len(self.values):
-            found.append(f"choices must not repeat; got {list(self.values)!r}")
+            found.append(f"choices must not repeat; got {shown(list(self.values))}")
         return found
 
     def distribution(self) -> BaseDistribution:

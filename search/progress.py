@@ -15,6 +15,7 @@ import keras
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
@@ -42,9 +43,9 @@ class LiveProgress:
     def __init__(self, console: Console, *, total: int | None) -> None:
         self.console = console
         self.total = total
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+        self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-                                 TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+                                 TimeRemainingColumn(), TextColumn("{task.fields[status]}", markup=False),
                                  console=console,
                                  transient=True)
         self.study_task = self.progress.add_task("trials", total=total, status="", visible=bool(total))
@@ -58,14 +59,15 @@ class LiveProgress:
 
     def keras_callbacks(self, label: str, params: dict[str, Any]) -> list[keras.callbacks.Callback]:
         """``label`` names the trial ("trial 3"); ``params`` are its searched values."""
-        self.console.print(f"[cyan]{label}[/] started: {format_params(params)}")
+        self.console.print(f"[cyan]{escape(label)}[/] started: {escape(format_params(params))}",
+                           markup=True)
         if self.console.is_terminal:
             return [_EpochBar(self.progress, label)]
         return [EpochLines(self.console, label)]
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.progress.advance(self.study_task)
-        self.console.print(trial_line(study, trial))
+        self.console.print(trial_line(study, trial), markup=True)
 
 
 def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
@@ -78,7 +80,7 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
         detail = attrs.get("prune_reason") or attrs.get("fail_reason") or \
             trial.system_attrs.get("fail_reason", "")
     best = _best_text(study)
-    return f"[{STATE_STYLE.get(state, 'white')}]trial {trial.number} {state}[/] {detail}  {best}"
+    return f"[{STATE_STYLE.get(state, 'white')}]trial {trial.number} {state}[/] {escape(str(detail))}  {best}"
 
 
 def _best_text(study: optuna.Study) -> str:

@@ -50,16 +50,38 @@ def _html(sections: list[Section], title: str) -> str:
 
 
 def _markdown(sections: list[Section], title: str, out: Path) -> str:
-    lines = [f"# {title}", ""]
+    """Names and values from a study are text, never markup: HTML is escaped as in index.html,
+    table cells keep their row, and a code block's fence is longer than any it contains."""
+    lines = [f"# {md_text(title)}", ""]
     for section in sections:
-        lines += [f"## {section.title}", ""]
+        lines += [f"## {md_text(section.title)}", ""]
         if section.text:
-            lines += [section.text, ""]
+            lines += [md_text(section.text), ""]
         if section.table:
             head, *rows = section.table
-            lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-            lines += ["| " + " | ".join(r) + " |" for r in rows] + [""]
+            lines += ["| " + " | ".join(map(md_cell, head)) + " |", "|" + "---|" * len(head)]
+            lines += ["| " + " | ".join(map(md_cell, r)) + " |" for r in rows] + [""]
         if section.preformatted:
-            lines += ["```", section.preformatted.rstrip(), "```", ""]
-        lines += [f"![{section.title}]({image.relative_to(out)})" for image in section.images] + [""]
+            fence = "`" * max(3, 1 + _longest_run(section.preformatted, "`"))
+            lines += [fence, section.preformatted.rstrip(), fence, ""]
+        lines += [f"![{md_cell(section.title)}](<{image.relative_to(out)}>)"
+                  for image in section.images] + [""]
     return "\n".join(lines)
+
+
+def md_text(text: str) -> str:
+    """Plain text for Markdown: ``<``, ``>`` and ``&`` as HTML entities."""
+    return html.escape(str(text), quote=False)
+
+
+def md_cell(text: str) -> str:
+    """Plain text for one Markdown table cell: also no ``|`` or line break that ends it."""
+    return md_text(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def _longest_run(text: str, char: str) -> int:
+    longest = run = 0
+    for c in text:
+        run = run + 1 if c == char else 0
+        longest = max(longest, run)
+    return longest

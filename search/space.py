@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import optuna
 
 from .errors import SearchError
+from .yaml_files import read_text
 from .inputs import did_you_mean
 from .knobs import Fixed, Float, Int, Knob, knob_from_json, knob_to_json
 from .schema import ANY_VALUE, COMPONENTS, KnobSpec, never_active
@@ -157,7 +158,7 @@ def load_space(path: str | Path) -> Space:
     if not path.is_file():
         raise SearchError(f"{path}: space file not found.",
                           hint="Pass a file such as spaces/cnn.py that defines SPACE = {...}.")
-    source = path.read_text()
+    source = read_text(path, what="space")
     namespace = _execute(path)
     if "SPACE" not in namespace:
         raise SearchError(f"{path}: defines no SPACE; expected SPACE = {{component: {{knob: value}}}}.")

@@ -11,6 +11,8 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
+from .errors import SearchError, shown
+from .inputs import check_values, parse_duration
 from .progress import format_params
 
 __all__ = ["status_panel", "eta_seconds"]
@@ -18,7 +20,7 @@ __all__ = ["status_panel", "eta_seconds"]
 
 def eta_seconds(study: optuna.Study, now: dt.datetime | None = None) -> float | None:
     """Seconds until the last run's trial budget or deadline, whichever comes first."""
-    run = study.user_attrs.get("last_run") or {}
+    run = last_run(study)
     now = now or dt.datetime.now()
     done = [t for t in study.trials if t.state.is_finished() and t.duration]
     running = max(1, len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))))
@@ -27,9 +29,31 @@ def eta_seconds(study: optuna.Study, now: dt.datetime | None = None) -> float | 
         mean = float(np.mean([t.duration.total_seconds() for t in done]))
         estimates.append(max(run["trials"] - len(done), 0) * mean / running)
     if run.get("timeout") and run.get("started"):
-        deadline = dt.datetime.fromisoformat(run["started"]) + dt.timedelta(seconds=run["timeout"])
+        deadline = run["started"] + dt.timedelta(seconds=run["timeout"])
         estimates.append(max((deadline - now).total_seconds(), 0.0))
     return min(estimates) if estimates else None
+
+
+def last_run(study: optuna.Study) -> dict:
+    """The stored ``last_run`` (trials, timeout, start time), checked like any stored value."""
+    raw = study.user_attrs.get("last_run") or {}
+    source = f"study '{study.study_name}' (stored last_run)"
+    if not isinstance(raw, dict):
+        raise SearchError(f"{source}: expected a mapping; got {shown(raw)}.", hint=_RERUN)
+    problems = check_values(source, {k: raw[k] for k in ("trials", "timeout") if raw.get(k)})
+    started = raw.get("started")
+    try:
+        started = dt.datetime.fromisoformat(started) if started else None
+    except (TypeError, ValueError):
+        problems.append(f"{source}: 'started' must be an ISO date and time such as "
+                        f"2026-01-31T22:15:00; got {shown(started)}.")
+    if problems:
+        raise SearchError(problems, hint=_RERUN)
+    return {"trials": raw.get("trials"), "timeout": parse_duration(raw["timeout"])
+            if raw.get("timeout") else None, "started": started}
+
+
+_RERUN = "The study's stored settings were changed by hand; `python -m search run` sets them again."
 
 
 def status_panel(study: optuna.Study) -> Panel:

@@ -14,9 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import check_params, read_yaml
-from .errors import SearchError
-from .knobs import Fixed
+from .config import TOP_KEYS, check_params, read_yaml, result_problems
+from .errors import SearchError, shown
+from .inputs import unknown_keys
+from .knobs import Choice, Fixed, Int
 from .schema import COMPONENTS, never_active
 from .space import Space
 
@@ -37,10 +38,14 @@ def space_warm_start(space: Space, raw: Any) -> list[WarmStart]:
 def read_warm_start_file(path: str | Path) -> WarmStart:
     """``--warm-start FILE``: a config YAML such as a study's best.yaml (its ``params``)."""
     raw = read_yaml(path)
-    params = raw.get("params") if isinstance(raw, dict) else None
+    params = raw.get("params")
+    problems = unknown_keys(str(path), raw, TOP_KEYS, "top-level key")
+    problems += result_problems(raw.get("result"), str(path))
     if not isinstance(params, dict):
-        raise SearchError(f"{path}: a warm-start file is a config YAML with a 'params' mapping "
-                          "(like a study's best.yaml); found none.")
+        problems.append(f"{path}: a warm-start file is a config YAML with a 'params' mapping "
+                        "(like a study's best.yaml); found none.")
+    if problems:
+        raise SearchError(problems)
     return str(path), params
 
 
@@ -92,8 +97,8 @@ def _fixed_notes(space: Space, source: str, partial: dict) -> list[str]:
         for name, value in knobs.items():
             knob = space.knobs.get(comp, {}).get(name, Fixed(COMPONENTS[comp].knobs[name].default))
             if isinstance(knob, Fixed) and knob.value != value:
-                notes.append(f"{source}: '{comp}.{name}' is fixed at {knob.value!r} in this "
-                             f"space; the warm start's {value!r} is not used.")
+                notes.append(f"{source}: '{comp}.{name}' is fixed at {shown(knob.value)} in this "
+                             f"space; the warm start's {shown(value)} is not used.")
     return notes
 
 
@@ -115,7 +120,7 @@ class _Replay:
 
     def _answer(self, name: str, value: Any, ok: bool, allowed: str) -> Any:
         if not ok:
-            self.problems.append(f"{self.source}: '{name}' is {value!r}; this space allows "
+            self.problems.append(f"{self.source}: '{name}' is {shown(value)}; this space allows "
                                  f"{allowed}.")
         self.asked[name] = value
         return value
@@ -141,3 +146,46 @@ class _Replay:
             and any(isinstance(c, float) and value == c for c in choices))
         match = next((c for c in choices if c == value), value)
         return self._answer(name, match, ok, "one of " + ", ".join(map(repr, choices)))
+
+
+def stored_warm_start_problems(space: Space, raw: Any, source: str) -> list[str]:
+    """A study's stored warm start (``[{source, params}]``, written by ``run``) read back by a
+    worker: each parameter must be one the space searches, with a value inside its range."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+        return [f"{source}: 'warm_start' must be a list of {{source, params}} entries; got "
+                f"{shown(raw)}."]
+    problems = []
+    for i, entry in enumerate(raw):
+        where = f"{source}: 'warm_start[{i}]'"
+        params = entry.get("params")
+        if not isinstance(params, dict) or set(entry) - {"source", "params"}:
+            problems.append(f"{where} must be {{source, params}}; got {shown(entry)}.")
+            continue
+        problems += [f"{where}: {p}" for p in map(lambda kv: _stored_param_problem(space, *kv),
+                                                   params.items()) if p]
+    return problems
+
+
+def _stored_param_problem(space: Space, name: Any, value: Any) -> str | None:
+    comp, knob_name, *_ = (str(name).split(".") + ["", ""])
+    knob = space.knobs.get(comp, {}).get(knob_name)
+    if knob is None or isinstance(knob, Fixed):
+        return f"{shown(str(name))} is not a knob this space searches."
+    distribution = knob.distribution()
+    try:
+        inside = _same_kind(knob, value) and distribution._contains(
+            distribution.to_internal_repr(value))
+    except (TypeError, ValueError, OverflowError):
+        inside = False
+    return None if inside else (f"'{name}' is {shown(value)}; this space allows "
+                                f"{knob.describe()}.")
+
+
+def _same_kind(knob: Any, value: Any) -> bool:
+    """Optuna's internal form accepts '2' for an int; a stored parameter must be the value."""
+    if isinstance(knob, Choice):
+        return any(value == c and type(value) is type(c) for c in knob.values)
+    wanted = int if isinstance(knob, Int) else (int, float)
+    return isinstance(value, wanted) and not isinstance(value, bool)

@@ -34,7 +34,7 @@ def test_missing_knobs_read_as_baseline():
     ("params: {conv: {filters: 32}}", "'params.conv.filters' must be a list of an int"),
     ("params: {bn: {enable: true}}", "unknown knob 'params.bn.enable'"),
     ("params: {}\nextra: 1", "unknown top-level key 'extra'"),
-    ("params: {}\nseed: 1.5", "'seed' must be an int; got 1.5."),
+    ("params: {}\nseed: 1.5", "'seed' must be an int in [0, 2147483647]; got 1.5."),
     ("params: [1, 2]", "'params' must be a mapping of components"),
     ("params: {}\ndata: {name: nope}", "'data.name' must be one of"),
     ("- a\n- b", "expected a YAML mapping at the top; got list"),

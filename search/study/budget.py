@@ -28,7 +28,7 @@ from typing import Iterator
 import optuna
 from optuna.trial import TrialState
 
-from ..errors import SearchError
+from ..errors import SearchError, shown
 from ..inputs import check_values
 from .optuna_internals import pop_waiting_under, set_trial_user_attr
 from .storage_retry import with_storage_retry
@@ -96,7 +96,7 @@ def _stored_budget(study: optuna.Study) -> StudyBudget:
     if not isinstance(raw, dict) or any(v is not None and (not isinstance(v, (int, float))
                                                            or isinstance(v, bool))
                                         for v in (deadline, seconds)):
-        problems.append(f"{source}: expected {{trials: int, deadline: seconds}}; got {raw!r}.")
+        problems.append(f"{source}: expected {{trials: int, deadline: seconds}}; got {shown(raw)}.")
     if problems:
         raise SearchError(problems, hint="Set it again with `python -m search run ... --trials N`.")
     return StudyBudget(trials, deadline, seconds)
@@ -157,17 +157,27 @@ class TrialBudget:
         if not self.owed:
             return
         with self._lock():
-            self.study.set_user_attr(RELEASED, int(self.study.user_attrs.get(RELEASED, 0)) + 1)
+            self.study.set_user_attr(RELEASED, self._released() + 1)
         self.owed = False
 
     def _take_released(self) -> bool:
         """Take over a released slot (a count with no WAITING trial left behind is reset)."""
-        released = int(self.study.user_attrs.get(RELEASED, 0))
+        released = self._released()
         if released <= 0:
             return False
         waiting = self.waiting() > 0
         self.study.set_user_attr(RELEASED, released - 1 if waiting else 0)
         return waiting
+
+    def _released(self) -> int:
+        """The stored count of released slots, checked like every stored value."""
+        value = self.study.user_attrs.get(RELEASED, 0)
+        source = f"study '{self.study.study_name}' (stored budget)"
+        problems = check_values(source, {"released_slots": value})
+        if problems:
+            raise SearchError(problems, hint="The study's stored settings were changed by hand; "
+                                             f"set '{RELEASED}' back to 0 or recreate the study.")
+        return value
 
     def _popped(self) -> None:
         self.owed = False
