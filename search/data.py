@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .data_files import Raw, load_raw
-from .errors import SearchError
+from .errors import SearchError, shown
 from .inputs import OPTIONS
 
 __all__ = ["DataSpec", "Dataset", "load_dataset", "CLASS_PRESETS"]
@@ -79,7 +79,7 @@ def _check_data_values(values: dict[str, Any], source: str) -> list[str]:
         "class_names": (lambda v: isinstance(v, (list, tuple)) and v and
                         all(isinstance(s, str) and s for s in v), "a list of non-empty strings"),
     }
-    found += [f"'data.{key}' must be {allowed}; got {values[key]!r}"
+    found += [f"'data.{key}' must be {allowed}; got {shown(values[key])}"
               for key, (ok, allowed) in own.items() if key in values and not ok(values[key])]
     return [f"{source}: {p}." for p in found if p]
 
@@ -206,15 +206,23 @@ def _check_raw(raw: Raw) -> None:
         if not (np.issubdtype(x.dtype, np.number) and np.issubdtype(y.dtype, np.integer)):
             raise SearchError(f"{raw.origin}: {split} images must be numbers and labels integers; "
                               f"got {x.dtype} images and {y.dtype} labels.")
+        if not len(y):
+            raise SearchError(f"{raw.origin}: the {split} split holds no images; a data set needs "
+                              "training and test images.")
         if x.shape[1] < 4 or x.shape[2] < 4 or x.shape[3] not in (1, 3, 4):
             raise SearchError(f"{raw.origin}: {split} images must be at least 4x4 with 1, 3 or 4 "
-                              f"channels; got {x.shape[1:]}.")
+                              f"channels; got {x.shape[1:]}"
+                              + (" (channels first? use x.transpose(0, 2, 3, 1))."
+                                 if x.shape[1] in (1, 3, 4) and x.shape[3] > 4 else "."))
         if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
             raise SearchError(f"{raw.origin}: {split} images contain NaN or infinite values "
                               f"({int((~np.isfinite(x)).sum())} of them); clean the data first.")
         if len(y) and (y.min() < 0 or y.max() >= len(raw.names)):
             raise SearchError(f"{raw.origin}: {split} labels must be in 0..{len(raw.names) - 1}; "
                               f"found {int(y.min())}..{int(y.max())}.")
+    if raw.x_test.shape[1:] != raw.x_train.shape[1:]:
+        raise SearchError(f"{raw.origin}: test images are {raw.x_test.shape[1:]}, but training "
+                          f"images are {raw.x_train.shape[1:]}; both splits need one image shape.")
 
 
 def _check_classes(y: np.ndarray, names: tuple[str, ...], spec: DataSpec, origin: str) -> None:

@@ -1,27 +1,31 @@
 """Reading data sets from their files: IDX (Fashion-MNIST, MNIST), CIFAR-10's python
 batches, npz, scikit-learn's digits, and keras.datasets as the last resort.
 
-Each reader checks what it reads and says where it looked when nothing is found;
+Each reader checks what it reads (search/array_files.py, search/cifar_pickle.py) and
+says where it looked when nothing is found. A data folder the user gives is the only
+place looked in; the usual places and downloads serve only when none is given.
 search/data.py turns the arrays into a split, normalised Dataset.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .array_files import IDX_FILES, read_idx, read_npz
+from .cifar_pickle import CIFAR_BATCHES, read_cifar_batch
 from .errors import SearchError
 
 __all__ = ["Raw", "load_raw", "FASHION_NAMES", "CIFAR10_NAMES"]
 
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle boot")
+IDX_WORDS = "the four IDX files (train-images-idx3-ubyte.gz, ...)"
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                  "truck")
 
@@ -55,44 +59,56 @@ def _keras_cache() -> Path:
 
 
 def _load_fashion(data_dir: str | None) -> Raw:
-    places = [Path(p) for p in (data_dir,) if p] + [
-        Path("/usr/share/datasets/fashion-mnist"), _keras_cache() / "fashion-mnist"]
-    found = _find_idx_dir(places)
+    usual = [Path("/usr/share/datasets/fashion-mnist"), _keras_cache() / "fashion-mnist"]
+    found, looked = _find(data_dir, "fashion-mnist", usual, _idx_lacks)
     if found is None:
-        raise _not_found("fashion_mnist", places, "the Debian package `dataset-fashion-mnist` "
+        raise _not_found("fashion_mnist", looked, "the Debian package `dataset-fashion-mnist` "
                          "(apt-get install dataset-fashion-mnist), or the four IDX files "
-                         "(train-images-idx3-ubyte.gz, ...) in a folder given with --data-dir")
+                         "(train-images-idx3-ubyte.gz, ...) in a folder given with --data-dir",
+                         given=data_dir, skipped=usual, files=IDX_WORDS)
     return Raw(*_read_idx_set(found), FASHION_NAMES, 255.0, str(found))
 
 
 def _load_mnist(data_dir: str | None) -> Raw:
-    places = [Path(p) for p in (data_dir,) if p] + [Path("/usr/share/datasets/mnist"),
-                                                     _keras_cache() / "mnist"]
+    usual = [Path("/usr/share/datasets/mnist"), _keras_cache() / "mnist"]
     names = tuple(str(i) for i in range(10))
-    found = _find_idx_dir(places)
+    found, looked = _find(data_dir, "mnist", usual, _idx_lacks)
     if found is not None:
         return Raw(*_read_idx_set(found), names, 255.0, str(found))
-    npz = _keras_cache() / "mnist.npz"
-    places.append(npz)
+    npz = (Path(data_dir).expanduser() if data_dir else _keras_cache()) / "mnist.npz"
     if npz.is_file():
-        return Raw(*_read_npz(npz), names, 255.0, str(npz))
-    arrays = _keras_download("mnist", places)
+        return Raw(*read_npz(npz), names, 255.0, str(npz))
+    looked.append(f"{npz} (not found)")
+    provide = f"{IDX_WORDS} or mnist.npz"
+    if data_dir:
+        raise _not_found("mnist", looked, provide, given=data_dir, files=provide, skipped=[
+            *usual, _keras_cache() / "mnist.npz", "keras.datasets.mnist download"])
+    arrays = _keras_download("mnist", looked)
     return Raw(*arrays, names, 255.0, "keras.datasets.mnist")
 
 
 def _load_cifar10(data_dir: str | None) -> Raw:
-    roots = [Path(p) for p in (data_dir,) if p] + [_keras_cache()]
-    places = [p for r in roots for p in (r, r / "cifar-10-batches-py")]
-    for place in places:
-        if (place / "data_batch_1").is_file():
-            return Raw(*_read_cifar_batches(place), CIFAR10_NAMES, 255.0, str(place))
-    arrays = _keras_download("cifar10", places)
+    cache = _keras_cache()
+    usual = [cache, cache / "cifar-10-batches-py",
+             cache / "cifar-10-batches-py-target" / "cifar-10-batches-py"]
+    found, looked = _find(data_dir, "cifar-10-batches-py", usual, _cifar_lacks)
+    if found is not None:
+        return Raw(*_read_cifar_batches(found), CIFAR10_NAMES, 255.0, str(found))
+    if data_dir:
+        words = "the CIFAR-10 python batches (data_batch_1 ... data_batch_5, test_batch)"
+        raise _not_found("cifar10", looked, words, given=data_dir, files=words,
+                         skipped=[*usual, "keras.datasets.cifar10 download"])
+    arrays = _keras_download("cifar10", looked)
     return Raw(*arrays, CIFAR10_NAMES, 255.0, "keras.datasets.cifar10")
 
 
-def _load_digits(_: str | None) -> Raw:
+def _load_digits(data_dir: str | None) -> Raw:
     from sklearn.datasets import load_digits
 
+    if data_dir:
+        raise SearchError(f"data 'digits' comes with scikit-learn and reads no files; got the data "
+                          f"folder {data_dir}; leave --data-dir (data.path) out, or name the data "
+                          "set its files hold with --data (data.name).")
     bunch = load_digits()
     x = bunch.images.astype(np.float32)[..., None]
     y = bunch.target.astype(np.int64)
@@ -104,47 +120,52 @@ def _load_digits(_: str | None) -> Raw:
 def _load_npz(path: str | None) -> Raw:
     if not path:
         raise SearchError("data 'npz' needs a file: pass --data-dir FILE.npz (or data.path).")
-    arrays = _read_npz(Path(path))
+    arrays = read_npz(Path(path).expanduser())
     x = arrays[0]
-    numeric = np.issubdtype(x.dtype, np.number)
-    max_value = 255.0 if x.dtype == np.uint8 or (numeric and float(np.nanmax(x, initial=0)) > 1) else 1.0
+    max_value = 255.0 if x.dtype == np.uint8 or float(x.max(initial=0)) > 1 else 1.0
     n_classes = int(arrays[1].max(initial=0)) + 1  # the training labels define the classes
     return Raw(*arrays, tuple(str(i) for i in range(n_classes)), max_value, path)
 
 
-def _read_npz(path: Path):
-    if not path.is_file():
-        raise SearchError(f"{path}: npz file not found.")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f]
-            if missing:
-                raise SearchError(f"{path}: npz file lacks {', '.join(missing)}; it must hold "
-                                  "x_train, y_train, x_test and y_test.")
-            return (_as_nhwc(f["x_train"]), _labels(f["y_train"], path, "y_train"),
-                    _as_nhwc(f["x_test"]), _labels(f["y_test"], path, "y_test"))
-    except SearchError:
-        raise
-    except Exception as exc:
-        raise SearchError(f"{path}: cannot read as npz ({exc}).") from None
+def _find(given: str | None, subfolder: str, usual: list[Path],
+          lacks: Callable[[Path], str | None]) -> tuple[Path | None, list[str]]:
+    """The first place holding every file, and a note on each place that did not.
+
+    A folder the user gave is the only place looked in (with its ``subfolder``, the
+    layout of an unpacked archive); the usual places serve only when none was given.
+    """
+    if given:
+        root = Path(given).expanduser()
+        places = [root, root / subfolder]
+    else:
+        places = usual
+    looked = []
+    for place in places:
+        reason = lacks(place)
+        if reason is None:
+            return place, looked
+        looked.append(f"{place} ({reason})")
+    return None, looked
 
 
-def _labels(y: np.ndarray, path: Path, key: str) -> np.ndarray:
-    """Integer class labels; float labels are accepted only when they are whole numbers."""
-    y = y.ravel() if y.ndim == 2 and 1 in y.shape else y
-    if y.ndim != 1:
-        raise SearchError(f"{path}: '{key}' must be one label per image; got shape {y.shape} "
-                          "(one-hot labels: take argmax first).")
-    if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all():
-        y = y.astype(np.int64)
-    if not np.issubdtype(y.dtype, np.integer):
-        raise SearchError(f"{path}: '{key}' must hold integer class labels; got {y.dtype} values "
-                          "(one-hot labels: take argmax first).")
-    return y.astype(np.int64)
+def _lacks(place: Path, present: Callable[[str], bool], stems: tuple[str, ...]) -> str | None:
+    if not place.exists():
+        return "no such folder"
+    if not place.is_dir():
+        return "a file, not a folder; --data npz reads .npz files"
+    missing = [stem for stem in stems if not present(stem)]
+    if not missing:
+        return None
+    return "holds none of its files" if len(missing) == len(stems) else \
+        f"lacks {', '.join(missing)}"
 
 
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-             "t10k-labels-idx1-ubyte")
+def _idx_lacks(place: Path) -> str | None:
+    return _lacks(place, lambda stem: _idx_path(place, stem) is not None, IDX_FILES)
+
+
+def _cifar_lacks(place: Path) -> str | None:
+    return _lacks(place, lambda stem: (place / stem).is_file(), CIFAR_BATCHES)
 
 
 def _idx_path(folder: Path, stem: str) -> Path | None:
@@ -154,54 +175,24 @@ def _idx_path(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _find_idx_dir(places: list[Path]) -> Path | None:
-    for place in places:
-        if all(_idx_path(place, stem) for stem in IDX_FILES):
-            return place
-    return None
-
-
 def _read_idx_set(folder: Path):
-    x_tr, y_tr, x_te, y_te = (_read_idx(_idx_path(folder, stem)) for stem in IDX_FILES)
-    return _as_nhwc(x_tr), y_tr.astype(np.int64), _as_nhwc(x_te), y_te.astype(np.int64)
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (optionally gzipped): magic, dims, then unsigned bytes."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as exc:
-        raise SearchError(f"{path}: cannot read IDX file ({exc}).") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise SearchError(f"{path}: not an IDX file of unsigned bytes (bad magic number).")
-    ndim = data[3]
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise SearchError(f"{path}: truncated IDX file: header says {dims} "
-                          f"({int(np.prod(dims))} values) but {body.size} follow.")
-    return body.reshape(dims)
+    paths = [_idx_path(folder, stem) for stem in IDX_FILES]
+    x_tr, y_tr, x_te, y_te = (read_idx(p, 1 if "labels" in p.name else 3) for p in paths)
+    for images, y, (image_path, label_path) in ((x_tr, y_tr, paths[:2]), (x_te, y_te, paths[2:])):
+        if len(images) != len(y):
+            raise SearchError(f"{image_path}: holds {len(images)} images, but {label_path} holds "
+                              f"{len(y)} labels; the two files must belong together.")
+    return x_tr[..., None], y_tr.astype(np.int64), x_te[..., None], y_te.astype(np.int64)
 
 
 def _read_cifar_batches(folder: Path):
-    def read(name: str):
-        try:
-            with open(folder / name, "rb") as f:
-                batch = pickle.load(f, encoding="bytes")
-            x = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-            return x.transpose(0, 2, 3, 1), np.asarray(batch[b"labels"], dtype=np.int64)
-        except Exception as exc:
-            raise SearchError(f"{folder / name}: cannot read CIFAR-10 batch ({exc}).") from None
-
-    parts = [read(f"data_batch_{i}") for i in range(1, 6)]
-    x_te, y_te = read("test_batch")
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            x_te, y_te)
+    parts = [read_cifar_batch(folder / name) for name in CIFAR_BATCHES]
+    train = parts[:-1]
+    return (np.concatenate([p[0] for p in train]), np.concatenate([p[1] for p in train]),
+            *parts[-1])
 
 
-def _keras_download(name: str, places: list[Path]):
+def _keras_download(name: str, places: list[str]):
     """Last resort: keras.datasets (needs the internet). Offline, list where we looked."""
     import socket
 
@@ -218,8 +209,19 @@ def _keras_download(name: str, places: list[Path]):
     return _as_nhwc(x_tr), y_tr.astype(np.int64).ravel(), _as_nhwc(x_te), y_te.astype(np.int64).ravel()
 
 
-def _not_found(name: str, places: list[Path], provide: str, exc: Exception | None = None):
-    looked = "".join(f"\n  - {p}" for p in places)
-    download = f"\n  - keras.datasets.{name} download: {exc}" if exc else ""
-    return SearchError(f"data set '{name}' not found. Looked in:{looked}{download}",
-                       hint=f"Provide {provide}.")
+def _not_found(name: str, looked: list, provide: str, exc: Exception | None = None, *,
+               given: str | None = None, skipped: list | None = None,
+               files: str = "") -> SearchError:
+    """Where we looked and why each place did not do; with a data folder given, only there."""
+    lines = "".join(f"\n  - {p}" for p in looked)
+    if exc is not None:
+        lines += f"\n  - keras.datasets.{name} download: {exc}"
+    if given:
+        put = (f"Put {files} in {given}" if Path(given).expanduser().is_dir()
+               else f"Give a folder holding {files}")
+        skipped_text = ", ".join(str(p) for p in skipped or [])
+        return SearchError(f"data set '{name}' not found. Looked in:{lines}",
+                           hint=f"Not tried, as a data folder was given: {skipped_text}.\n"
+                                f"{put}, or leave --data-dir (data.path) out to use the usual "
+                                "places.")
+    return SearchError(f"data set '{name}' not found. Looked in:{lines}", hint=f"Provide {provide}.")

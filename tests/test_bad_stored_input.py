@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 
 import numpy as np
 import optuna
@@ -62,20 +63,21 @@ DATA_CASES = [
     (lambda d: _npz(d / "l.npz", **_with(y=Y + 0.5)), "npz", "'y_train' must hold integer class labels; got float64"),
     (lambda d: _npz(d / "m.npz", **_with(y=np.array(["a"] * 40))), "npz", "'y_train' must hold integer class labels"),
     (lambda d: _npz(d / "n.npz", **_with(y=np.eye(4)[Y])), "npz", "'y_train' must be one label per image; got shape (40, 4)"),
-    (lambda d: _npz(d / "o.npz", **_with(x=np.full((40, 8, 8), "x"))), "npz", "images must be numbers"),
+    (lambda d: _npz(d / "o.npz", **_with(x=np.full((40, 8, 8), "x"))), "npz",
+     "o.npz: 'x_train' must hold image pixels as integers or real floats; got strings (<U1)"),
     (lambda d: _npz(d / "p.npz", **_with(y=np.r_[Y[:39] * 0, [1]], y_test=Y % 2)), "npz",
      "too few images to split 40 images of 2 classes (smallest class: 1)"),
     (lambda d: (d / "t.npz").write_text("not numpy") and d / "t.npz", "npz", "cannot read as npz"),
     (lambda d: _idx(d / "idx"), "mnist", "truncated IDX file"),
     (lambda d: _idx(d / "idx2", images_header=b"\x00\x00\x09\x03", body=7840), "mnist",
-     "not an IDX file of unsigned bytes (bad magic number)"),
+     "not an IDX file of unsigned bytes (bad magic number 00 00 09 03: type code 0x09)"),
     (lambda d: d / "nowhere", "cifar10", "data set 'cifar10' not found. Looked in:"),
 ]
 
 
 @pytest.mark.parametrize("make, kind, message", DATA_CASES)
-def test_bad_data_files(tmp_path, capsys, monkeypatch, make, kind, message):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+def test_bad_data_files(tmp_path, tmp_path_factory, capsys, monkeypatch, make, kind, message):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras-home")))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ok.py").write_text(OK_SPACE)
     target = make(tmp_path)
@@ -92,6 +94,48 @@ def test_too_small_a_validation_split_is_refused_before_trial_0(tmp_path, capsys
 
 
 # -- values read back from the study's storage --------------------------------------------------
+
+def _stored_data_study(tmp_path, data: DataSpec) -> None:
+    """A study whose stored data spec names a data file (as `search run --data-dir` stores it)."""
+    space = Space.of({"conv": {"depth": 1, "filters": 8}, "training": {"epochs": 1}})
+    open_study(StudySettings(name="sd", space=space, data=data,
+                             storage=default_storage("sd", tmp_path / "studies")))
+
+
+def _payload_batches(folder):
+    folder.mkdir()
+    batch = {b"data": np.zeros((10, 3072), np.uint8), b"labels": list(range(10))}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    (folder / "test_batch").write_bytes(b"cos\nsystem\n(Vtouch PWNED\ntR.")
+    return folder
+
+
+STORED_DATA_CASES = [
+    ("cifar10", lambda d: _payload_batches(d / "cifar"), "test_batch: refused to load: the pickle asks for 'os.system'"),
+    ("npz", lambda d: _npz(d / "z.npz", **_with(x=X + 1j)),
+     "z.npz: 'x_train' must hold image pixels as integers or real floats; got complex numbers"),
+    ("npz", lambda d: _npz(d / "h.npz", **_with(y=np.r_[Y[:-1], 2**31 - 1])),
+     "h.npz: 'y_train' labels must be class numbers in 0..9999; found 0..2147483647"),
+    ("mnist", lambda d: _idx(d / "idx", images_header=b"\x00\x00\x08\xff"),
+     "the IDX header gives 255 dimensions, but an images file has 3"),
+    ("fashion_mnist", lambda d: d / "gone", "data set 'fashion_mnist' not found. Looked in: - "),
+    ("npz", lambda d: d / "gone.npz", "gone.npz: npz file not found."),
+]
+
+
+@pytest.mark.parametrize("kind, make, message", STORED_DATA_CASES)
+def test_a_stored_data_path_gets_the_same_checks(tmp_path, tmp_path_factory, capsys, monkeypatch,
+                                                   kind, make, message):
+    """A worker reads the data the study names: a hostile file there is refused, never run."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras-home")))
+    monkeypatch.chdir(tmp_path)
+    _stored_data_study(tmp_path, DataSpec(name=kind, path=str(make(tmp_path))))
+    err = run_cli(["worker", "sd", "--trials", "1"], capsys, tmp_path)
+    assert message in err
+    assert not (tmp_path / "PWNED").exists()
+
+
 
 GOOD_CONFIG = {"params": {"conv": {"depth": 1, "filters": [8]}}, "data": {"name": "digits"}, "seed": 1}
 
@@ -134,11 +178,11 @@ STORED_CASES = [
     ({"run_options": "tpe"}, "'run_options' must be a mapping; got 'tpe'"),
     ({"run_options": {"sampler": "bayes"}}, "'sampler' must be one of 'tpe', 'random'"),
     ({"run_options": {"pruner": "asha"}}, "'pruner' must be one of 'hyperband'"),
-    ({"run_options": {"max_params": -1}}, "'max_params' must be an int >= 1; got -1"),
+    ({"run_options": {"max_params": -1}}, "'max_params' must be an int in [1, 1000000000000]; got -1"),
     ({"run_options": {"engine": "x"}}, "unknown run option 'engine'"),
     ({"run_options": {"overrides": {"conv.depth": 3}}}, "'overrides' may only fix training.epochs"),
     ({"run_options": {"overrides": {"training.epochs": 0}}}, "'training.epochs' must be an int in [1, 1000]; got 0"),
-    ({"seed": "x"}, "'seed' must be an int in [0, 2.14748e+09]; got 'x'"),
+    ({"seed": "x"}, "'seed' must be an int in [0, 2147483647]; got 'x'"),
     ({"data": {"name": "imagenet"}}, "'data.name' must be one of 'fashion_mnist'"),
     ({"data": "digits"}, "'data' must be a mapping; got str"),
     ({"data": None}, "'data' must be a mapping; got NoneType"),
@@ -173,7 +217,7 @@ STORED_CONFIG_CASES = [
     ({"params": {"conv": {"depth": 99}}}, "(stored config): 'params.conv.depth' must be an int in [1, 8]"),
     ("not a config", "(stored config): expected a mapping with 'params', 'data' and 'seed'; got str"),
     ({"params": {}, "data": {"name": "x"}}, "'data.name' must be one of"),
-    ({"params": {}, "seed": "s"}, "'seed' must be an int; got 's'"),
+    ({"params": {}, "seed": "s"}, "'seed' must be an int in [0, 2147483647]; got 's'"),
 ]
 
 
