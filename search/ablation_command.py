@@ -15,9 +15,9 @@ from .ablation import AblationPlan, differing_components
 from .definitions import ablation_inputs
 from .errors import SearchError
 from .inputs import parsed
-from .study.storage_url import redact
+from .study.storage_url import StorageURL, redact, redact_url
 
-__all__ = ["ablate", "make_plan"]
+__all__ = ["ablate", "make_plan", "shown_command"]
 
 DEFAULT_SEEDS = 3
 DEFAULT_MAX_SEEDS = 8
@@ -131,11 +131,35 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
         objective.forget_stored(lambda key: store.get(key) is not None)
     views = _search_importance(name, storage)
     show_result(result, views, console)
-    command = redact("python -m search " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    command = shown_command(sys.argv[1:], storage_url)
     files = write_ablation_report(result, views, study_dir(name, args.studies_dir) / "ablation",
                                   title=name, command=command)
     console.print("wrote " + ", ".join(str(f) for f in files))
     return 0
+
+
+def shown_command(argv: list[str], storage: StorageURL | None = None) -> str:
+    """The command line for the report, with every storage URL and password hidden: a
+    ``--storage`` value (spaces and quotes in its password included), any URL in another
+    argument, and ``storage``'s raw password wherever it appears."""
+    shown, previous = [], ""
+    for arg in argv:
+        flag, equals, value = arg.partition("=")
+        if _is_storage_flag(previous):
+            text = redact_url(arg)
+        elif equals and _is_storage_flag(flag):
+            text = f"{flag}={redact_url(value)}"
+        else:
+            text = arg
+        previous = arg
+        shown.append(shlex.quote(storage.redact(text) if storage else redact(text)))
+    text = "python -m search " + " ".join(shown)
+    return storage.redact(text) if storage else redact(text)
+
+
+def _is_storage_flag(arg: str) -> bool:
+    """``--storage`` or an abbreviation argparse accepts for it (``--sto`` and longer)."""
+    return len(arg) >= 5 and "--storage".startswith(arg)
 
 
 def _search_importance(name: str, storage: Any) -> list:

@@ -17,14 +17,15 @@ from typing import Any
 
 from .config import Config, read_yaml
 from .data import DataSpec
-from .errors import SearchError
+from .errors import SearchError, shown
 from .inputs import OPTIONS, check_study_name, check_values, did_you_mean, parsed, unknown_keys
 from .schema import COMPONENTS
 from .space import Space, load_space, space_from_json
-from .study.storage_url import STORAGE_ENV, StorageURL
+from .warm_start import stored_warm_start_problems
+from .study.storage_url import STORAGE_ENV, StorageURL, redact, studies_dir_problem
 
 __all__ = ["settings_from_args", "settings_from_study", "load_existing_study", "ablation_inputs",
-           "storage_for", "stored_backend", "STUDY_KEYS", "ABLATION_KEYS"]
+           "storage_for", "check_studies_dir", "stored_backend", "STUDY_KEYS", "ABLATION_KEYS"]
 
 STUDY_KEYS = ("space", "study", "data", "trials", "timeout", "sampler", "pruner", "seed", "epochs",
               "max_params", "storage")
@@ -36,16 +37,38 @@ DATA_FLAGS = {"data": "name", "data_dir": "path", "limit": "limit", "classes": "
 RUN_OPTION_KEYS = ("sampler", "pruner", "max_params", "overrides")
 
 
-def storage_for(name: str, given: Any, root: str | Path) -> StorageURL:
-    """The storage URL: given, else $SEARCH_STORAGE (how spawned workers get it), else SQLite."""
+def storage_for(name: str, given: Any, root: str | Path, *, flag: str = "--storage") -> StorageURL:
+    """The storage URL: given, else $SEARCH_STORAGE (how spawned workers get it), else SQLite.
+
+    Refused before anything is created: a studies folder that is a file, a URL no storage
+    here opens, a SQLite or journal file in a folder that does not exist (``flag`` names
+    where the value came from in the message).
+    """
     from .study.lifecycle import default_storage
 
+    check_studies_dir(root, name)
     if not given and os.environ.get(STORAGE_ENV):
-        given = os.environ[STORAGE_ENV]
-        problem = OPTIONS["storage"].problem(f"${STORAGE_ENV}", given)
+        given, flag = os.environ[STORAGE_ENV], f"${STORAGE_ENV}"
+        problem = OPTIONS["storage"].problem(flag, given)
         if problem:
             raise SearchError(f"environment: {problem}.")
-    return StorageURL(given) if given else default_storage(name, root)
+    if not given:
+        return default_storage(name, root)
+    url = StorageURL(given)
+    problem = url.location_problem(Path(root), Path(root) / name)
+    if problem:
+        raise SearchError(f"{flag} '{url}': {problem}.")
+    return url
+
+
+def check_studies_dir(root: str | Path, name: str | None = None, *, writable: bool = False) -> None:
+    """Refuse a studies folder that is a file or lies under one, or (``writable``) that this
+    user cannot write to: a clear message instead of a traceback once a trial has run."""
+    problem = studies_dir_problem(Path(root), name, writable=writable)
+    if problem:
+        raise SearchError(f"--studies-dir '{root}': {problem}.",
+                          hint="Pass a folder you can write to (it is created if missing), "
+                               "e.g. --studies-dir studies.")
 
 
 # -- run: a space file or study definition, plus flags -------------------------------------------
@@ -102,9 +125,12 @@ def settings_from_args(args: argparse.Namespace):
     space = space.with_fixed(overrides)
     name = _study_name(study, args, path)
     root = Path(args.studies_dir)
+    check_studies_dir(root, name, writable=True)
+    flag = "--storage" if getattr(args, "storage", None) else f"{path}: 'storage'"
     return StudySettings(
         name=name, space=space, data=_data_spec(space, study, args, str(path)),
-        storage=storage_for(name, _merged(study, args, "storage", None), root), root=root,
+        storage=storage_for(name, _merged(study, args, "storage", None), root, flag=flag),
+        root=root,
         seed=_merged(study, args, "seed", 0), sampler=_merged(study, args, "sampler", "tpe"),
         pruner=_merged(study, args, "pruner", "hyperband"),
         max_params=_merged(study, args, "max_params", 5_000_000), overrides=overrides,
@@ -121,10 +147,19 @@ def load_existing_study(name: str, storage: Any, root: str | Path):
     quiet_optuna()
     url = storage_for(name, storage, root)
     if url.sqlite_file and not url.sqlite_file.exists():
-        raise SearchError(f"no study database at {url.sqlite_file}; run "
+        raise SearchError(f"no study database at {redact(str(url.sqlite_file))}; run "
                           f"`python -m search run ... --study {name}` first, or pass --storage.")
+    if url.journal_file and not url.journal_file.is_file():
+        raise SearchError(f"no journal file at {url}; run `python -m search run ... --study "
+                          f"{name} --storage {url}` first, or check the path.")
     try:
-        return optuna.load_study(study_name=name, storage=make_storage(url))
+        study = optuna.load_study(study_name=name, storage=make_storage(url))
+        study.user_attrs  # read once here, so a tampered attribute is named as the study's
+        return study
+    except RecursionError:
+        raise SearchError(f"study '{name}' (stored settings): an attribute is nested too deeply "
+                          "to read; the study was changed by something other than this engine."
+                          ) from None
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(make_storage(url))]
         raise SearchError(f"no study named '{name}' in {url}; it has: "
@@ -144,13 +179,13 @@ def _stored_options(attrs: dict[str, Any], source: str) -> dict[str, Any]:
     """The stored run options and seed, checked like a study file's."""
     options = attrs.get("run_options", {})
     if not isinstance(options, dict):
-        raise SearchError(f"{source}: 'run_options' must be a mapping; got {options!r}.")
+        raise SearchError(f"{source}: 'run_options' must be a mapping; got {shown(options)}.")
     problems = unknown_keys(source, options, RUN_OPTION_KEYS, "run option")
     values = {**options, "seed": attrs.get("seed", 0)}
     problems += check_values(source, values, ("sampler", "pruner", "max_params", "seed"))
     overrides = options.get("overrides", {})
     if not isinstance(overrides, dict) or any(k != "training.epochs" for k in overrides):
-        problems.append(f"{source}: 'overrides' may only fix training.epochs; got {overrides!r}.")
+        problems.append(f"{source}: 'overrides' may only fix training.epochs; got {shown(overrides)}.")
     if problems:
         raise SearchError(problems, hint="The study's stored settings were changed by hand; "
                                          "recreate the study with `search run`.")
@@ -171,6 +206,10 @@ def settings_from_study(name: str, storage: Any, root: str | Path):
     options = _stored_options(attrs, source)
     space = space_from_json(attrs["space"], source=source, text=str(attrs.get("space_text", "")))
     space = space.with_fixed(options.get("overrides", {}))
+    warm = stored_warm_start_problems(space, attrs.get("warm_start"), source)
+    if warm:
+        raise SearchError(warm, hint="The study's stored settings were changed by hand; "
+                                     "recreate the study with `search run`.")
     return StudySettings(
         name=name, space=Space(space.knobs, str(attrs.get("space_path", source)), space.source),
         data=DataSpec.from_dict(attrs.get("data"), source=source),
@@ -197,7 +236,7 @@ def _ablation_file(path: Path) -> dict[str, Any]:
 def _component_list_problems(where: str, value: Any) -> list[str]:
     """A list of components or ``a+b`` groups, each a known component."""
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        return [f"{where} must be a non-empty list of component names; got {value!r}."]
+        return [f"{where} must be a non-empty list of component names; got {shown(value)}."]
     return [f"{where}: unknown component '{part}'{did_you_mean(part, COMPONENTS)}; allowed: "
             f"{', '.join(COMPONENTS)}." for item in value for part in item.split("+")
             if part not in COMPONENTS]
@@ -218,10 +257,12 @@ def ablation_inputs(args: argparse.Namespace):
     try:
         name = check_study_name(spec["study"])
     except ValueError as exc:
-        raise SearchError(f"{args.target}: study name {spec['study']!r} must be {exc}.") from None
+        raise SearchError(f"{args.target}: study name {shown(spec['study'])} must be {exc}.") from None
     spec["components"] = _flag_list(args, "components") or spec.get("components")
     spec["ladder"] = _flag_list(args, "ladder") or spec.get("ladder")
-    storage = storage_for(name, args.storage or spec.get("storage"), args.studies_dir)
+    check_studies_dir(args.studies_dir, name, writable=True)
+    flag = "--storage" if args.storage else f"{args.target}: 'storage'"
+    storage = storage_for(name, args.storage or spec.get("storage"), args.studies_dir, flag=flag)
     if "reference" in spec:
         reference = _config_from(spec["reference"], spec.get("data"), args.target)
         training = spec["reference"].get("training", {}) if isinstance(spec["reference"], dict) else {}

@@ -25,7 +25,7 @@ from rich.live import Live
 
 from .errors import SearchError
 from .execution import process_share_env
-from .study.storage_url import STORAGE_ENV, StorageURL, redact
+from .study.storage_url import STORAGE_ENV, StorageURL
 
 __all__ = ["WorkerPlan", "spawn_workers"]
 
@@ -132,4 +132,4 @@ class _StatusSource:
                                                   storage=self.storage))
         except Exception as exc:  # a busy journal file or a server blip: show it, keep watching
             self.storage = None  # and open the storage afresh at the next refresh
-            return f"study status unavailable for now: {redact(str(exc))}"
+            return f"study status unavailable for now: {self.plan.storage.redact(str(exc))}"

@@ -49,6 +49,63 @@ def test_spawned_workers_get_the_url_in_their_environment_not_their_argv(tmp_pat
         assert env[STORAGE_ENV] == URL
 
 
+def test_the_report_command_line_hides_every_storage_url():
+    from search.ablation_command import shown_command
+
+    storage = StorageURL("postgresql://u:hunter2 x@db.example/sweeps")  # a password with a space
+    shown_url = "postgresql://u:***@db.example/sweeps"
+    for argv, fragment in [
+        (["ablate", "s", "--storage", storage.secret()], f"--storage '{shown_url}'"),
+        (["ablate", "s", f"--storage={storage.secret()}"], f"'--storage={shown_url}'"),
+        (["ablate", "s", "--sto", "postgresql://u:hunter2'x@h/db"],
+         "--sto 'postgresql://u:***@h/db'"),
+        (["ablate", "a.yaml", "--config", "c.yaml"],
+         "python -m search ablate a.yaml --config c.yaml"),
+        (["ablate", "s", "--baseline", "hunter2 x.yaml"], "--baseline '***.yaml'"),
+    ]:
+        shown = shown_command(argv, storage)
+        assert fragment in shown and "hunter2" not in shown, shown
+    assert shown_command(["ablate", "s", "--storage", "postgresql://:hunter2@h/db"]) == \
+        "python -m search ablate s --storage 'postgresql://:***@h/db'"
+
+
+def test_the_workers_status_panel_hides_a_password_quoted_alone(tmp_path, monkeypatch):
+    from search.study import lifecycle
+    from search.workers import _StatusSource
+
+    url = StorageURL("postgresql://u:pw@127.0.0.1:1/db")
+
+    def refused(storage):
+        raise RuntimeError(f'FATAL: password "pw" rejected for {storage.secret()}')
+
+    monkeypatch.setattr(lifecycle, "make_storage", refused)
+    panel = _StatusSource(WorkerPlan("s", url, str(tmp_path))).panel()
+    assert panel == ('study status unavailable for now: FATAL: password "***" rejected for '
+                     "postgresql://u:***@127.0.0.1:1/db")
+
+
+def test_where_a_storage_lives():
+    assert StorageURL("studies/s.log").journal_file == Path("studies/s.log")
+    assert StorageURL("file:///tmp/s.log").journal_file is None  # a URL is never a journal path
+    assert StorageURL("sqlite:///a/b.db").sqlite_file == Path("a/b.db")
+    assert StorageURL("sqlite:///:memory:").sqlite_file is None
+    assert StorageURL("redis://h/s.log").location_problem().startswith("not a storage that can")
+    assert "folder nope does not exist" in StorageURL("nope/s.log").location_problem()
+    assert StorageURL("nope/s.log").location_problem(Path("nope")) is None
+    assert StorageURL("postgresql://u:p@h/db").location_problem() is None
+
+
+def test_make_storage_refuses_a_url_it_cannot_open_and_creates_nothing(tmp_path, monkeypatch):
+    from search.errors import SearchError
+    from search.study.lifecycle import make_storage
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SearchError, match=r"storage 'file://u:\*\*\*@x.log' is not supported; "
+                                          r"use sqlite:///path.db"):
+        make_storage("file://u:hunter2@x.log")
+    assert not list(tmp_path.iterdir())
+
+
 def _search(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "search", *args], cwd=cwd, text=True,
                           capture_output=True, timeout=600, env=env)

@@ -24,10 +24,10 @@ from .budget import storage_lock
 from .journal_lock import JournalFileFlock
 from ..config import Config, write_yaml_atomic
 from ..data import DataSpec
-from ..errors import SearchError
+from ..errors import SearchError, shown
 from .optuna_internals import fail_trial, get_trial, set_trial_user_attr, trial_id
 from ..space import Space
-from .storage_url import StorageURL, redact
+from .storage_url import ALLOWED, RDB_SCHEMES, StorageURL, redact
 
 __all__ = ["StudySettings", "open_study", "make_sampler", "make_pruner", "best_yaml_content",
            "study_dir", "default_storage", "redact", "recover_interrupted", "requeue_trial"]
@@ -90,9 +90,13 @@ SCHEMA_LOCK = "search/tables"  # the lock's name: one per database, whatever the
 
 
 def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
-    """RDB storage with heartbeats (stale RUNNING trials are failed and retried)."""
+    """RDB storage with heartbeats (stale RUNNING trials are failed and retried).
+
+    A URL no storage here opens (``file:///x.log``) is refused before anything is created;
+    a driver's error is shown with the URL's password hidden, even where it quotes it alone.
+    """
     url = StorageURL(url)
-    if url.startswith(("sqlite:", "postgresql", "mysql")):
+    if url.startswith(RDB_SCHEMES):
         if url.sqlite_file:
             url.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {
@@ -104,14 +108,13 @@ def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
                     heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                         max_retry=3))
         except Exception as exc:
-            raise SearchError(f"storage {url}: cannot open ({redact(_first_line(exc))}).",
+            raise SearchError(f"storage {url}: cannot open ({url.redact(_first_line(exc))}).",
                               hint="Check the URL, that the server is up, and the credentials.") from None
     if url.journal_file:
         url.journal_file.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
             str(url.journal_file), lock_obj=JournalFileFlock(url.journal_file)))
-    raise SearchError(f"storage '{url}' is not supported; use sqlite:///path.db, "
-                      "postgresql://user:password@host/db, or a journal file path ending in .log.")
+    raise SearchError(f"storage '{url}' is not supported; {ALLOWED}.")
 
 
 def _first_line(exc: Exception) -> str:
@@ -144,7 +147,7 @@ def _check_resume(study: optuna.Study, settings: StudySettings) -> None:
         raise SearchError(f"study '{settings.name}' stores direction {study.direction.name}, "
                           f"but this run maximises {METRIC}.")
     differences = _space_diff(stored.get("space_canonical", {}), current["space_canonical"])
-    differences += [f"{key}: stored {stored.get(key)!r}, now {current[key]!r}"
+    differences += [f"{key}: stored {shown(stored.get(key))}, now {shown(current[key])}"
                     for key in ("data", "seed", "metric", "direction") if stored.get(key) != current[key]]
     if differences:
         raise SearchError(
