@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import sys
+import traceback
 from typing import Any, Sequence
 
 from rich.console import Console
@@ -18,7 +19,7 @@ from rich.markup import escape
 from .errors import SearchError
 from .inputs import arg_help, arg_type
 from .study.storage_retry import StorageUnavailable
-from .study.storage_url import STORAGE_ENV
+from .study.storage_url import STORAGE_ENV, redact
 
 __all__ = ["main", "build_parser", "EXIT_STORAGE_UNAVAILABLE"]
 
@@ -198,7 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if isinstance(exc.__context__, KeyboardInterrupt):  # cleanup broke under the interrupt
             return _interrupted()
-        raise
+        # A defect of ours, not the user's: its traceback helps a bug report, but it may quote
+        # a storage URL or a password, so it is printed redacted.
+        sys.stderr.write(redact(traceback.format_exc()))
+        return 1
 
 
 def _interrupted() -> int:

@@ -19,6 +19,7 @@ __all__ = ["DeadlineStop", "TrialCostGuard"]
 # A trial projected to need more than this share of the whole search's time is pruned after
 # its first epoch: in a 20-minute search one 11-minute start-up trial leaves no room to search.
 MAX_TRIAL_SHARE = 0.25
+MIN_TIMED_STEPS = 10  # steps timed before a first epoch's projection is trusted
 
 
 class DeadlineStop(keras.callbacks.Callback):
@@ -48,10 +49,12 @@ class DeadlineStop(keras.callbacks.Callback):
 
 
 class TrialCostGuard(keras.callbacks.Callback):
-    """Prunes, after its first epoch, a trial whose projected time exceeds a share of the budget.
+    """Prunes, in its first epoch, a trial whose projected time exceeds a share of the budget.
 
     The projection is the first epoch's time per training step, timed from the end of its
-    first step (which also compiles the model) to its last, times every configured step.
+    first step (which also compiles the model), times every configured step. It is judged
+    once ten steps are timed (so a network a hundred times too slow costs ten steps, not an
+    epoch) and again at the epoch's end.
     ``prune(reason)`` raises the engine's pruning exception.
     """
 
@@ -60,17 +63,26 @@ class TrialCostGuard(keras.callbacks.Callback):
         super().__init__()
         self.limit, self.epochs, self.prune = budget_seconds * share, epochs, prune
         self.share, self._started, self._first_steps = share, 0.0, 0
-        self._last, self._last_steps = 0.0, 0
+        self._last, self._last_steps, self._epoch = 0.0, 0, 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         now = time.perf_counter()
         if not self._started:  # with several steps per call, the first call ends at step k
             self._started, self._first_steps = now, batch + 1
         self._last, self._last_steps = now, batch + 1  # validation is not timed: it compiles too
+        if self._epoch == 0 and self._last_steps - self._first_steps >= MIN_TIMED_STEPS:
+            self._judge()  # a network far too slow is stopped within its first epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch == 0:
+            self._judge()
+
+    def _judge(self) -> None:
         steps = self.params.get("steps") or 0
-        if epoch != 0 or self.epochs <= 1 or self._last_steps <= self._first_steps:
+        if self.epochs <= 1 or self._last_steps <= self._first_steps:
             return
         per_step = (self._last - self._started) / (self._last_steps - self._first_steps)
         projected = per_step * steps * self.epochs

@@ -105,3 +105,11 @@ def test_worker_race_runs():
     out = bench("bench/worker_race.py", "--rounds", "1")
     row = out.strip().splitlines()[-1]  # | source | rounds | clean | ...
     assert row.split("|")[2:4] == [" 1 ", " 1 "], out  # one round, and it was clean
+
+
+@pytest.mark.slow
+def test_quickstart_timing_runs():
+    out = bench("bench/quickstart.py", "--seeds", "0", "--command",
+                "run spaces/cnn.py --study quickstart --data digits --trials 1 --epochs 1 "
+                "--timeout 1m --no-warm-start")
+    assert "| seed | wall s |" in out and "worst:" in out and "| 0 |" in out
