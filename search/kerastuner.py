@@ -25,10 +25,11 @@ from .deadline import DeadlineStop
 from .execution import current
 from .model import ImpossibleNetwork, build_model, plan_feature_maps
 from .space import Space
-from .training import (EVAL_BATCH_SIZE, TrainingDiverged, compile_model, train,
-                       trainable_params, value_range)
+from .training import (EVAL_BATCH_SIZE, EpochRecorder, TrainingDiverged, TrainResult,
+                       compile_model, train, trainable_params, value_range)
 
-__all__ = ["SpaceHyperModel", "run_keras_tuner", "write_best", "TUNERS"]
+__all__ = ["SpaceHyperModel", "DeadlineCut", "DeadlineReached", "run_keras_tuner", "write_best",
+           "TUNERS", "UNSCORED"]
 
 
 class _HyperParameterTrial:
@@ -54,19 +55,50 @@ def config_from_hp(space: Space, hp: kt.HyperParameters, data: DataSpec, seed: i
     return Config(space.sample(_HyperParameterTrial(hp)), data, seed)
 
 
+UNSCORED = "stopped at the search's deadline (--timeout) before it finished an epoch: no score"
+
+
+class DeadlineReached(Exception):
+    """Raised from a training or validation step once the search's deadline has passed."""
+
+
+class DeadlineCut(keras.callbacks.Callback):
+    """Ends a fit within a step of the deadline, mid-epoch or mid-validation: a trial started
+    just before it would otherwise train (and validate) its whole first epoch past it."""
+
+    def __init__(self, seconds_left: Callable[[], float | None]) -> None:
+        super().__init__()
+        self.seconds_left = seconds_left
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._check()
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        left = self.seconds_left()
+        if left is not None and left <= 0:
+            raise DeadlineReached()
+
+
 class SpaceHyperModel(kt.HyperModel):
     """A KerasTuner HyperModel over a search space and a data set.
 
     ``fit`` trains through :func:`search.training.train`, like an Optuna trial: the same
     seed, NaN detection, ``--max-params`` limit and execution settings, plus the run's
-    progress and deadline callbacks (``callbacks_for(label, params)``).
+    progress callbacks (``callbacks_for(label, params)``) and the search's deadline
+    (``seconds_left()``: seconds to it, None for none), which stops training between
+    epochs as for an Optuna trial and also within a step once it has passed.
     """
 
     def __init__(self, space: Space, data: Dataset, seed: int = 0, *, max_params: int | None = None,
-                 callbacks_for: Callable[[str, dict], list] | None = None) -> None:
+                 callbacks_for: Callable[[str, dict], list] | None = None,
+                 seconds_left: Callable[[], float | None] = lambda: None) -> None:
         super().__init__(name="search_space")
         self.space, self.data, self.seed, self.max_params = space, data, seed, max_params
         self.callbacks_for = callbacks_for or (lambda label, params: [])
+        self.seconds_left = seconds_left
         self.label = "trial"
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
@@ -92,22 +124,41 @@ class SpaceHyperModel(kt.HyperModel):
             steps = math.ceil(len(self.data.y_train) / config.get("training", "batch_size"))
             model.optimizer.iterations.assign(initial * steps)
         searched = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
-        callbacks = list(kwargs.get("callbacks") or []) + self.callbacks_for(self.label, searched)
+        stopped: list[int] = []  # epochs trained when the deadline stopped the fit
+        callbacks = [*(kwargs.get("callbacks") or []), *self.callbacks_for(self.label, searched),
+                     DeadlineStop(self.seconds_left, on_stop=stopped.append),
+                     DeadlineCut(self.seconds_left)]
+        recorder = EpochRecorder()
         try:
-            result = train(config, self.data, model=model, callbacks=callbacks,
+            result = train(config, self.data, model=model, callbacks=callbacks, recorder=recorder,
                            initial_epoch=initial, stop_after=kwargs.get("epochs"))
         except TrainingDiverged as exc:
             raise kt.errors.FailedTrialError(f"diverged: {exc}") from None
-        if result.history:  # best_epoch is stored with the trial: `train --refit` trains that many
-            best = {k: v for k, v in result.history[result.best_epoch].items()
-                    if k in ("val_accuracy", "val_loss", "accuracy", "loss")}
-            return {**best, "best_epoch": float(initial + result.best_epoch + 1)}
+        except DeadlineReached:  # the unfinished epoch is dropped: it was never validated
+            result = TrainResult(model, recorder.history)
+            stopped.append(initial + len(result.history))
+            if not result.history:
+                raise kt.errors.FailedTrialError(
+                    f"{UNSCORED} (during epoch {initial + 1})") from None
+        if result.history:
+            return _metrics(result, initial, stopped[0] if stopped else None)
         # A Hyperband continuation whose parent already trained every configured epoch.
         scores = model.evaluate(self.data.x_val, keras.utils.to_categorical(
             self.data.y_val, self.data.n_classes), batch_size=EVAL_BATCH_SIZE, verbose=0,
             return_dict=True)
         return {"val_accuracy": float(scores["accuracy"]), "val_loss": float(scores["loss"]),
                 "best_epoch": float(initial)}
+
+
+def _metrics(result: TrainResult, initial: int, stopped_at: int | None) -> dict[str, float]:
+    """The best epoch's scores; ``best_epoch`` is stored with the trial (`train --refit` trains
+    that many) and ``stopped_at_deadline`` (epochs trained) when the deadline ended the fit."""
+    best = {k: v for k, v in result.history[result.best_epoch].items()
+            if k in ("val_accuracy", "val_loss", "accuracy", "loss")}
+    best["best_epoch"] = float(initial + result.best_epoch + 1)
+    if stopped_at is not None:
+        best["stopped_at_deadline"] = float(stopped_at)
+    return best
 
 
 def _with_deadline(tuner_class: type[kt.Tuner]) -> type[kt.Tuner]:
@@ -127,10 +178,15 @@ def _with_deadline(tuner_class: type[kt.Tuner]) -> type[kt.Tuner]:
 
         def on_trial_end(self, trial: Any) -> None:
             super().on_trial_end(trial)
+            number = int(trial.trial_id)
             if trial.status in ("FAILED", "INVALID"):  # the reason, not KerasTuner's traceback
                 lines = (trial.message or "").strip().splitlines() or ["no reason given"]
                 reason = re.sub(r"^[\w.]*FailedTrialError: ", "", lines[-1])[:300]
-                self.say(f"KerasTuner trial {int(trial.trial_id)} {trial.status}: {reason}")
+                self.say(f"KerasTuner trial {number} {trial.status}: {reason}")
+            elif trial.metrics.exists("stopped_at_deadline"):
+                epochs = int(trial.metrics.get_last_value("stopped_at_deadline"))
+                self.say(f"KerasTuner trial {number} stopped at the search's deadline after "
+                         f"{epochs} epoch(s); its score is its best finished epoch's")
 
     return Tuner
 
@@ -148,9 +204,8 @@ def run_keras_tuner(space: Space, data: Dataset, directory: Path, *, name: str, 
     kt_config.DEBUG = False  # KerasTuner prints every failed trial's traceback otherwise
     deadline = time.time() + timeout if timeout else None
     seconds_left = (lambda: deadline - time.time()) if deadline else (lambda: None)
-    hypermodel = SpaceHyperModel(space, data, seed, max_params=max_params, callbacks_for=(
-        lambda label, params: [*(callbacks_for or (lambda *a: []))(label, params),
-                               DeadlineStop(seconds_left)]))
+    hypermodel = SpaceHyperModel(space, data, seed, max_params=max_params,
+                                 callbacks_for=callbacks_for, seconds_left=seconds_left)
     common = dict(objective="val_accuracy", seed=seed, directory=str(directory), project_name=name,
                   overwrite=False, max_consecutive_failed_trials=50, max_retries_per_trial=0)
     if algorithm == "bayesian":
@@ -178,6 +233,10 @@ def best_epoch(trial: Any) -> int:
 def write_best(tuner: kt.Tuner, space: Space, data: DataSpec, path: Path, seed: int) -> dict:
     """best.yaml in the same format as an Optuna study's."""
     trials = [t for t in tuner.oracle.get_best_trials(1) if t.score is not None]
+    if not trials and any(UNSCORED in (t.message or "") for t in tuner.oracle.trials.values()):
+        raise SearchError("KerasTuner scored no trial: the search's deadline (--timeout) came "
+                          "before any trial finished an epoch.", hint="Give it a longer --timeout, "
+                          "or make an epoch cheaper (fewer images with --limit, a smaller space).")
     if not trials:
         raise SearchError("KerasTuner finished no trial successfully; see the trial.json files in "
                           f"{tuner.project_dir} for the reasons.")

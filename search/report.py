@@ -7,8 +7,10 @@ image, so it opens offline; report.md links the same PNG files.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import optuna
@@ -79,8 +81,43 @@ def _summary(study: optuna.Study) -> Section:
     return Section(f"Study '{study.study_name}'", text=text, table=rows)
 
 
+class _NoRetracingWarning(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning, and nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_retracing() -> Iterator[None]:
+    """Within the block, TensorFlow's retracing warning is not printed (other backends: nothing
+    changes). The model views predict with the refit model and with sub-models of it (the
+    embedding's and the probe's penultimate layer): each new model traces its own predict
+    function, and TensorFlow counts those traces together and warns, in many lines, about
+    what is here by design."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    logger, quiet = logging.getLogger("tensorflow"), _NoRetracingWarning()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 def model_sections(study: optuna.Study, model_path: Path, out: Path,
                    history: list[dict[str, float]]) -> list[Section]:
+    """The refit model's views on the test split: accuracy, confusion, curves, examples,
+    embedding and the kNN probe."""
+    with _quiet_retracing():
+        return _model_sections(study, model_path, out, history)
+
+
+def _model_sections(study: optuna.Study, model_path: Path, out: Path,
+                    history: list[dict[str, float]]) -> list[Section]:
     from .data import load_dataset
     from .refit import load_refit_model
     from .training import predict_probabilities

@@ -21,12 +21,13 @@ from .study.optuna_internals import get_trial
 from .progress import LiveProgress, trials_table
 from .study.budget import (SingleWorkerLock, StudyBudget, TrialBudget, set_study_budget, sqlite_path,
                      worker_budget)
+from .chance import ChanceStop, chance_level
 from .deadline import DeadlineStop, TrialCostGuard
 from .study.lifecycle import (BestYamlWriter, StudySettings, make_pruner, make_sampler, open_study,
                     recover_interrupted, requeue_trial)
 from .stop_signal import StopSignal, stop_check, stopping_on_signals
 from .study.storage_retry import StorageUnavailable
-from .trial import Objective, TrialFailed
+from .trial import Objective, run_trial
 from .warm_start import warm_start_trials
 
 __all__ = ["RunOptions", "run_study", "max_epochs", "plan_warm_start"]
@@ -55,7 +56,8 @@ def max_epochs(settings: StudySettings) -> int:
 
 
 class FailureGuard:
-    """Stops the study after ``limit`` consecutive failed trials: something is systematically wrong."""
+    """Trips after ``limit`` consecutive failed trials (something is systematically wrong);
+    the run starts no trial once it has tripped."""
 
     def __init__(self, limit: int) -> None:
         self.limit, self.streak, self.tripped = limit, 0, False
@@ -64,16 +66,19 @@ class FailureGuard:
         self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
         if self.limit and self.streak >= self.limit:
             self.tripped = True
-            study.stop()
 
 
 def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
                budget: StudyBudget):
-    """Per-trial Keras callbacks: progress, stop checks, the deadline, TensorBoard if asked."""
+    """Per-trial Keras callbacks: progress, stop checks, the deadline, a model stuck at chance,
+    TensorBoard if asked."""
+    chance = chance_level(load_dataset(settings.data).y_val)
+
     def make(trial: optuna.Trial, config: Any) -> list:
         callbacks = live.keras_callbacks(f"trial {trial.number}", trial.params) + [
             stop_check(), DeadlineStop(budget.seconds_left, on_stop=lambda epochs: (
-                trial.set_user_attr("stopped_at_deadline", epochs)))]
+                trial.set_user_attr("stopped_at_deadline", epochs))),
+            ChanceStop(chance, config.get("training", "epochs"), _prune)]
         if budget.seconds and not trial.user_attrs.get("warm_start"):  # a warm start is
             callbacks.append(TrialCostGuard(budget.seconds,  # a model the user asked for
                                             config.get("training", "epochs"), _prune))
@@ -130,7 +135,7 @@ def print_device(console: Console) -> None:
     line, warning = device_report()
     console.print(line)
     if warning:
-        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True, markup=True)
 
 
 def run_study(settings: StudySettings, options: RunOptions, console: Console) -> optuna.Study:
@@ -188,8 +193,7 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
                              guard]
                 while (not guard.tripped and (limits.seconds_left() or 1) > 0
                        and not StopSignal.requested and budget.claim()):
-                    study.optimize(objective, n_trials=1, catch=(TrialFailed,),
-                                   callbacks=callbacks, gc_after_trial=True)
+                    run_trial(study, objective, callbacks)
                 StopSignal.check()
         except (KeyboardInterrupt, StorageUnavailable):
             _requeue(study, objective.interrupted)

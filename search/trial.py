@@ -8,15 +8,18 @@ database explains itself: ``config``, ``history`` (per epoch), ``params_count``,
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import shutil
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import keras
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from .config import Config
 from .data import DataSpec, load_dataset
@@ -24,10 +27,10 @@ from .model import ImpossibleNetwork, plan_feature_maps
 from .study.optuna_internals import system_attrs, trial_id
 from .space import Space
 from .stop_signal import backup_and_restore
-from .study.storage_retry import StorageUnavailable, with_storage_retry
+from .study.storage_retry import StorageUnavailable, heartbeat, with_storage_retry
 from .training import EpochRecorder, TrainingDiverged, release_memory, train
 
-__all__ = ["TrialFailed", "Objective", "trial_seed", "PruningReporter", "INTERRUPTED"]
+__all__ = ["TrialFailed", "Objective", "run_trial", "trial_seed", "PruningReporter", "INTERRUPTED"]
 
 MONITOR = "val_accuracy"
 INTERRUPTED = "interrupted by SIGTERM or Ctrl-C; re-queued to resume from its last finished epoch"
@@ -91,26 +94,37 @@ class Objective:
         return self.checkpoint_root / f"trial-{origin_number(trial)}"
 
     def __call__(self, trial: optuna.Trial) -> float:
+        """Train the trial and drop its checkpoint (for ``study.optimize``; the runner uses
+        :func:`run_trial`, which keeps the checkpoint until the result is stored)."""
+        value = self.train_trial(trial)
+        _remove(self.checkpoint_dir(trial))
+        return value
+
+    def train_trial(self, trial: optuna.Trial) -> float:
+        """Train the trial; a finished one keeps its checkpoint until its result is stored."""
         config = self.config_for(trial)
         with_storage_retry(trial.set_user_attr, "config", config.to_dict(), what="storing the config")
         checkpoint = self.checkpoint_dir(trial)
         self.interrupted = None
         try:
-            result = self._run(trial, config, checkpoint)
+            return self._run(trial, config, checkpoint)
         except (KeyboardInterrupt, StorageUnavailable) as exc:  # SIGTERM arrives as the first
             # The checkpoint stays: the runner re-queues this trial, and the retry resumes from it.
-            self.interrupted = trial_id(trial)
-            with contextlib.suppress(Exception):  # the signal may have landed mid-write
-                trial.set_user_attr("fail_reason", INTERRUPTED if isinstance(
-                    exc, KeyboardInterrupt) else f"storage unavailable ({exc}); re-queued")
+            self.mark_interrupted(trial, exc)
             raise
         except BaseException:
             _remove(checkpoint)
             raise
         finally:
             release_memory()
-        _remove(checkpoint)
-        return result
+
+    def mark_interrupted(self, trial: optuna.Trial, exc: BaseException) -> None:
+        """Note the trial for the runner to re-queue, and why (best effort: the storage may be
+        away, or the signal may have landed mid-write)."""
+        self.interrupted = trial_id(trial)
+        with contextlib.suppress(Exception):
+            trial.set_user_attr("fail_reason", INTERRUPTED if isinstance(
+                exc, KeyboardInterrupt) else f"storage unavailable ({exc}); re-queued")
 
     def _run(self, trial: optuna.Trial, config: Config, checkpoint: Path | None) -> float:
         data = load_dataset(self.data_spec)
@@ -146,6 +160,60 @@ class Objective:
             _end(trial, "fail_reason", _describe_failure(exc), TrialFailed)
         with_storage_retry(_record, trial, result, what="recording the trial's result")
         return result.best_val_accuracy
+
+
+def run_trial(study: optuna.Study, objective: Objective,
+              callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = ()) -> FrozenTrial:
+    """One trial, asked and told here rather than in ``study.optimize``, so that the write of its
+    result is retried like every other storage write. When the storage stays away,
+    :class:`StorageUnavailable` ends the run with the trial RUNNING and its checkpoint kept,
+    for the runner to re-queue. A pruned or :class:`TrialFailed` trial is recorded and the
+    study goes on; any other error is recorded as a failure and raised."""
+    trial = with_storage_retry(_ask, study, what="starting a trial")
+    checkpoint = objective.checkpoint_dir(trial)
+    try:
+        with heartbeat(trial.storage, trial_id(trial)):
+            value, state, error = _train(objective, trial)
+        try:
+            frozen = with_storage_retry(study.tell, trial, value, state=state,
+                                        skip_if_finished=True, what="recording the trial's result")
+        except StorageUnavailable as exc:
+            objective.mark_interrupted(trial, exc)
+            raise
+        _remove(checkpoint)
+        if error is not None:
+            raise error
+        for callback in callbacks:
+            callback(study, frozen)
+        return frozen
+    finally:
+        gc.collect()
+
+
+def _ask(study: optuna.Study) -> optuna.Trial:
+    """Fail the trials whose worker's heartbeat stopped, then start one: ``study.optimize``'s
+    first steps for each trial."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        optuna.storages.fail_stale_trials(study)
+        return study.ask()
+
+
+def _train(objective: Objective, trial: optuna.Trial
+           ) -> tuple[float | None, TrialState | None, Exception | None]:
+    """The value and the state to tell (None: COMPLETE if the value is valid), and an
+    unexpected error to raise once the trial is recorded as failed."""
+    try:
+        return objective.train_trial(trial), None, None
+    except optuna.TrialPruned:
+        return None, TrialState.PRUNED, None
+    except TrialFailed:
+        return None, TrialState.FAIL, None
+    except StorageUnavailable:
+        raise  # the objective marked the trial for the runner to re-queue
+    except Exception as exc:
+        return None, TrialState.FAIL, exc
 
 
 def _remove(checkpoint: Path | None) -> None:
