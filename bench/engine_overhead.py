@@ -4,7 +4,7 @@
 
 The model is the users' model 3 (2 conv + BN, dense 128) on Fashion-MNIST.
 "plain" is the notebook way: keras.Sequential, compile, fit with validation at
-the training batch size. "engine" is `search.training.train` (what every trial
+the training batch size. "engine" is `search.model.training.train` (what every trial
 runs); "engine+trial" adds the Optuna trial around it (in-memory storage).
 Throughput counts training images per second of wall time, validation included.Both use one-hot labels and the same loss, so only the training loop differs.
 """
@@ -22,12 +22,12 @@ import keras  # noqa: E402
 import optuna  # noqa: E402
 
 from common import header, median_spread, table, timed  # noqa: E402
-from search.config import Config  # noqa: E402
-from search.data import DataSpec, load_dataset  # noqa: E402
-from search.space import Space  # noqa: E402
-from search import training  # noqa: E402
-from search.training import release_memory, train  # noqa: E402
-from search.trial import Objective  # noqa: E402
+from search.space.config import Config  # noqa: E402
+from search.data.dataset import DataSpec, load_dataset  # noqa: E402
+from search.space.space import Space  # noqa: E402
+from search.model import training  # noqa: E402
+from search.model.training import release_memory, train  # noqa: E402
+from search.study.trial import Objective  # noqa: E402
 
 PARAMS = {"conv": {"depth": 2, "filters": [32, 64]}, "bn": {"enabled": True, "momentum": 0.9},
           "head": {"layers": 1, "units": [128]}}
@@ -85,7 +85,7 @@ def main() -> None:
     data = load_dataset(spec)
     config = Config({**PARAMS, "training": {"batch_size": args.batch, "epochs": args.epochs}}, spec)
     runs = {"plain model.fit": lambda: plain_fit(data, args.batch, args.epochs),
-            "engine (search.training.train)": lambda: engine_fit(config, data),
+            "engine (search.model.training.train)": lambda: engine_fit(config, data),
             "engine, validation batch = training batch": lambda: engine_small_eval_batch(config, data),
             "engine + Optuna trial": lambda: engine_trial(config)}
     engine_fit(config, data)  # warm-up: first graph build and data cache

@@ -4,7 +4,7 @@
     python bench/worker_race.py --rounds 90 --sources . /path/to/older/checkout
     python bench/worker_race.py --rounds 30 --storage postgresql://user:pw@host/db
 
-Each round is what tests/test_workers.py does once: `run --trials 1` creates the
+Each round is what tests/study/test_workers.py does once: `run --trials 1` creates the
 study, then three `worker --trials 8` processes share it. A round is clean when
 all four processes exit 0 and the study holds exactly 8 trials, all COMPLETE and
 all taken from the budget's queue (an enqueued slot). Counted otherwise: rounds

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from .study.storage_url import redact
-from .errors import shown
+from search.storage_url import redact
+from search.errors import shown
 
 __all__ = ["Domain", "Option", "OPTIONS", "check_values", "parsed", "arg_help", "unknown_keys", "did_you_mean",
            "parse_duration", "check_study_name", "arg_type", "SAMPLERS", "PRUNERS", "ENGINES",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from .errors import shown
+from search.errors import shown
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .errors import SearchError
+from search.errors import SearchError
 
 __all__ = ["read_yaml", "write_yaml_atomic", "MAX_YAML_VALUES", "MAX_YAML_DEPTH", "MAX_YAML_BYTES"]
 

@@ -11,10 +11,10 @@ import pytest
 
 SCRIPT = """
 import keras
-from search.config import Config
-from search.data import DataSpec, load_dataset
-from search.execution import Execution
-from search.training import train
+from search.space.config import Config
+from search.data.dataset import DataSpec, load_dataset
+from search.model.execution import Execution
+from search.model.training import train
 spec = DataSpec(name="digits")
 config = Config({"conv": {"depth": 1, "filters": [8]}, "bn": {"enabled": True},
                  "dropout": {"enabled": True}, "rotation": {"enabled": True},

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from search.cli import main
+from search.commands.cli import main
 
 OK_SPACE = ("SPACE = {'conv': {'depth': 1, 'filters': 8}, 'training': {'epochs': 1}}\n"
             "DATA = {'name': 'digits'}\n")
@@ -48,7 +48,7 @@ SPACE_CASES = [
     ("from search.knobs import Choice\nSPACE = {'conv': {'kernel': Choice()}}", "Choice() needs at least one value"),
     ("SPACE = [1]", "SPACE must be a dict of components; got list"),
     ("X = 1", "defines no SPACE"),
-    ("SPACE = {'conv': 3}", "'conv' must be a dict of knobs; got int"),
+    ("SPACE = {'conv': 3}", "'conv' must be a mapping of knobs; got 3"),
     ("from search.knobs import Float\nSPACE = {'dropout': {'conv_rate': Float(0.1, 1.5)}}",
      "'dropout.conv_rate' must be a float in [0, 1); got 1.5."),
     ("from search.knobs import Choice\nSPACE = {'conv': {'kernel': Choice(3, 4)}}",
@@ -136,7 +136,7 @@ CONFIG_CASES = [
     ("params: {training: {epochs: .inf}}", "'params.training.epochs' must be an int in [1, 1000]; got inf."),
     ("params: {optimizer: {learning_rate: -0.1}}", "'params.optimizer.learning_rate' must be a float in (0, 10]"),
     ("params: {conv: {kernel: 4}}", "'params.conv.kernel' must be one of 1, 3, 5, 7; got 4."),
-    ("params: {dropout: [0.5]}", "'params.dropout' must be a mapping; got [0.5]."),
+    ("params: {dropout: [0.5]}", "'params.dropout' must be a mapping of knobs; got [0.5]."),
     ("params: {conv: {depth: 2}}\nseed: true", "'seed' must be an int in [0, 2147483647]; got True."),
     ("params: {dropout: {enabled: false, conv_rate: 0.3}}", "c.yaml: 'params.dropout.conv_rate' "
      "has no effect: it applies only when dropout.enabled in [True], and dropout.enabled is "

@@ -14,10 +14,10 @@ import numpy as np
 import optuna
 import pytest
 
-from search.data import DataSpec
-from search.space import Space
+from search.data.dataset import DataSpec
+from search.space.space import Space
 from search.study.lifecycle import StudySettings, default_storage, open_study
-from search.cli import main
+from search.commands.cli import main
 from test_bad_input import OK_SPACE, run_cli
 
 X = np.zeros((40, 8, 8), dtype=np.uint8)

@@ -12,7 +12,7 @@ import sqlite3
 import optuna
 import pytest
 
-from search.cli import main
+from search.commands.cli import main
 from search.errors import MAX_PROBLEM_CHARS, SearchError, shown
 from test_bad_input import OK_SPACE, run_cli
 from test_bad_stored_input import _stored_study
@@ -275,9 +275,9 @@ STORED_BOOKKEEPING = [
 
 def _searched_study(tmp_path):
     """A stored study whose space searches training.batch_size in [16, 32] and conv.depth."""
-    from search.data import DataSpec
+    from search.data.dataset import DataSpec
     from search.knobs import Int
-    from search.space import Space
+    from search.space.space import Space
     from search.study.lifecycle import StudySettings, default_storage, open_study
 
     space = Space.of({"conv": {"depth": Int(1, 2), "filters": 8},
@@ -364,7 +364,7 @@ def test_markup_in_class_names_and_paths_trains_refits_and_shows_status(tmp_path
 
 
 def test_report_markdown_escapes_html_from_names(tmp_path):
-    from search.report_format import Section, write_report
+    from search.report.render import Section, write_report
 
     _, md = write_report([Section("<script>alert(1)</script>", text="a <img src=x onerror=y> b",
                                   table=[["class", "f1"], ["<b>|x", "0.9"]],

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from search import commands
-from search.cli import EXIT_STORAGE_UNAVAILABLE, main
-from search.definitions import storage_for
+from search.commands import verbs as commands
+from search.commands.cli import EXIT_STORAGE_UNAVAILABLE, main
+from search.commands.requests import storage_for
 from search.study.storage_retry import with_storage_retry
-from search.study import storage_url
-from search.study.storage_url import STORAGE_ENV, StorageURL, redact, redact_url
+from search import storage_url
+from search.storage_url import STORAGE_ENV, StorageURL, redact, redact_url
 
 H = "127.0.0.1:1"  # nothing listens there: a connection is refused at once
 SECRETS = ("hunter", "unter2", "ter2", "%68%75", "hun@")

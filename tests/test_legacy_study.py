@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.cli import main
+from search.commands.cli import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy"
 

@@ -12,8 +12,9 @@ import pytest
 from rich.console import Console
 
 from conftest import write
-from search.study.storage_url import STORAGE_ENV, StorageURL, redact
-from search.workers import WorkerPlan, spawn_workers
+from search.storage_url import STORAGE_ENV, StorageURL, redact
+from search.report.status import status_panel
+from search.study.workers import WorkerPlan, spawn_workers
 
 POSTGRES = os.environ.get("SEARCH_TEST_POSTGRES")  # .ci/run starts a server and sets this
 URL = "postgresql://user:hunter2@db.example:5432/sweeps"
@@ -42,7 +43,7 @@ def test_spawned_workers_get_the_url_in_their_environment_not_their_argv(tmp_pat
 
     monkeypatch.setattr(subprocess, "Popen", Recorded)
     plan = WorkerPlan("s", StorageURL(URL), str(tmp_path), processes=3)
-    assert spawn_workers(plan, Console(file=open(os.devnull, "w"))) == 0
+    assert spawn_workers(plan, Console(file=open(os.devnull, "w")), status_panel) == 0
     assert len(started) == 3
     for argv, env in started:
         assert "hunter2" not in " ".join(argv) and "--storage" not in argv
@@ -50,7 +51,7 @@ def test_spawned_workers_get_the_url_in_their_environment_not_their_argv(tmp_pat
 
 
 def test_the_report_command_line_hides_every_storage_url():
-    from search.ablation_command import shown_command
+    from search.commands.ablate import shown_command
 
     storage = StorageURL("postgresql://u:hunter2 x@db.example/sweeps")  # a password with a space
     shown_url = "postgresql://u:***@db.example/sweeps"
@@ -71,7 +72,7 @@ def test_the_report_command_line_hides_every_storage_url():
 
 def test_the_workers_status_panel_hides_a_password_quoted_alone(tmp_path, monkeypatch):
     from search.study import lifecycle
-    from search.workers import _StatusSource
+    from search.study.workers import _StatusSource
 
     url = StorageURL("postgresql://u:pw@127.0.0.1:1/db")
 
@@ -79,7 +80,7 @@ def test_the_workers_status_panel_hides_a_password_quoted_alone(tmp_path, monkey
         raise RuntimeError(f'FATAL: password "pw" rejected for {storage.secret()}')
 
     monkeypatch.setattr(lifecycle, "make_storage", refused)
-    panel = _StatusSource(WorkerPlan("s", url, str(tmp_path))).panel()
+    panel = _StatusSource(WorkerPlan("s", url, str(tmp_path)), status_panel).panel()
     assert panel == ('study status unavailable for now: FATAL: password "***" rejected for '
                      "postgresql://u:***@127.0.0.1:1/db")
 

@@ -28,11 +28,11 @@ from typing import Iterator
 import optuna
 from optuna.trial import TrialState
 
-from ..errors import SearchError, shown
-from ..inputs import check_values
-from .optuna_internals import pop_waiting_under, set_trial_user_attr
-from .storage_retry import with_storage_retry
-from .storage_url import StorageURL
+from search.errors import SearchError, shown
+from search.inputs import check_values
+from search.study.optuna_internals import pop_waiting_under, set_trial_user_attr
+from search.study.storage_retry import with_storage_retry
+from search.storage_url import StorageURL
 
 __all__ = ["TrialBudget", "StudyBudget", "set_study_budget", "worker_budget", "SingleWorkerLock",
            "storage_lock", "sqlite_path", "journal_path", "DEFAULT_TRIALS"]

@@ -19,15 +19,15 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from .. import __version__
-from .budget import storage_lock
-from .journal_lock import JournalFileFlock
-from ..config import Config, write_yaml_atomic
-from ..data import DataSpec
-from ..errors import SearchError, shown
-from .optuna_internals import fail_trial, get_trial, set_trial_user_attr, trial_id
-from ..space import Space
-from .storage_url import ALLOWED, RDB_SCHEMES, StorageURL, redact
+from search import __version__
+from search.study.budget import storage_lock
+from search.study.journal_lock import JournalFileFlock
+from search.space.config import Config, write_yaml_atomic
+from search.data.dataset import DataSpec
+from search.errors import SearchError, shown
+from search.study.optuna_internals import fail_trial, get_trial, set_trial_user_attr, trial_id
+from search.space.space import Space
+from search.storage_url import ALLOWED, RDB_SCHEMES, StorageURL, redact
 
 __all__ = ["StudySettings", "open_study", "make_sampler", "make_pruner", "best_yaml_content",
            "study_dir", "default_storage", "redact", "recover_interrupted", "requeue_trial"]

@@ -2,7 +2,7 @@
 
 The public API cannot fail or annotate a trial that another process owns (a killed
 worker's orphan, a stale ablation claim, a claimed retry), so these few calls
-reach into the study's storage. ``tests/test_optuna_internals.py`` runs each on
+reach into the study's storage. ``tests/study/test_optuna_internals.py`` runs each on
 every storage kind and fails on an Optuna version outside ``TESTED_VERSIONS``.
 """
 

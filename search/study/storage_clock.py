@@ -14,7 +14,7 @@ import functools
 import time
 from pathlib import Path
 
-from .storage_url import StorageURL
+from search.storage_url import StorageURL
 
 __all__ = ["storage_now"]
 

@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import sqlalchemy.exc
 
-from .storage_url import redact
+from search.storage_url import redact
+from search.errors import InfrastructureError
 
 __all__ = ["StorageUnavailable", "with_storage_retry", "heartbeat", "BACKOFF_SECONDS"]
 
@@ -26,7 +27,7 @@ TRANSIENT = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
              sqlalchemy.exc.DisconnectionError, OSError)
 
 
-class StorageUnavailable(RuntimeError):
+class StorageUnavailable(InfrastructureError, RuntimeError):
     """The storage could not be reached after every retry; the run stops, nothing is lost."""
 
 

@@ -1,0 +1,40 @@
+"""The configs an ablation compares: which components differ between reference and
+baseline, and one config with a component (or an ``a+b`` group) taken from another."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from search.space.config import Config
+
+__all__ = ["differing_components", "with_component"]
+
+
+def differing_components(reference: Config, baseline: Config, *,
+                         exclude: Sequence[str] = ("training",)) -> list[str]:
+    """Components whose swap changes a model, in schema order: knobs that differ but are
+    inactive on both sides (the conv stack under a backbone) are no difference."""
+    from search.space.schema import COMPONENTS
+
+    return [name for name in COMPONENTS if name not in exclude
+            and _component(reference, name) != _component(baseline, name)
+            and (with_component(reference, baseline, name).digest() != reference.digest()
+                 or with_component(baseline, reference, name).digest() != baseline.digest())]
+
+
+def _component(config: Config, name: str) -> dict:
+    from search.space.schema import COMPONENTS
+
+    values: dict = {}  # in schema order: a knob is active by the active knobs before it
+    for knob, spec in COMPONENTS[name].knobs.items():
+        if spec.is_active(values, config.params):
+            values[knob] = config.get(name, knob)
+    return values
+
+
+def with_component(target: Config, source: Config, unit: str) -> Config:
+    """``target`` with the component (or ``a+b`` group of components) taken from ``source``."""
+    params = {c: dict(v) for c, v in target.params.items()}
+    for name in unit.split("+"):
+        params[name] = _component(source, name)
+    return target.replace(params=params)

@@ -1,0 +1,92 @@
+"""What an ablation will cost, said before anything trains: runs per view, runs already
+stored, and an ETA from the durations this study has measured."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from search.ablation.engine import AblationPlan, views, with_component
+from search.ablation.interactions import cells
+from search.ablation.runs import jobs
+
+__all__ = ["describe_plan", "seconds_per_run"]
+
+
+def _known_runs(plan: AblationPlan) -> dict[str, set[str]]:
+    """Digests of the runs whose configs are known before any result, by part."""
+    first = plan.first_seeds()
+    parts: dict[str, set[str]] = {}
+    for view in views(plan):
+        cfgs = [view.control, *view.variants.values()]
+        parts[view.name] = {c.digest() for cfg in cfgs for c, _, _ in jobs(cfg, first, "", "")}
+    config, rungs = plan.baseline, set()
+    for name in plan.ladder_order or plan.components:
+        config = with_component(config, plan.reference, name)
+        rungs |= {c.digest() for c, _, _ in jobs(config, first, "", "")}
+    parts["ladder"] = rungs
+    if plan.interactions >= 2:
+        top = plan.components[: plan.interactions]  # the count only: which ones depends on results
+        parts["interactions"] = {c.digest() for cfg in cells(plan, top).values()
+                                 for c, _, _ in jobs(cfg, plan.interaction_seeds, "", "")}
+    return parts
+
+
+def describe_plan(plan: AblationPlan, store: Any, name: str, storage: Any) -> str:
+    parts = _known_runs(plan)
+    seen: set[str] = set()
+    lines = [f"ablation of '{name}': {len(plan.components)} components; " + (
+        f"seeds auto: {plan.seeding().start} to {len(plan.seeds)} per comparison "
+        f"(looks at {plan.seeding().schedule})" if plan.adaptive else f"{len(plan.seeds)} seeds")]
+    for part, digests in parts.items():
+        new = digests - seen
+        seen |= digests
+        lines.append(f"  {part:<14} {len(digests):>4} runs ({len(new)} not shared with the parts above)")
+    n, path_seeds = len(plan.components), len(plan.path_seed_list())
+    path_most = max(0, n * (n + 1) // 2 - n - 1) * path_seeds
+    lines.append(f"  {'path':<14} at most {path_most} more runs (components within noise are "
+                 f"flipped together in one step)")
+    stored = sum(1 for d in seen if store.get(d) is not None) if store else 0
+    extra = ""
+    if plan.adaptive:
+        extra = f"; adaptive seeds may add up to {_adaptive_most(plan)} more"
+    to_train = len(seen) - stored
+    lines.append(f"  {len(seen)} distinct runs known now, {stored} of them stored "
+                 f"({len(store) if store else 0} runs already stored in all): {to_train} to train "
+                 f"before the path{extra}")
+    per_run = seconds_per_run(store, name, storage, plan)
+    if per_run:
+        lines.append(f"  about {per_run:.0f} s per run (measured in this study): ETA "
+                     f"{_hours(to_train * per_run)} before the path, at most "
+                     f"{_hours((to_train + path_most) * per_run)} with it")
+    return "\n".join(lines)
+
+
+def _adaptive_most(plan: AblationPlan) -> int:
+    extra_seeds = len(plan.seeds) - plan.seeding().start
+    return 2 * (len(plan.components) + 1) * extra_seeds
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
+def seconds_per_run(store: Any, name: str, storage: Any, plan: AblationPlan) -> float | None:
+    """Median duration of this ablation's finished runs, else the search trials' median
+    seconds per epoch times the reference's epochs; None when nothing was measured."""
+    import optuna
+    from optuna.trial import TrialState
+
+    finished = store.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if store else []
+    done = [(t.datetime_complete - t.datetime_start).total_seconds() for t in finished
+            if t.datetime_start and t.datetime_complete]
+    if done:
+        return statistics.median(done)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+    per_epoch = [t.user_attrs["seconds_per_epoch"] for t in study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE,)) if "seconds_per_epoch" in t.user_attrs]
+    epochs = plan.reference.get("training", "epochs")
+    return statistics.median(per_epoch) * epochs if per_epoch and epochs else None

@@ -1,0 +1,126 @@
+"""Where ablation runs live, and the runner that trains each distinct run once.
+
+Runs are keyed by the config's digest (which includes the seed), so a run
+shared by two views is trained once, and a store that persists runs (the
+study's Optuna storage) makes an interrupted ablation resume where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+from search.space.config import Config
+from search.study.stop_signal import StopSignal
+
+__all__ = ["RunStore", "MemoryRunStore", "Runner", "Job", "Objective"]
+
+Objective = Callable[[Config], float]
+Job = tuple[Config, str, str]  # config (with its seed), view, component
+
+
+class RunStore(Protocol):
+    """Where runs live. ``claim`` lets several workers share one ablation: a run is
+    trained by the worker that claims it; the others wait for its value."""
+
+    def get(self, key: str) -> float | None: ...
+
+    def claim(self, key: str, *, config: Config, view: str, component: str) -> bool: ...
+
+    def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None: ...
+
+    def working(self, key: str) -> contextlib.AbstractContextManager: ...
+
+
+@dataclass
+class MemoryRunStore:
+    """Runs kept in a dict: for tests and one-off ablations (one process)."""
+
+    values: dict[str, float] = field(default_factory=dict)
+
+    def get(self, key: str) -> float | None:
+        return self.values.get(key)
+
+    def claim(self, key: str, *, config: Config, view: str, component: str) -> bool:
+        return key not in self.values
+
+    def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None:
+        self.values[key] = value
+
+    def working(self, key: str) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+
+class Runner:
+    """Evaluates configs through the store, logging each (run, view, component) once.
+
+    ``prepare`` is what makes several workers useful: it trains every run of a
+    phase that no other worker has claimed, before anyone waits on a value.
+    ``trained`` counts this process's trainings; ``runs`` every result used,
+    so a run shared by two views appears twice there and once in ``trained``.
+    """
+
+    def __init__(self, objective: Objective, store: RunStore, on_run: Callable[[dict], None] | None,
+                 poll_seconds: float = 5.0, on_trained: Callable[[dict], None] | None = None):
+        self.objective, self.store, self.on_run = objective, store, on_run
+        self.on_trained = on_trained
+        self.poll_seconds = poll_seconds
+        self.runs: list[dict] = []
+        self.trained = 0
+        self.started = time.monotonic()
+        self._seen: set[tuple[str, str, str]] = set()
+
+    @property
+    def distinct(self) -> int:
+        """Distinct runs used so far (trained here, by another worker, or earlier)."""
+        return len({row["run"] for row in self.runs})
+
+    def missing(self, jobs: Sequence[Job]) -> int:
+        """How many distinct runs among ``jobs`` have no stored value yet."""
+        keys = {config.digest() for config, _, _ in jobs}
+        return sum(1 for key in keys if self.store.get(key) is None)
+
+    def prepare(self, jobs: Sequence[Job]) -> None:
+        for config, view, component in jobs:
+            self._try_train(config, view, component)
+
+    def _try_train(self, config: Config, view: str, component: str) -> bool:
+        key = config.digest()
+        if self.store.get(key) is not None or not self.store.claim(
+                key, config=config, view=view, component=component):
+            return False
+        with self.store.working(key):
+            value = float(self.objective(config))
+        self.store.put(key, value, config=config, view=view, component=component)
+        self.trained += 1
+        if self.on_trained:
+            self.on_trained({"view": view, "component": component, "seed": config.seed,
+                             "value": value, "run": key, "trained": self.trained})
+        StopSignal.check()  # a stop held while the run was being stored: nothing new starts
+        return True
+
+    def values(self, config: Config, seeds: Sequence[int], view: str, component: str) -> list[float]:
+        return [self.one(config.replace(seed=s), view, component) for s in seeds]
+
+    def one(self, config: Config, view: str, component: str) -> float:
+        key = config.digest()
+        value = self.store.get(key)
+        while value is None:  # another worker is training it (or it was never claimed)
+            if not self._try_train(config, view, component):
+                StopSignal.check()  # waiting on another worker's run: a stop ends the wait
+                time.sleep(self.poll_seconds)
+            value = self.store.get(key)
+        if (key, view, component) not in self._seen:
+            self._seen.add((key, view, component))
+            row = {"view": view, "component": component, "seed": config.seed, "value": value,
+                   "run": key}
+            self.runs.append(row)
+            if self.on_run:
+                self.on_run(row)
+        return value
+
+
+def jobs(config: Config, seeds: Sequence[int], view: str, component: str) -> list[Job]:
+    return [(config.replace(seed=s), view, component) for s in seeds]

@@ -1,0 +1,215 @@
+"""Run a study to its trial budget or deadline: the one orchestration loop of `search run`."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.markup import escape
+
+from search.model.backbone import check_weights
+from search.data.dataset import load_dataset
+from search.model.devices import device_report
+from search.errors import SearchError
+from search.knobs import Choice, Fixed, Int
+from search.study.optuna_internals import get_trial
+from search.study.progress import LiveProgress, trials_table
+from search.study.budget import (SingleWorkerLock, StudyBudget, TrialBudget, set_study_budget, sqlite_path,
+                     worker_budget)
+from search.study.chance import ChanceStop, chance_level
+from search.study.deadline import DeadlineStop, TrialCostGuard
+from search.study.lifecycle import (BestYamlWriter, StudySettings, make_pruner, make_sampler, open_study,
+                    recover_interrupted, requeue_trial)
+from search.study.stop_signal import StopSignal, stop_check, stopping_on_signals
+from search.study.storage_retry import StorageUnavailable
+from search.study.trial import Objective, run_trial
+from search.space.warm_start import warm_start_trials
+
+__all__ = ["RunOptions", "run_study", "max_epochs", "plan_warm_start", "start_budget"]
+
+
+@dataclass
+class RunOptions:
+    """``trials``/``timeout`` None: the study's stored budget (``owns_budget``: set it, as `run`)."""
+
+    trials: int | None = None
+    timeout: float | None = None
+    max_failures: int = 5
+    tensorboard: bool = False
+    owns_budget: bool = False
+    warm_start: list = field(default_factory=list)  # [(source, partial params)], run only
+
+
+def max_epochs(settings: StudySettings) -> int:
+    """The most epochs any trial can train: the pruner's maximum resource."""
+    knob = settings.space.knobs.get("training", {}).get("epochs", Fixed(10))
+    if isinstance(knob, Int):
+        return knob.high
+    if isinstance(knob, Choice):
+        return max(knob.values)
+    return int(getattr(knob, "value", 10))
+
+
+class FailureGuard:
+    """Trips after ``limit`` consecutive failed trials (something is systematically wrong);
+    the run starts no trial once it has tripped."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.streak, self.tripped = limit, 0, False
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
+        if self.limit and self.streak >= self.limit:
+            self.tripped = True
+
+
+def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
+               budget: StudyBudget):
+    """Per-trial Keras callbacks: progress, stop checks, the deadline, a model stuck at chance,
+    TensorBoard if asked."""
+    chance = chance_level(load_dataset(settings.data).y_val)
+
+    def make(trial: optuna.Trial, config: Any) -> list:
+        callbacks = live.keras_callbacks(f"trial {trial.number}", trial.params) + [
+            stop_check(), DeadlineStop(budget.seconds_left, on_stop=lambda epochs: (
+                trial.set_user_attr("stopped_at_deadline", epochs))),
+            ChanceStop(chance, config.get("training", "epochs"), _prune)]
+        if budget.seconds and not trial.user_attrs.get("warm_start"):  # a warm start is
+            callbacks.append(TrialCostGuard(budget.seconds,  # a model the user asked for
+                                            config.get("training", "epochs"), _prune))
+        if options.tensorboard:
+            import keras
+
+            log_dir = settings.directory / "tensorboard" / f"trial-{trial.number}"
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
+        return callbacks
+    return make
+
+
+def _prune(reason: str) -> None:
+    raise optuna.TrialPruned(reason)
+
+
+def _require_tensorboard() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise SearchError("--tensorboard needs the tensorboard package: pip install tensorboard.")
+
+
+def _requeue(study: optuna.Study, trial_id: int | None) -> None:
+    """Re-queue the trial an interrupt ended (same params, seed, history and checkpoint key).
+
+    Best effort and quiet: if the storage cannot be written now, the trial is left RUNNING
+    and recovered at the next start (SQLite) or when its heartbeat goes stale (PostgreSQL).
+    """
+    if trial_id is None:
+        return
+    with StopSignal.deferred(raise_after=False), contextlib.suppress(Exception):  # a second
+        requeue_trial(study, get_trial(study, trial_id))  # SIGTERM must not cut it in half
+
+
+def plan_warm_start(settings: StudySettings, options: RunOptions, console: Console) -> list:
+    """The warm-start trials (checked; notes printed), to store for every worker's budget
+    to enqueue first."""
+    trials, notes = warm_start_trials(settings.space, options.warm_start)
+    for note in notes:
+        console.print(f"note: {escape(note)}", soft_wrap=True)
+    if trials and settings.sampler == "grid":
+        console.print("note: --sampler grid runs its grid only; the warm-start configs are not "
+                      "enqueued.")
+        return []
+    if options.trials and len(trials) > options.trials:
+        console.print(f"note: {len(trials)} warm-start configs but --trials {options.trials}: "
+                      f"the last {len(trials) - options.trials} will not run.")
+    return trials
+
+
+def print_device(console: Console) -> None:
+    """Which backend trains on which device, and a warning when a GPU is left unused."""
+    line, warning = device_report()
+    console.print(line)
+    if warning:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True, markup=True)
+
+
+def run_study(settings: StudySettings, options: RunOptions, console: Console) -> optuna.Study:
+    """Open (or resume) the study and run trials until the budget, deadline or a stop."""
+    load_dataset(settings.data)  # data and weights-file problems surface before trial 0
+    check_weights(settings.space)
+    print_device(console)
+    if options.tensorboard:
+        _require_tensorboard()
+    if settings.sampler == "grid":
+        settings.space.grid()
+    db = sqlite_path(settings.storage)
+    with SingleWorkerLock(db) if db else contextlib.nullcontext():
+        study = open_study(settings)
+        if db:  # we hold the only worker lock, so RUNNING trials were orphaned by a kill
+            recovered = recover_interrupted(study)
+            if recovered:
+                console.print(f"re-queued {recovered} trial(s) interrupted by a killed worker; they "
+                              "resume from their last finished epoch")
+        return _run_trials(study, settings, options, console)
+
+
+def start_budget(study: optuna.Study, settings: StudySettings, options: RunOptions,
+                 warm: list[dict]) -> StudyBudget:
+    """Store the run's trial budget and deadline (every worker follows them) and its checked
+    warm-start entries, for the process that owns the budget."""
+    limits = set_study_budget(study, options.trials, options.timeout,
+                              uncapped=settings.sampler != "grid")
+    study.set_user_attr("warm_start", warm)
+    return limits
+
+
+def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOptions,
+                console: Console) -> optuna.Study:
+    if options.owns_budget:  # checked before the study's budget is touched
+        limits = start_budget(study, settings, options, plan_warm_start(settings, options, console))
+    else:
+        limits = worker_budget(study, options.trials, options.timeout)
+    budget = TrialBudget(study, settings.storage, limits.trials, enqueue=settings.sampler != "grid")
+    done = budget.counted()
+    remaining = None if limits.trials is None else max(limits.trials - done, 0) + budget.waiting()
+    if remaining == 0 or (limits.seconds_left() or 1) <= 0:
+        why = (f"has {done} of its {limits.trials} trials" if remaining == 0 else
+               "is past its deadline (set by `run --timeout`; give this worker its own --timeout)")
+        console.print(f"study '{settings.name}' {why}; nothing left to run.")
+        return study
+    study.sampler = make_sampler(settings.sampler, settings.space, settings.seed + done)
+    study.pruner = make_pruner(settings.pruner, max_epochs(settings))
+    console.print(f"study '{settings.name}': {done} trials so far; running "
+                  f"{remaining if remaining is not None else 'unlimited'} more "
+                  f"({settings.sampler} sampler, {settings.pruner} pruner, data {settings.data.name})")
+    study.set_user_attr("last_run", {"started": datetime.datetime.now().isoformat(),
+                                     "timeout": options.timeout, "trials": limits.trials})
+    guard = FailureGuard(options.max_failures)
+    objective = Objective(settings.space, settings.data, settings.seed, settings.max_params,
+                          checkpoint_root=settings.directory / "checkpoints")
+    with stopping_on_signals():
+        try:
+            with LiveProgress(console, total=remaining) as live:
+                objective.extra_callbacks = _callbacks(live, settings, options, limits)
+                callbacks = [live.trial_finished, BestYamlWriter(settings.directory / "best.yaml"),
+                             guard]
+                while (not guard.tripped and (limits.seconds_left() or 1) > 0
+                       and not StopSignal.requested and budget.claim()):
+                    run_trial(study, objective, callbacks)
+                StopSignal.check()
+        except (KeyboardInterrupt, StorageUnavailable):
+            _requeue(study, objective.interrupted)
+            with StopSignal.deferred(raise_after=False), contextlib.suppress(Exception):
+                budget.release_unpopped()  # stopped between a claim and its pop
+            raise
+    console.print(trials_table(study, top=10))
+    if guard.tripped:
+        raise SearchError(f"stopped after {guard.streak} consecutive failed trials; the reasons are "
+                          f"above and in the study database.",
+                          hint="Fix the space or data, then rerun the same command to resume.")
+    return study

@@ -1,0 +1,108 @@
+"""SIGTERM and Ctrl-C as a stop that cannot be lost, for every command that trains."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Any, Iterator
+
+from search.errors import Interrupted
+
+__all__ = ["StopSignal", "stop_check", "stopping_on_signals", "backup_and_restore"]
+
+
+class StopSignal:
+    """A SIGTERM or Ctrl-C, kept as a flag as well as raised as KeyboardInterrupt.
+
+    The exception alone can be lost: raised while Python runs a weakref or ``__del__``
+    callback it is printed as "Exception ignored" and training goes on (fault injection
+    caught a SIGTERM'd run starting 20 more trials). The flag is checked after every
+    training step and before each trial, so a stop is never dropped.
+    """
+
+    requested = False
+    _depth = 0  # open deferred blocks, in any thread
+    _depth_lock = threading.Lock()
+
+    @classmethod
+    def handler(cls, signum: int, frame: Any) -> None:
+        cls.requested = True
+        if not cls._depth:
+            raise Interrupted
+
+    @classmethod
+    @contextlib.contextmanager
+    def deferred(cls, *, raise_after: bool = True) -> Iterator[None]:
+        """A stop that arrives inside the block is raised when the block ends, not in it (or,
+        with ``raise_after=False``, only kept as the flag, which the training loops check: for
+        a block on a path that already ends in an exception). Blocks nest and may run in any
+        thread (unlike swapping handlers); the last one to end raises."""
+        with cls._depth_lock:
+            cls._depth += 1
+        try:
+            yield
+        finally:
+            with cls._depth_lock:
+                cls._depth -= 1
+                last = cls._depth == 0
+        if raise_after and last:
+            cls.check()
+
+    @classmethod
+    def check(cls) -> None:
+        if cls.requested:
+            raise Interrupted
+
+
+def stop_check():
+    import keras
+
+    class StopCheck(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            StopSignal.check()
+
+        def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            StopSignal.check()
+
+    return StopCheck()
+
+
+def backup_and_restore(folder: str):
+    """Keras' BackupAndRestore (kept after training; the caller deletes it once the result is
+    stored) whose save a SIGTERM cannot cut in half: the stop waits for the save to end. A
+    SIGKILL still can, so the previous epoch's copy is kept and loaded when the last one is
+    broken (Keras falls back only on OSError; a cut-short weights file is a ValueError)."""
+    import keras
+
+    class StopSafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+        def _save_model(self) -> None:
+            with StopSignal.deferred():
+                super()._save_model()
+
+        def _load_model(self) -> None:
+            try:
+                super()._load_model()
+            except ValueError as exc:
+                raise OSError(str(exc)) from exc
+
+    return StopSafeBackupAndRestore(folder, delete_checkpoint=False, double_checkpoint=True)
+
+
+@contextlib.contextmanager
+def stopping_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT raise KeyboardInterrupt (and set the flag) inside the block. Python
+    delivers signals to the main thread only: elsewhere (a search run from a thread) the
+    handlers stay as they are."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    StopSignal.requested = False
+    previous = signal.signal(signal.SIGTERM, StopSignal.handler)
+    previous_int = signal.signal(signal.SIGINT, StopSignal.handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+        StopSignal.requested = False  # a stop ends with its block: later saves must not raise

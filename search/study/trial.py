@@ -1,0 +1,270 @@
+"""One Optuna trial: sample a config, train it, record everything on the trial.
+
+Every way a trial can end is recorded in its user attributes so the study
+database explains itself: ``config``, ``history`` (per epoch), ``params_count``,
+``seconds_per_epoch``, ``best_epoch``, and ``prune_reason`` or ``fail_reason``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import shutil
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import keras
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search.space.config import Config
+from search.data.dataset import DataSpec, load_dataset
+from search.model.network import ImpossibleNetwork, plan_feature_maps
+from search.study.optuna_internals import system_attrs, trial_id
+from search.space.space import Space
+from search.study.stop_signal import backup_and_restore
+from search.study.storage_retry import StorageUnavailable, heartbeat, with_storage_retry
+from search.model.training import EpochRecorder, TrainingDiverged, release_memory, train
+from search.errors import TrialFailure
+
+__all__ = ["TrialFailed", "Objective", "run_trial", "trial_seed", "PruningReporter", "INTERRUPTED"]
+
+MONITOR = "val_accuracy"
+INTERRUPTED = "interrupted by SIGTERM or Ctrl-C; re-queued to resume from its last finished epoch"
+
+
+class TrialFailed(TrialFailure, RuntimeError):
+    """Raised to end a trial as FAIL with a reason; the study catches it and goes on."""
+
+
+def trial_seed(study_name: str, study_seed: int, number: int) -> int:
+    """A seed derived from the study's identity and the trial number, stable across hosts."""
+    return zlib.crc32(f"{study_name}/{study_seed}/{number}".encode()) % (2 ** 31)
+
+
+class PruningReporter(keras.callbacks.Callback):
+    """Reports validation accuracy each epoch and raises TrialPruned when told to.
+
+    optuna-integration's KerasPruningCallback does the same report; ours also
+    stores the epoch history on the trial as it goes, so a trial killed mid-run
+    still shows how far it got.
+    """
+
+    def __init__(self, trial: optuna.Trial, recorder: EpochRecorder, epochs: int) -> None:
+        super().__init__()
+        self.trial, self.recorder, self.epochs = trial, recorder, epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        score = (logs or {}).get(MONITOR)
+        with_storage_retry(self.trial.set_user_attr, "history", self.recorder.history,
+                           what="writing the epoch history")
+        if score is None or self.recorder.diverged:
+            return
+        with_storage_retry(self.trial.report, float(score), step=epoch + 1,
+                           what="reporting the epoch's score")
+        # After the last epoch there is nothing left to save: the trial completes with its score.
+        if epoch + 1 < self.epochs and with_storage_retry(self.trial.should_prune,
+                                                          what="asking the pruner"):
+            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {MONITOR} {float(score):.4f}")
+
+
+@dataclass
+class Objective:
+    """The callable handed to ``study.optimize``."""
+
+    space: Space
+    data_spec: DataSpec
+    study_seed: int = 0
+    max_params: int = 5_000_000
+    extra_callbacks: Callable[[optuna.Trial, Config], list[keras.callbacks.Callback]] | None = None
+    checkpoint_root: Path | None = None
+    interrupted: int | None = None  # the storage id of the trial an interrupt ended
+
+    def config_for(self, trial: optuna.Trial) -> Config:
+        seed = trial_seed(trial.study.study_name, self.study_seed, origin_number(trial))
+        return Config(self.space.sample(trial), self.data_spec, seed)
+
+    def checkpoint_dir(self, trial: optuna.Trial) -> Path | None:
+        """Keyed by the original trial number, so a retry finds the killed trial's epochs."""
+        if self.checkpoint_root is None:
+            return None
+        return self.checkpoint_root / f"trial-{origin_number(trial)}"
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        """Train the trial and drop its checkpoint (for ``study.optimize``; the runner uses
+        :func:`run_trial`, which keeps the checkpoint until the result is stored)."""
+        value = self.train_trial(trial)
+        _remove(self.checkpoint_dir(trial))
+        return value
+
+    def train_trial(self, trial: optuna.Trial) -> float:
+        """Train the trial; a finished one keeps its checkpoint until its result is stored."""
+        config = self.config_for(trial)
+        with_storage_retry(trial.set_user_attr, "config", config.to_dict(), what="storing the config")
+        checkpoint = self.checkpoint_dir(trial)
+        self.interrupted = None
+        try:
+            return self._run(trial, config, checkpoint)
+        except (KeyboardInterrupt, StorageUnavailable) as exc:  # SIGTERM arrives as the first
+            # The checkpoint stays: the runner re-queues this trial, and the retry resumes from it.
+            self.mark_interrupted(trial, exc)
+            raise
+        except BaseException:
+            _remove(checkpoint)
+            raise
+        finally:
+            release_memory()
+
+    def mark_interrupted(self, trial: optuna.Trial, exc: BaseException) -> None:
+        """Note the trial for the runner to re-queue, and why (best effort: the storage may be
+        away, or the signal may have landed mid-write)."""
+        self.interrupted = trial_id(trial)
+        with contextlib.suppress(Exception):
+            trial.set_user_attr("fail_reason", INTERRUPTED if isinstance(
+                exc, KeyboardInterrupt) else f"storage unavailable ({exc}); re-queued")
+
+    def _run(self, trial: optuna.Trial, config: Config, checkpoint: Path | None) -> float:
+        data = load_dataset(self.data_spec)
+        try:
+            plan_feature_maps(config, data.input_shape)
+        except ImpossibleNetwork as exc:
+            _end(trial, "prune_reason", f"impossible network: {exc}", optuna.TrialPruned)
+        recorder = EpochRecorder()
+        # The history is stored before the epoch's checkpoint is saved, so a kill in between
+        # leaves the history one epoch ahead, which the resumed run overwrites; never behind.
+        callbacks: list[keras.callbacks.Callback] = [
+            PruningReporter(trial, recorder, config.get("training", "epochs"))]
+        if checkpoint is not None:
+            recorder.history = _resumed_history(trial, checkpoint)
+            # Kept past training's end (we delete it once the trial is recorded): a kill between
+            # the last epoch and Optuna's tell must not cost the retry every epoch.
+            callbacks.append(backup_and_restore(str(checkpoint)))
+        if self.extra_callbacks:
+            callbacks += self.extra_callbacks(trial, config)
+        try:
+            result = train(config, data, callbacks=callbacks, recorder=recorder,
+                           max_params=self.max_params)
+        except optuna.TrialPruned as exc:
+            trial.set_user_attr("history", recorder.history)
+            _end(trial, "prune_reason", str(exc), optuna.TrialPruned)
+        except ImpossibleNetwork as exc:
+            _end(trial, "prune_reason", str(exc), optuna.TrialPruned)
+        except TrainingDiverged as exc:
+            _end(trial, "fail_reason", f"diverged: {exc}", TrialFailed)
+        except StorageUnavailable:
+            raise  # not the model's failure: the runner stops cleanly and re-queues the trial
+        except Exception as exc:  # OOM and anything else: record it, let the study go on
+            _end(trial, "fail_reason", _describe_failure(exc), TrialFailed)
+        with_storage_retry(_record, trial, result, what="recording the trial's result")
+        return result.best_val_accuracy
+
+
+def run_trial(study: optuna.Study, objective: Objective,
+              callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = ()) -> FrozenTrial:
+    """One trial, asked and told here rather than in ``study.optimize``, so that the write of its
+    result is retried like every other storage write. When the storage stays away,
+    :class:`StorageUnavailable` ends the run with the trial RUNNING and its checkpoint kept,
+    for the runner to re-queue. A pruned or :class:`TrialFailed` trial is recorded and the
+    study goes on; any other error is recorded as a failure and raised."""
+    trial = with_storage_retry(_ask, study, what="starting a trial")
+    checkpoint = objective.checkpoint_dir(trial)
+    try:
+        with heartbeat(trial.storage, trial_id(trial)):
+            value, state, error = _train(objective, trial)
+        try:
+            frozen = with_storage_retry(study.tell, trial, value, state=state,
+                                        skip_if_finished=True, what="recording the trial's result")
+        except StorageUnavailable as exc:
+            objective.mark_interrupted(trial, exc)
+            raise
+        _remove(checkpoint)
+        if error is not None:
+            raise error
+        for callback in callbacks:
+            callback(study, frozen)
+        return frozen
+    finally:
+        gc.collect()
+
+
+def _ask(study: optuna.Study) -> optuna.Trial:
+    """Fail the trials whose worker's heartbeat stopped, then start one: ``study.optimize``'s
+    first steps for each trial."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        optuna.storages.fail_stale_trials(study)
+        return study.ask()
+
+
+def _train(objective: Objective, trial: optuna.Trial
+           ) -> tuple[float | None, TrialState | None, Exception | None]:
+    """The value and the state to tell (None: COMPLETE if the value is valid), and an
+    unexpected error to raise once the trial is recorded as failed."""
+    try:
+        return objective.train_trial(trial), None, None
+    except optuna.TrialPruned:
+        return None, TrialState.PRUNED, None
+    except TrialFailed:
+        return None, TrialState.FAIL, None
+    except StorageUnavailable:
+        raise  # the objective marked the trial for the runner to re-queue
+    except Exception as exc:
+        return None, TrialState.FAIL, exc
+
+
+def _remove(checkpoint: Path | None) -> None:
+    """A trial that ended (complete, pruned or failed) needs its checkpoint no more."""
+    if checkpoint is not None:
+        shutil.rmtree(checkpoint, ignore_errors=True)
+
+
+def origin_number(trial: optuna.Trial) -> int:
+    """The number of the trial this one retries (itself if it is no retry)."""
+    history = system_attrs(trial).get("retry_history")
+    return int(history[0]) if history else trial.number
+
+
+def _resumed_history(trial: optuna.Trial, checkpoint: Path) -> list[dict[str, float]]:
+    """The epochs the killed attempt finished and checkpointed. The stored history is
+    written before the checkpoint, so it may run one epoch ahead: cut it to the checkpoint's
+    epoch."""
+    epochs = checkpoint_epoch(checkpoint)
+    if epochs is None:
+        return []
+    trial.set_user_attr("resumed_from_epoch", epochs)
+    return list(trial.user_attrs.get("history", []))[:epochs]
+
+
+def checkpoint_epoch(checkpoint: Path) -> int | None:
+    """How many epochs a BackupAndRestore checkpoint holds (its metadata, or the backup
+    copy Keras keeps mid-write); None without one."""
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return int(json.loads((checkpoint / name).read_text())["epoch"])
+    return None
+
+
+def _end(trial: optuna.Trial, key: str, reason: str, kind: type[Exception]) -> None:
+    trial.set_user_attr(key, reason)
+    raise kind(reason)
+
+
+def _record(trial: optuna.Trial, result: Any) -> None:
+    trial.set_user_attr("history", result.history)
+    trial.set_user_attr("params_count", result.params_count)
+    trial.set_user_attr("seconds_per_epoch", round(result.seconds_per_epoch, 3))
+    trial.set_user_attr("best_epoch", result.best_epoch + 1)
+
+
+def _describe_failure(exc: Exception) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    first = text.splitlines()[0][:300] if text else type(exc).__name__
+    if isinstance(exc, MemoryError) or any(s in text for s in (
+            "out of memory", "OOM", "ResourceExhausted", "RESOURCE_EXHAUSTED")):
+        return f"out of memory: {first}"
+    return f"error during training: {first}"

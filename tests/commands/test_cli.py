@@ -1,0 +1,288 @@
+"""The CLI as a user runs it: subprocesses, exit codes, messages, files written."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO, requires_fashion, write
+
+
+def search(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "search", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def sigterm_when(process: subprocess.Popen, ready, timeout: float = 300) -> tuple[str, str]:
+    """SIGTERM ``process`` once ``ready()`` holds; its output. Fails if the process ended or
+    ``timeout`` passed first."""
+    import signal
+    import time
+
+    deadline, held = time.monotonic() + timeout, False
+    while not held and time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(Exception):  # nothing written yet
+            held = bool(ready())
+        time.sleep(0 if held else 0.2)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert held, f"the condition never held before the process ended or {timeout} s\n{err}"
+    return out, err
+
+
+def test_space_command_prints_the_table(tmp_path):
+    out = search("space", str(REPO / "spaces" / "cnn.py"), cwd=tmp_path)
+    assert out.returncode == 0
+    assert "searched knobs" in out.stdout and "momentum" in out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["space", "missing.py"], "missing.py: space file not found."),
+    (["run", "missing.py"], "missing.py: space file not found."),
+    (["train", "none.yaml"], "none.yaml: file not found."),
+    (["export", "nostudy"], "no study database at studies/nostudy/study.db"),
+    (["run", "SPACE", "--storage", "redis://u:pw@host/0"], "'storage' must be an Optuna storage "
+                                                           "URL; got 'redis://u:***@host/0'"),
+    (["run", "SPACE", "--data", "cifar10", "--data-dir", "nowhere"], "data set 'cifar10' not found"),
+])
+def test_bad_input_gives_one_clear_line_and_exit_2(tmp_path, tiny_space_file, args, message):
+    args = [str(tiny_space_file) if a == "SPACE" else a for a in args]
+    out = search(*args, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr and "pw@" not in out.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "s.py", "--timeout", "soon"], "'timeout' must be a duration > 0"),
+    (["run", "s.py", "--trials", "0"], "'trials' must be an int in [1, 1000000000]; got 0"),
+    (["run", "s.py", "--sampler", "bayes"], "'sampler' must be one of 'tpe', 'random'"),
+])
+def test_bad_arguments_are_rejected_by_the_parser(tmp_path, args, message):
+    out = search(*args, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr
+
+
+@pytest.mark.slow
+def test_run_export_train_on_digits_end_to_end(tmp_path, tiny_space_file):
+    out = search("run", str(tiny_space_file), "--study", "d", "--trials", "3", "--pruner", "none",
+                 "--tensorboard", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "top" in out.stdout and "best config: studies/d/best.yaml" in out.stdout
+    events = list((tmp_path / "studies/d/tensorboard").glob("trial-*/**/events.out.tfevents.*"))
+    assert len({e.relative_to(tmp_path / "studies/d/tensorboard").parts[0] for e in events}) == 3
+
+    out = search("status", "d", cwd=tmp_path)
+    assert out.returncode == 0 and "COMPLETE" in out.stdout and "best val_accuracy" in out.stdout
+    best = yaml.safe_load((tmp_path / "studies/d/best.yaml").read_text())
+
+    out = search("export", "d", "--top", "2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    exported = sorted(p.name for p in (tmp_path / "studies/d/export").iterdir())
+    assert exported[-1] == "trials.csv" and len(exported) == 3
+
+    out = search("train", "studies/d/best.yaml", "--probe", "knn", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    retrained = float(out.stdout.split("best val_accuracy ")[1].split()[0])
+    assert abs(retrained - best["result"]["val_accuracy"]) <= 0.01
+    probe = " ".join(out.stdout.split()).split("kNN probe (k=5")[1]
+    assert float(probe.split("validation accuracy ")[1].split()[0]) > 0.5
+
+    out = search("train", "studies/d/best.yaml", "--refit", "--probe", "knn", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "test accuracy" in out.stdout and (tmp_path / "studies/d/best.keras").is_file()
+    assert "kNN probe" in out.stdout and "test accuracy" in out.stdout.split("kNN probe")[1]
+    tested = yaml.safe_load((tmp_path / "studies/d/best.test.yaml").read_text())
+    assert tested["accuracy"] > 0.5 and len(tested["per_class"]) == 10
+
+    optuna_cli = subprocess.run([sys.executable, "-c", "from optuna.cli import main; main()", "trials", "--study-name", "d",
+                                 "--storage", "sqlite:///studies/d/study.db", "-f", "yaml"],
+                                cwd=tmp_path, capture_output=True, text=True)
+    assert optuna_cli.returncode == 0, optuna_cli.stderr
+    assert optuna_cli.stdout.count("number:") == 3
+
+
+@pytest.mark.slow
+@requires_fashion
+def test_fashion_mnist_study_from_a_study_file(tmp_path, tiny_space_file):
+    study_file = write(tmp_path, "fm3.yaml", f"""
+space: {tiny_space_file}
+study: fm3
+data: {{name: fashion_mnist, limit: 1200, classes: fashion3}}
+trials: 2
+sampler: random
+""")
+    out = search("run", str(study_file), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    best = yaml.safe_load((tmp_path / "studies/fm3/best.yaml").read_text())
+    assert best["data"]["class_names"] == ["Top", "Bottom", "Accessories"]
+    assert best["result"]["val_accuracy"] > 0.6
+
+    out = search("run", str(study_file), "--trials", "3", cwd=tmp_path)  # resume
+    assert out.returncode == 0 and "2 trials so far; running 1 more" in out.stdout
+
+    out = search("run", str(study_file), "--classes", "0,1", cwd=tmp_path)
+    assert out.returncode == 2 and "different setup" in out.stderr
+
+
+def test_study_file_with_unknown_key(tmp_path):
+    path = write(tmp_path, "s.yaml", "space: spaces/cnn.py\ntrails: 3\n")
+    out = search("run", str(path), cwd=tmp_path)
+    assert out.returncode == 2 and "unknown key 'trails'" in out.stderr
+
+
+@pytest.mark.slow
+def test_keras_tuner_engine_uses_the_same_space_and_writes_best_yaml(tmp_path, tiny_space_file):
+    out = search("run", str(tiny_space_file), "--engine", "keras-tuner", "--study", "kt",
+                 "--trials", "3", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    best = yaml.safe_load((tmp_path / "studies/kt/best.yaml").read_text())
+    assert best["result"]["engine"] == "keras-tuner" and best["result"]["val_accuracy"] > 0.2
+    assert isinstance(best["params"]["bn"]["enabled"], bool)
+    out = search("train", "studies/kt/best.yaml", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_requeues_the_trial_and_the_rerun_resumes_it(tmp_path):
+    import optuna
+
+    from search.study.trial import checkpoint_epoch
+
+    space = write(tmp_path, "long.py", "SPACE = {'conv': {'depth': 1, 'filters': 8}, 'head': "
+                  "{'layers': 0}, 'training': {'epochs': 25, 'batch_size': 16}}\n"
+                  "DATA = {'name': 'digits'}\n")
+    command = [sys.executable, "-m", "search", "run", str(space), "--study", "t", "--trials", "1",
+               "--pruner", "none"]
+    process = subprocess.Popen(command, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    db = f"sqlite:///{tmp_path / 'studies/t/study.db'}"
+    checkpoint = tmp_path / "studies/t/checkpoints/trial-0"  # (reading the database while the
+    out, err = sigterm_when(process, lambda: (checkpoint_epoch(checkpoint) or 0) >= 2)  # run
+    # creates it would race its table creation)
+    assert process.returncode == 130, err
+    assert "Rerun the same command to resume" in err and "Traceback" not in err
+    first, retry = optuna.load_study(study_name="t", storage=db).trials
+    assert first.state.name == "FAIL" and first.user_attrs["fail_reason"].startswith("interrupted")
+    assert retry.state.name == "WAITING" and retry.system_attrs["retry_history"] == [0]
+    assert (tmp_path / "studies/t/checkpoints/trial-0").is_dir()  # kept for the retry
+
+    rerun = subprocess.run(command, cwd=tmp_path, text=True, capture_output=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    trials = optuna.load_study(study_name="t", storage=db).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]  # the budget of 1 holds
+    resumed = trials[1]
+    assert resumed.user_attrs["resumed_from_epoch"] >= 2
+    assert len(resumed.user_attrs["history"]) == 25 and "fail_reason" not in resumed.user_attrs
+    assert not (tmp_path / "studies/t/checkpoints/trial-0").exists()
+
+
+@pytest.mark.slow
+def test_ablate_a_real_study_and_resume_without_retraining(tmp_path, tiny_space_file):
+    out = search("run", str(tiny_space_file), "--study", "a", "--trials", "5", "--pruner", "none",
+                 "--sampler", "random", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    plan = search("ablate", "a", "--seeds", "2", "--plan", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert "distinct runs known now, 0 of them stored" in " ".join(plan.stdout.split())
+    assert "s per run (measured in this study)" in plan.stdout  # ETA from the search's trials
+    import optuna
+
+    with pytest.raises(KeyError):  # --plan created nothing
+        optuna.load_study(study_name="a.ablation", storage=f"sqlite:///{tmp_path / 'studies/a/study.db'}")
+    first = search("ablate", "a", "--seeds", "2", "--path-seeds", "1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "leave-one-out" in first.stdout and "add-one-in" in first.stdout
+    for name in ("report.md", "runs.csv", "deltas.png", "path.png"):
+        assert (tmp_path / "studies/a/ablation" / name).stat().st_size > 0
+    report = (tmp_path / "studies/a/ablation/report.md").read_text()
+    assert "PED-ANOVA" in report and "complete trials" in report and "p (Holm)" in report
+
+    def ablation_runs() -> int:
+        return len(optuna.load_study(study_name="a.ablation", storage="sqlite:///" + str(
+            tmp_path / "studies/a/study.db")).trials)
+
+    trained = ablation_runs()
+    again = search("ablate", "a", "--seeds", "2", "--path-seeds", "1", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"{trained} runs already stored" in " ".join(again.stdout.split())
+    assert ablation_runs() == trained  # the second pass trained nothing new
+
+
+@pytest.mark.slow
+def test_sigterm_during_ablate_keeps_the_runs_checkpoint_and_the_rerun_resumes_it(tmp_path):
+    import glob
+    from pathlib import Path
+
+    import optuna
+
+    from search.study.trial import checkpoint_epoch
+
+    model = "  conv: {depth: 1, filters: [8]}\n  head: {layers: 0}\n  training: {epochs: 12, batch_size: 16}\n"
+    write(tmp_path, "ab.yaml", "study: ab\ndata: {name: digits}\nseeds: 2\npath_seeds: 1\n"
+          "interactions: 0\nbaseline:\n" + model + "reference:\n" + model + "  bn: {enabled: true}\n")
+    command = [sys.executable, "-m", "search", "ablate", "ab.yaml"]
+    process = subprocess.Popen(command, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    checkpoints = str(tmp_path / "studies/ab/ablation/checkpoints/*")
+    out, err = sigterm_when(process, lambda: any(  # a run's checkpoint holds 2 finished epochs
+        (checkpoint_epoch(Path(folder)) or 0) >= 2 for folder in glob.glob(checkpoints)))
+    assert process.returncode == 130, err
+    assert "Rerun the same command to resume" in err and "Traceback" not in err
+    db = f"sqlite:///{tmp_path / 'studies/ab/study.db'}"
+    runs = optuna.load_study(study_name="ab.ablation", storage=db).trials
+    assert runs[-1].state.name == "FAIL" and runs[-1].user_attrs["interrupted"]  # released
+    assert all(r.state.name == "COMPLETE" for r in runs[:-1])
+    kept = [Path(folder) for folder in glob.glob(checkpoints)]  # the interrupted run's stays
+    assert len(kept) == 1 and checkpoint_epoch(kept[0]) >= 2
+    assert (kept[0] / "history.json").is_file()
+
+    rerun = subprocess.run(command, cwd=tmp_path, text=True, capture_output=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    resumed = re.search(r"resuming run \w+ \(seed \d+\) from its checkpoint at epoch (\d+)",
+                        rerun.stdout)
+    assert resumed and int(resumed.group(1)) >= 2, rerun.stdout
+    runs = optuna.load_study(study_name="ab.ablation", storage=db).trials
+    assert [r.state.name for r in runs].count("COMPLETE") == 4  # 2 variants x 2 seeds, once each
+    assert not glob.glob(checkpoints)
+
+
+def test_a_stop_that_python_swallowed_is_still_honoured(tmp_path, monkeypatch):
+    """A KeyboardInterrupt raised while Python runs a weakref callback is printed as
+    "Exception ignored" and lost; the stop flag still ends the trial at the next training
+    step, re-queues it, and starts no other trial."""
+    import keras
+    import optuna
+    from rich.console import Console
+
+    from search.study import progress, runner, stop_signal
+    from search.data.dataset import DataSpec
+    from search.space.space import load_space
+    from search.study.lifecycle import StudySettings, default_storage
+
+    class SwallowedStop(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if not stop_signal.StopSignal.requested:
+                try:
+                    stop_signal.StopSignal.handler(15, None)
+                except KeyboardInterrupt:  # what Python does with it inside a weakref callback
+                    pass
+
+    original = progress.LiveProgress.keras_callbacks
+    monkeypatch.setattr(progress.LiveProgress, "keras_callbacks",
+                        lambda self, label, params: original(self, label, params) + [SwallowedStop()])
+    space = write(tmp_path, "s.py", "SPACE = {'conv': {'depth': 1, 'filters': 8}, 'head': "
+                  "{'layers': 0}, 'training': {'epochs': 3, 'batch_size': 16}}\n")
+    settings = StudySettings(name="w", space=load_space(space), data=DataSpec(name="digits"),
+                             storage=default_storage("w", tmp_path / "studies"),
+                             root=tmp_path / "studies", pruner="none")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_study(settings, runner.RunOptions(trials=3), Console(file=open("/dev/null", "w")))
+    trials = optuna.load_study(study_name="w", storage=str(settings.storage)).trials
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"]  # interrupted, re-queued
+    assert trials[0].user_attrs["fail_reason"].startswith("interrupted")

@@ -1,0 +1,31 @@
+"""Importance from the search: shown with bootstrap intervals, withheld below the minimum."""
+
+from __future__ import annotations
+
+import optuna
+
+from search.report.importance import MIN_TRIALS, importance_views
+
+
+def study(trials: int) -> optuna.Study:
+    """A known truth: conv.x drives the value, bn.enabled a little, opt.z not at all."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    s = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    s.optimize(lambda t: 2 * t.suggest_float("conv.x", 0, 1) + 0.2 * t.suggest_categorical(
+        "bn.enabled", [True, False]) + 0 * t.suggest_int("opt.z", 1, 5), n_trials=trials)
+    return s
+
+
+def test_importance_comes_with_intervals_that_separate_the_real_knob():
+    for view in importance_views(study(40)):
+        assert view.trials_used == 40 and "bootstrap" in view.note
+        assert list(view.components)[0] == "conv"
+        low, high = view.intervals["conv"]
+        assert low <= view.components["conv"] <= high
+        assert low > view.intervals["opt"][1]  # conv's interval lies above the useless knob's
+
+
+def test_too_few_trials_give_a_reason_instead_of_bars():
+    for view in importance_views(study(MIN_TRIALS - 1)):
+        assert not view.knobs and not view.components
+        assert f"needs at least {MIN_TRIALS} complete trials" in view.note
