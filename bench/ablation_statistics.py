@@ -23,7 +23,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 from common import header  # noqa: E402
 from test_ablation_statistics import DEFAULT_SEEDS, REAL, SIGMA, plan, rates  # noqa: E402
 
-import search.blocked_stats as blocked_stats  # noqa: E402
+import search.ablation.blocked_stats as blocked_stats  # noqa: E402
 
 
 def _paired_only(p, effects, repetitions, df):

@@ -3,7 +3,7 @@
     python bench/backends.py --limit 20000 --epochs 2 --repeats 2
 
 Each backend runs in its own process (KERAS_BACKEND is read at import). The
-trial is the users' model 3 (2 conv + BN, dense 128) through search.training.train;
+trial is the users' model 3 (2 conv + BN, dense 128) through search.model.training.train;
 the first epoch (graph building / compilation) is reported apart from the rest.
 """
 
@@ -21,9 +21,9 @@ from common import header, median_spread, table  # noqa: E402
 
 CHILD = """
 import json, sys, time
-from search.config import Config
-from search.data import DataSpec, load_dataset
-from search.training import train, release_memory
+from search.space.config import Config
+from search.data.dataset import DataSpec, load_dataset
+from search.model.training import train, release_memory
 limit, epochs, repeats = map(int, sys.argv[1:4])
 spec = DataSpec(name="fashion_mnist", limit=limit)
 data = load_dataset(spec)

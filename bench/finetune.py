@@ -27,10 +27,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from common import header, table  # noqa: E402
-from search.config import Config  # noqa: E402
-from search.data import DataSpec, load_dataset  # noqa: E402
-from search.evaluation import evaluate  # noqa: E402
-from search.training import predict_probabilities, release_memory, train  # noqa: E402
+from search.space.config import Config  # noqa: E402
+from search.data.dataset import DataSpec, load_dataset  # noqa: E402
+from search.report.evaluation import evaluate  # noqa: E402
+from search.model.training import predict_probabilities, release_memory, train  # noqa: E402
 
 ALL = 99  # trainable_blocks at least the block count: the whole backbone trains
 

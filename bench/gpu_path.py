@@ -26,10 +26,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from common import header, table  # noqa: E402
-from search.config import Config  # noqa: E402
-from search.data import DataSpec, load_dataset  # noqa: E402
-from search.execution import Execution, enable_compile_cache, has_accelerator  # noqa: E402
-from search.training import release_memory, train  # noqa: E402
+from search.space.config import Config  # noqa: E402
+from search.data.dataset import DataSpec, load_dataset  # noqa: E402
+from search.model.execution import Execution, enable_compile_cache, has_accelerator  # noqa: E402
+from search.model.training import release_memory, train  # noqa: E402
 
 MODEL_3 = {"conv": {"depth": 2, "filters": [32, 64]}, "bn": {"enabled": True, "momentum": 0.9},
            "head": {"layers": 1, "units": [128]}, "flip_h": {"enabled": True},

@@ -253,7 +253,7 @@ def median(values: list) -> str:
 
 def draw(results: list[dict], path: str, budget: float) -> None:
     """Best-so-far validation accuracy against minutes: one line per search, colour per contender."""
-    from search.plotting import pyplot
+    from search.report.plotting import pyplot
 
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(8, 5))

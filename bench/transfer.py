@@ -21,11 +21,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from common import header, table  # noqa: E402
-from search.config import Config  # noqa: E402
-from search.data import DataSpec, load_dataset  # noqa: E402
+from search.space.config import Config  # noqa: E402
+from search.data.dataset import DataSpec, load_dataset  # noqa: E402
 from search.errors import SearchError  # noqa: E402
-from search.evaluation import evaluate  # noqa: E402
-from search.training import predict_probabilities, release_memory, train  # noqa: E402
+from search.report.evaluation import evaluate  # noqa: E402
+from search.model.training import predict_probabilities, release_memory, train  # noqa: E402
 
 CONV_STACK = {"conv": {"depth": 2, "filters": [32, 64]}, "bn": {"enabled": True}}
 
