@@ -81,6 +81,7 @@ class SearchError(Failure, Exception):
         super().__init__(self.render())
 
     def render(self) -> str:
+        """The message: the one problem, or a count and a bulleted list, then the hint."""
         lines = self.problems[:1] if len(self.problems) == 1 else [
             f"{len(self.problems)} problems:", *(f"  - {p}" for p in self.problems)]
         if self.hint:

@@ -60,6 +60,7 @@ class Domain:
         return f"{name} in {left}{_bound(self.low)}, {_bound(self.high)}{right}"
 
     def accepts(self, value: Any) -> bool:
+        """Whether ``value`` has the type (an int counts as a float) and lies in the domain."""
         if self.type is bool:
             return isinstance(value, bool)
         if isinstance(value, bool):
@@ -112,6 +113,7 @@ class Option(Domain):
     choices: tuple[Any, ...] | None = None
 
     def problem(self, key: str, value: Any) -> str | None:
+        """Like :meth:`Domain.problem`, with a named kind checked by its own function."""
         special = _SPECIAL.get(self.type) if isinstance(self.type, str) else None
         if special is None:
             return super().problem(key, value)
@@ -251,11 +253,13 @@ OPTIONS: dict[str, Option] = {
 
 
 def did_you_mean(word: Any, options: Iterable[Any]) -> str:
+    """`` (did you mean 'x'?)`` for the option closest to ``word``, or an empty string."""
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def unknown_keys(source: str, raw: dict, allowed: Iterable[str], what: str = "key") -> list[str]:
+    """One problem per key of ``raw`` not in ``allowed``, with the closest allowed key."""
     allowed = list(allowed)
     return [f"{source}: unknown {what} '{k}'{did_you_mean(k, allowed)}; allowed: "
             f"{', '.join(allowed)}." for k in raw if k not in allowed]

@@ -34,9 +34,11 @@ class Knob:
         return []
 
     def distribution(self) -> BaseDistribution:
+        """The Optuna distribution this knob stands for."""
         raise NotImplementedError
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        """The value of this knob for ``trial``, sampled under the parameter ``name``."""
         raise NotImplementedError
 
     def candidates(self) -> list[Any] | None:
@@ -44,6 +46,7 @@ class Knob:
         return None
 
     def describe(self) -> str:
+        """A short summary of the values, for the space table."""
         raise NotImplementedError
 
     def values_for_check(self) -> list[Any]:
@@ -70,6 +73,7 @@ class Int(Knob):
     log: bool = False
 
     def problems(self) -> list[str]:
+        """Bounds that are not ints, low > high, step < 1, or log=True with low < 1 or step != 1."""
         found = [f"bound {name}={shown(value)} must be an int"
                  for name, value in (("low", self.low), ("high", self.high), ("step", self.step))
                  if not isinstance(value, int) or isinstance(value, bool)]
@@ -86,19 +90,24 @@ class Int(Knob):
         return found
 
     def distribution(self) -> BaseDistribution:
+        """An ``IntDistribution`` with the same bounds, step and scale."""
         return IntDistribution(self.low, self.high, log=self.log, step=self.step)
 
     def suggest(self, trial: optuna.Trial, name: str) -> int:
+        """An int from ``trial.suggest_int`` with the same bounds, step and scale."""
         return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
 
     def candidates(self) -> list[Any]:
+        """Every value from low to high, both included, by step."""
         return list(range(self.low, self.high + 1, self.step))
 
     def describe(self) -> str:
+        """``int [low, high]``, then ``log`` and the step when they apply."""
         return f"int [{self.low}, {self.high}]" + (" log" if self.log else "") + (
             f" step {self.step}" if self.step != 1 else "")
 
     def values_for_check(self) -> list[Any]:
+        """The two bounds."""
         return [self.low, self.high]
 
 
@@ -112,6 +121,8 @@ class Float(Knob):
     step: float | None = None
 
     def problems(self) -> list[str]:
+        """Bounds that are not finite numbers, low > high, a step <= 0, or log=True with
+        low <= 0 or a step."""
         found = [f"bound {name}={shown(value)} must be a finite number"
                  for name, value in (("low", self.low), ("high", self.high)) if not _is_number(value)]
         if found:
@@ -127,22 +138,27 @@ class Float(Knob):
         return found
 
     def distribution(self) -> BaseDistribution:
+        """A ``FloatDistribution`` with the same bounds, scale and step."""
         return FloatDistribution(float(self.low), float(self.high), log=self.log, step=self.step)
 
     def suggest(self, trial: optuna.Trial, name: str) -> float:
+        """A float from ``trial.suggest_float`` with the same bounds, scale and step."""
         return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
 
     def candidates(self) -> list[Any] | None:
+        """The grid from low to high by step (rounded to 12 decimals); None without a step."""
         if self.step is None:
             return None
         count = int(round((self.high - self.low) / self.step))
         return [round(self.low + i * self.step, 12) for i in range(count + 1)]
 
     def describe(self) -> str:
+        """``float [low, high]``, then ``log`` and the step when they apply."""
         return f"float [{self.low:g}, {self.high:g}]" + (" log" if self.log else "") + (
             f" step {self.step:g}" if self.step else "")
 
     def values_for_check(self) -> list[Any]:
+        """The two bounds."""
         return [self.low, self.high]
 
 
@@ -158,6 +174,7 @@ class Choice(Knob):
         object.__setattr__(self, "values", tuple(values))
 
     def problems(self) -> list[str]:
+        """No values, values that are not numbers, strings, booleans or None, or repeats."""
         found = []
         if not self.values:
             found.append("Choice() needs at least one value")
@@ -169,18 +186,23 @@ class Choice(Knob):
         return found
 
     def distribution(self) -> BaseDistribution:
+        """A ``CategoricalDistribution`` over the values."""
         return CategoricalDistribution(self.values)
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        """One of the values, from ``trial.suggest_categorical``."""
         return trial.suggest_categorical(name, self.values)
 
     def candidates(self) -> list[Any]:
+        """The values, in their order."""
         return list(self.values)
 
     def describe(self) -> str:
+        """``one of a, b, c``."""
         return "one of " + ", ".join(map(str, self.values))
 
     def values_for_check(self) -> list[Any]:
+        """The values."""
         return list(self.values)
 
 
@@ -196,12 +218,15 @@ class Fixed(Knob):
     value: Any
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        """The fixed value; nothing is sampled from the trial."""
         return self.value
 
     def describe(self) -> str:
+        """``fixed`` and the value's repr."""
         return f"fixed {self.value!r}"
 
     def values_for_check(self) -> list[Any]:
+        """The fixed value."""
         return [self.value]
 
 

@@ -35,6 +35,9 @@ __all__ = ["AblationPlan", "ComponentEffect", "AblationResult", "RunStore", "Mem
 
 @dataclass
 class AblationPlan:
+    """What to ablate and how: reference and baseline configs, components, seeds, alpha
+    and budgets (``min_effect`` in accuracy, ``max_seconds`` in seconds)."""
+
     reference: Config
     baseline: Config
     components: list[str]
@@ -51,18 +54,24 @@ class AblationPlan:
     interaction_seeds: list[int] = field(default_factory=list)
 
     def seeding(self) -> Seeding:
+        """The seeding of both views: every seed at once, or ``start_seeds`` first when adaptive."""
         start = min(self.start_seeds, len(self.seeds)) if self.adaptive else len(self.seeds)
         return Seeding(self.seeds, start, self.alpha, self.min_effect, self.max_runs, self.max_seconds)
 
     def first_seeds(self) -> list[int]:
+        """The seeds of the first look (every seed when seeds are fixed)."""
         return self.seeds[: self.seeding().start]
 
     def path_seed_list(self) -> list[int]:
+        """The greedy path's seeds: the first ``path_seeds``, else those of the first look."""
         return self.seeds[: self.path_seeds] if self.path_seeds else self.first_seeds()
 
 
 @dataclass
 class AblationResult:
+    """Per-seed values of reference and baseline, each view's effects, the ladder, the path,
+    the result rows used and how many trainings this process did."""
+
     plan: AblationPlan
     reference: list[float]
     baseline: list[float]
@@ -77,10 +86,12 @@ class AblationResult:
 
     @property
     def distinct_runs(self) -> int:
+        """How many distinct runs (config digests) the result rows come from."""
         return len({row["run"] for row in self.runs})
 
 
 def views(plan: AblationPlan) -> list[View]:
+    """The leave-one-out and add-one-in views: one variant per component of the plan."""
     loo = {c: with_component(plan.reference, plan.baseline, c) for c in plan.components}
     add = {c: with_component(plan.baseline, plan.reference, c) for c in plan.components}
     return [View("leave-one-out", "reference", plan.reference, loo, variant_is_with=False),
@@ -91,6 +102,11 @@ def run_ablation(plan: AblationPlan, objective: Objective, store: RunStore | Non
                  on_run: Callable[[dict], None] | None = None,
                  on_trained: Callable[[dict], None] | None = None,
                  poll_seconds: float = 5.0) -> AblationResult:
+    """Measure both views, the ladder, the greedy path and any interactions of ``plan``.
+
+    Runs go through ``store`` (in memory when None): ``on_run`` gets each result row used,
+    ``on_trained`` each run trained here; another worker's run is polled every
+    ``poll_seconds`` seconds."""
     runner = Runner(objective, store if store is not None else MemoryRunStore(), on_run, poll_seconds,
                     on_trained)
     measured = measure_views(views(plan), runner, plan.seeding())

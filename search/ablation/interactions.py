@@ -28,6 +28,7 @@ VIEW = "interaction"
 
 
 def pair_label(a: str, b: str) -> str:
+    """The label of the pair (a, b) in tables and run rows: ``a x b``."""
     return f"{a} x {b}"
 
 
@@ -48,6 +49,9 @@ def cells(plan, top: list[str]) -> dict[str, object]:
 
 
 def measure_interactions(plan, runner: Runner, loo: list[ComponentEffect]) -> list[ComponentEffect]:
+    """Interactions of the ``plan.interactions`` leading components, largest in size first.
+
+    Measured on ``plan.interaction_seeds``; empty when fewer than two components lead."""
     chosen = set(leading(loo, plan.interactions))
     top = [c for c in plan.components if c in chosen]  # pairs named in the plan's order
     if len(top) < 2:

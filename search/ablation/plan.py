@@ -33,6 +33,8 @@ def _known_runs(plan: AblationPlan) -> dict[str, set[str]]:
 
 
 def describe_plan(plan: AblationPlan, store: Any, name: str, storage: Any) -> str:
+    """The plan as text: runs per part, how many ``store`` holds already (it may be None),
+    and an ETA when this study has measured run durations."""
     parts = _known_runs(plan)
     seen: set[str] = set()
     lines = [f"ablation of '{name}': {len(plan.components)} components; " + (

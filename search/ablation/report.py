@@ -52,6 +52,7 @@ HEADERS_MD = HEADERS[:6] + ["p (paired only)"] + HEADERS[6:]
 
 
 def trainings_line(result: AblationResult) -> str:
+    """One sentence: trainings done here, distinct runs, and results used."""
     return (f"Trainings: {result.trained} in this run for {result.distinct_runs} distinct runs; "
             f"{len(result.runs)} results used (a run shared by two views is trained once).")
 
@@ -73,6 +74,7 @@ def show_result(result: AblationResult, views: list[ImportanceView], console) ->
 
 
 def effects_table(title: str, effects: list[ComponentEffect]) -> Table:
+    """A rich table of ``effects``, one row per component, green for helps, red for hurts."""
     table = Table(title=title)
     for header in HEADERS:
         table.add_column(header, overflow="fold")

@@ -25,13 +25,17 @@ class RunStore(Protocol):
     """Where runs live. ``claim`` lets several workers share one ablation: a run is
     trained by the worker that claims it; the others wait for its value."""
 
-    def get(self, key: str) -> float | None: ...
+    def get(self, key: str) -> float | None:
+        """The run's value if it finished (NaN if it diverged), else None."""
 
-    def claim(self, key: str, *, config: Config, view: str, component: str) -> bool: ...
+    def claim(self, key: str, *, config: Config, view: str, component: str) -> bool:
+        """Take the run for this worker; False if it finished or another worker holds it."""
 
-    def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None: ...
+    def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None:
+        """Store the value of a run this worker claimed."""
 
-    def working(self, key: str) -> contextlib.AbstractContextManager: ...
+    def working(self, key: str) -> contextlib.AbstractContextManager:
+        """A context held while the claimed run trains, keeping the claim alive."""
 
 
 @dataclass
@@ -41,15 +45,19 @@ class MemoryRunStore:
     values: dict[str, float] = field(default_factory=dict)
 
     def get(self, key: str) -> float | None:
+        """The stored value, or None."""
         return self.values.get(key)
 
     def claim(self, key: str, *, config: Config, view: str, component: str) -> bool:
+        """True for any run not stored yet: in one process nobody else trains it."""
         return key not in self.values
 
     def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None:
+        """Keep the value in the dict."""
         self.values[key] = value
 
     def working(self, key: str) -> contextlib.AbstractContextManager:
+        """A context that does nothing: there is no claim to keep alive."""
         return contextlib.nullcontext()
 
 
@@ -83,6 +91,7 @@ class Runner:
         return sum(1 for key in keys if self.store.get(key) is None)
 
     def prepare(self, jobs: Sequence[Job]) -> None:
+        """Train every run of ``jobs`` that is not stored and that no other worker has claimed."""
         for config, view, component in jobs:
             self._try_train(config, view, component)
 
@@ -102,9 +111,13 @@ class Runner:
         return True
 
     def values(self, config: Config, seeds: Sequence[int], view: str, component: str) -> list[float]:
+        """The config's value at each of ``seeds``, in order (see :meth:`one`)."""
         return [self.one(config.replace(seed=s), view, component) for s in seeds]
 
     def one(self, config: Config, view: str, component: str) -> float:
+        """The config's value, trained here or awaited from another worker.
+
+        Each (run, view, component) is logged once, in ``runs`` and through ``on_run``."""
         key = config.digest()
         value = self.store.get(key)
         while value is None:  # another worker is training it (or it was never claimed)
@@ -123,4 +136,5 @@ class Runner:
 
 
 def jobs(config: Config, seeds: Sequence[int], view: str, component: str) -> list[Job]:
+    """One job per seed: the config with that seed, tagged with the view and the component."""
     return [(config.replace(seed=s), view, component) for s in seeds]

@@ -27,6 +27,7 @@ __all__ = ["OptunaRunStore", "ablation_study_name"]
 
 
 def ablation_study_name(study: str) -> str:
+    """The name of the sibling study that holds ``study``'s ablation runs."""
     return f"{study}.ablation"
 
 
@@ -79,6 +80,9 @@ class OptunaRunStore:
         return self._finished.get(key)
 
     def claim(self, key: str, *, config: Config, view: str, component: str) -> bool:
+        """Create the run's RUNNING trial under the storage lock; False if it finished or is held.
+
+        A stale claim (its worker's heartbeat stopped) is failed and taken over."""
         with storage_lock(self.study.study_name, self.url):
             for trial in self._runs(key):
                 if trial.state in (TrialState.COMPLETE, TrialState.FAIL) and (
@@ -142,6 +146,7 @@ class OptunaRunStore:
             fail_trial(self.study, trial)
 
     def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None:
+        """Tell the claimed trial its value; a non-finite one is kept as FAIL with ``nan_value``."""
         trial = self._claimed.pop(key)
         if math.isfinite(value):
             self.study.tell(trial, value)

@@ -34,6 +34,8 @@ GROWTH = 1.34
 
 @dataclass
 class View:
+    """One control config and its variants, each differing from it in one component."""
+
     name: str
     control_label: str
     control: Config
@@ -48,6 +50,9 @@ class View:
 
 @dataclass
 class Seeding:
+    """The seeds a comparison may get and when to stop adding them: alpha, ``min_effect``
+    (accuracy), ``max_runs`` (distinct runs) and ``max_seconds`` (seconds)."""
+
     seeds: list[int]  # every seed a comparison may get, in order
     start: int  # seeds at the first look (= len(seeds) when seeds are fixed)
     alpha: float = 0.05
@@ -66,21 +71,26 @@ class Seeding:
 
     @property
     def looks(self) -> int:
+        """How many looks the schedule has; alpha is split evenly across them."""
         return len(self.schedule)
 
 
 @dataclass
 class ComponentEffect:
+    """One component's estimated contribution in a view, and the seeds its verdict took."""
+
     component: str
     effect: Estimate
     seeds: int  # seeds this verdict took
 
     @property
     def adjusted_p(self) -> float:
+        """The estimate's p-value after Holm's correction, on the family-wise scale."""
         return self.effect.adjusted_p
 
     @property
     def verdict(self) -> str:
+        """"helps", "hurts", "negligible", or why the comparison stayed open."""
         return self.effect.verdict
 
 
@@ -95,6 +105,10 @@ class _Open:
 
 
 def measure_views(views: list[View], runner: Runner, seeding: Seeding) -> dict[str, list[ComponentEffect]]:
+    """Each view's component effects, ranked by contribution, largest first.
+
+    All views are run together look by look; seeds are added to open comparisons while
+    ``seeding``'s budget allows."""
     states = [_Open(v, {c: seeding.start for c in v.variants}) for v in views]
     alpha = seeding.alpha / seeding.looks
     while True:

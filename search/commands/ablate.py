@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from search.ablation.engine import AblationPlan, differing_components
-from search.commands.requests import ablation_inputs
+from search.commands.ablation_request import ablation_inputs
 from search.errors import SearchError
 from search.inputs import parsed
 from search.storage_url import StorageURL, redact, redact_url
@@ -32,6 +32,8 @@ def _option(args: argparse.Namespace, spec: dict[str, Any], key: str, default: A
 
 def make_plan(args: argparse.Namespace, spec: dict[str, Any], name: str, reference, baseline,
               components: list[str]) -> AblationPlan:
+    """The ablation plan from the flags, then the ablation file, then the defaults; seeds are
+    derived from the ablation study's name, ``min_effect`` is given in points."""
     from search.ablation.store import ablation_study_name
     from search.study.trial import trial_seed
 
@@ -87,6 +89,8 @@ def _check_budget(plan: AblationPlan) -> None:
 
 
 def ablate(args: argparse.Namespace, console: Console) -> int:
+    """Check the inputs, show the plan, run the ablation through the study's storage and
+    write the report; return the exit status (0)."""
     from search.ablation.engine import run_ablation
     from search.ablation.plan import describe_plan
     from search.ablation.report import show_result, write_ablation_report

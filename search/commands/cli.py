@@ -65,6 +65,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command and its flags."""
     parser = argparse.ArgumentParser(prog="python -m search", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -165,6 +166,8 @@ PROCESS_DEFAULTS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit status: 2 for a user error, 75 when the storage
+    is away, 130 when interrupted, 1 for a defect (its traceback printed redacted)."""
     for name, value in PROCESS_DEFAULTS.items():
         os.environ.setdefault(name, value)
     args = build_parser().parse_args(argv)

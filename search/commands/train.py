@@ -17,6 +17,8 @@ __all__ = ["train"]
 
 
 def train(args: argparse.Namespace, console: Console) -> int:
+    """Retrain a config file (``--probe`` adds a k-NN probe), or with ``--refit`` fit it on
+    train+validation, test it once and save the model; return 0."""
     from search.data.dataset import load_dataset
     from search.report.refit import refit_and_save
     from search.study.runner import print_device

@@ -21,12 +21,14 @@ from search.storage_url import StorageURL
 
 
 def show_space(args: argparse.Namespace, console: Console) -> int:
+    """`space`: print the space file as a table; return 0."""
     space = load_space(args.file)
     console.print(space_table(space))
     return 0
 
 
 def space_table(space: Space) -> Table:
+    """A table of every knob of ``space``: component, values, condition and meaning."""
     table = Table(title=f"{space.path}: {len(space.searched())} searched knobs "
                         f"(digest {space.digest()})")
     for column in ("component", "knob", "searched", "values", "when", "what"):
@@ -43,6 +45,8 @@ def space_table(space: Space) -> Table:
 # -- run ---------------------------------------------------------------------------------------
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    """`run`: run or resume a study (in one process, in workers, or with KerasTuner); return
+    the exit status."""
     from search.study.runner import RunOptions, run_study
 
     request = run_request(args)
@@ -131,6 +135,7 @@ def _run_keras_tuner(settings: Any, args: argparse.Namespace, trials: int | None
 # -- export ------------------------------------------------------------------------------------
 
 def export(args: argparse.Namespace, console: Console) -> int:
+    """`export`: write the top trials' configs and trials.csv to ``--out``; return 0."""
     from optuna.trial import TrialState
 
     from search.study.lifecycle import best_yaml_content, study_dir
@@ -172,6 +177,7 @@ def configure_execution(args: argparse.Namespace) -> None:
 
 
 def worker(args: argparse.Namespace, console: Console) -> int:
+    """`worker`: join a stored study as one worker (or start several); return the exit status."""
     from search.study.runner import RunOptions, run_study
 
     if args.gpus or args.processes > 1:
@@ -200,6 +206,8 @@ def worker_plan(args: argparse.Namespace, study: str, storage: StorageURL, trial
 # -- report and status -------------------------------------------------------------------------
 
 def report(args: argparse.Namespace, console: Console) -> int:
+    """`report`: write the study's HTML and Markdown report, with the refit model's views
+    unless ``--no-model``; return 0."""
     from search.report.study_report import model_sections, study_sections, write_report
     from search.study.lifecycle import study_dir
 
@@ -238,6 +246,7 @@ def _current_refit_model(study: Any, folder: Path, console: Console) -> Path | N
 
 
 def status(args: argparse.Namespace, console: Console) -> int:
+    """`status`: print the study's status panel; return 0."""
     study = load_existing_study(args.study, args.storage, args.studies_dir)
     console.print(status_panel(study))
     return 0

@@ -44,6 +44,7 @@ class DataSpec:
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as plain YAML values (tuples become lists)."""
         out = asdict(self)
         out["classes"] = [list(g) for g in self.classes] if self.classes else None
         out["class_names"] = list(self.class_names) if self.class_names else None
@@ -123,10 +124,12 @@ class Dataset:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
+        """One image's shape: (height, width, channels)."""
         return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
 
     @property
     def n_classes(self) -> int:
+        """The number of classes after remapping."""
         return len(self.class_names)
 
     def test(self) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,9 @@ class BackboneImpossible(TrialFailure, ValueError):
 
 @dataclass(frozen=True)
 class Application:
+    """One Keras application usable as a backbone: its constructor, how many blocks it has,
+    how its layer names give the block, and its ImageNet weights file."""
+
     build: Callable[..., keras.Model]
     blocks: int
     pattern: str  # regex whose group 1 is the block number (no group or None: block 0 -> 1)
@@ -48,6 +51,7 @@ class Application:
     weights_file: str  # the no-top ImageNet file Keras caches under ~/.keras/models
 
     def block_of(self, layer_name: str) -> int | None:
+        """The 1-based block that ``layer_name`` belongs to, or None for a layer outside blocks."""
         match = re.match(self.pattern, layer_name)
         if not match:
             return None
@@ -68,6 +72,7 @@ APPLICATIONS = {
 
 
 def block_count(name: str) -> int:
+    """How many blocks the application ``name`` has."""
     return APPLICATIONS[name].blocks
 
 
@@ -222,8 +227,10 @@ class CaffePreprocess(keras.layers.Layer):
     MEANS = (103.939, 116.779, 123.68)
 
     def call(self, images: Any) -> Any:
+        """Flip RGB to BGR and subtract the channel means."""
         bgr = keras.ops.flip(images, axis=-1)
         return bgr - keras.ops.convert_to_tensor(self.MEANS, dtype=images.dtype)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        """The input's shape: only the values change."""
         return input_shape

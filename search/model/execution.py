@@ -73,6 +73,7 @@ def configure(execution: Execution) -> None:
 
 
 def current() -> Execution:
+    """This process's execution settings (the defaults until :func:`configure`)."""
     return _current
 
 
@@ -146,4 +147,5 @@ class DeviceBatches(keras.utils.PyDataset):
         return keras.ops.take(self.x, rows, axis=0), keras.ops.take(self.y, rows, axis=0)
 
     def on_epoch_end(self) -> None:
+        """Reshuffle the order of the images for the next epoch."""
         self.order = self.rng.permutation(self.count)

@@ -161,20 +161,24 @@ class RandomCropResize(keras.layers.Layer):
         self.fraction = fraction
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """Make the crop (each side shortened by ``fraction``, at least 1 pixel) and the resize."""
         height, width = input_shape[1], input_shape[2]
         self.crop = keras.layers.RandomCrop(max(1, round(height * (1 - self.fraction))),
                                             max(1, round(width * (1 - self.fraction))))
         self.resize = keras.layers.Resizing(height, width)
 
     def call(self, images: Any, training: bool | None = None) -> Any:
+        """Crop and resize back when training; pass the images through unchanged otherwise."""
         if not training:
             return images
         return self.resize(self.crop(images, training=True))
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        """The input's shape: the crop is resized back."""
         return input_shape
 
     def get_config(self) -> dict[str, Any]:
+        """The layer's config with ``fraction``, so saved models load."""
         return {**super().get_config(), "fraction": self.fraction}
 
 
@@ -184,6 +188,7 @@ class RandomShear(keras.layers.RandomShear):
     (-f, f), which its own constructor then rejects, so saved models could not be loaded."""
 
     def get_config(self) -> dict[str, Any]:
+        """Keras' config with each factor written back as one number, as the constructor wants."""
         config = super().get_config()
         for key in ("x_factor", "y_factor"):
             value = config.get(key)

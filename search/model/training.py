@@ -50,10 +50,12 @@ class TrainResult:
 
     @property
     def best_val_accuracy(self) -> float:
+        """The validation accuracy at :attr:`best_epoch` (NaN without validation)."""
         return float(self.history[self.best_epoch].get("val_accuracy", math.nan))
 
     @property
     def seconds_per_epoch(self) -> float:
+        """The mean duration of an epoch in seconds (NaN before any epoch)."""
         return float(np.mean([h["seconds"] for h in self.history])) if self.history else math.nan
 
 
@@ -67,9 +69,11 @@ class EpochRecorder(keras.callbacks.Callback):
         self._start = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Start timing the epoch."""
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Record the epoch's metrics, seconds and learning rate; stop on a NaN/inf loss."""
         row = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
         row["seconds"] = time.perf_counter() - self._start
         row["learning_rate"] = _current_lr(self.model.optimizer)
@@ -140,6 +144,8 @@ def _plateau_callback(config: Config, monitor: str) -> list[keras.callbacks.Call
 
 def compile_model(model: keras.Model, config: Config, steps_per_epoch: int,
                   execution: Execution) -> None:
+    """Compile ``model`` with the config's optimizer (loss-scaled for mixed_float16), label
+    smoothing and accuracy, under ``execution``'s compile options."""
     optimizer = make_optimizer(config, steps_per_epoch, backbone_variables(model))
     if config.get("training", "precision") == "mixed_float16":  # float16 gradients underflow
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -161,6 +167,7 @@ def _training_inputs(x: np.ndarray, labels: np.ndarray, batch_size: int, seed: i
 
 
 def value_range(x: np.ndarray) -> tuple[float, float]:
+    """The lowest and highest pixel value of ``x``."""
     return float(x.min()), float(x.max())
 
 
@@ -225,4 +232,5 @@ def release_memory() -> None:
 
 
 def predict_probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """Class probabilities of ``model`` for the images ``x``, one row per image."""
     return model.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0)

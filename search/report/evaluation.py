@@ -21,6 +21,9 @@ __all__ = ["TestEvaluation", "evaluate", "predictions_frame", "plot_confusion", 
 
 @dataclass
 class TestEvaluation:
+    """Scores on the test split: accuracy and per-class recall (fractions in [0, 1]), the
+    confusion matrix (rows: true class), sklearn's text report, and the image count."""
+
     accuracy: float
     per_class: dict[str, float]
     confusion: np.ndarray
@@ -29,6 +32,7 @@ class TestEvaluation:
 
 
 def evaluate(y_true: np.ndarray, probabilities: np.ndarray, names: Sequence[str]) -> TestEvaluation:
+    """Score the predicted classes (argmax of ``probabilities``) against ``y_true``."""
     from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
 
     predicted = probabilities.argmax(axis=1)
@@ -43,6 +47,8 @@ def evaluate(y_true: np.ndarray, probabilities: np.ndarray, names: Sequence[str]
 
 def predictions_frame(y_true: np.ndarray, probabilities: np.ndarray,
                       names: Sequence[str]) -> pd.DataFrame:
+    """One row per image: true and predicted class, confidence, correctness, and each
+    class's probability."""
     predicted = probabilities.argmax(axis=1)
     frame = pd.DataFrame({"index": np.arange(len(y_true)), "true": [names[i] for i in y_true],
                           "predicted": [names[i] for i in predicted],
@@ -58,6 +64,8 @@ def _figure(width: float, height: float):
 
 def plot_confusion(confusion: np.ndarray, names: Sequence[str], path: Path, *,
                    normalise: bool) -> Path:
+    """Draw the confusion matrix to ``path`` (PNG): counts, or each row's fractions when
+    ``normalise``; return ``path``."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
     size = max(5.0, 0.7 * len(names) + 2)
@@ -120,6 +128,7 @@ def plot_embedding(embedding: np.ndarray, y_true: np.ndarray, names: Sequence[st
 
 
 def plot_curves(history: list[dict[str, float]], path: Path, *, title: str) -> Path:
+    """Draw loss and accuracy per epoch, train against validation, to ``path``; return it."""
     epochs = range(1, len(history) + 1)
     fig, axes = pyplot().subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):

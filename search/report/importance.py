@@ -33,6 +33,9 @@ RESAMPLES = {"PED-ANOVA": 40, "fANOVA": 12}  # fANOVA fits a forest each time: f
 
 @dataclass
 class ImportanceView:
+    """One importance method's scores by knob and by component (summed over its knobs),
+    their 90% bootstrap intervals, and a note on what was used or why nothing is shown."""
+
     method: str
     trials_used: int
     knobs: dict[str, float] = field(default_factory=dict)
@@ -49,6 +52,7 @@ def _by_component(knobs: dict[str, float]) -> dict[str, float]:
 
 
 def importance_views(study: optuna.Study) -> list[ImportanceView]:
+    """PED-ANOVA and fANOVA importance over the study's complete trials, in that order."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     varied = {k for t in complete for k in t.params
               if len({str(u.params.get(k)) for u in complete}) > 1}
@@ -107,6 +111,7 @@ def _cell(view: ImportanceView, key: str, value: float) -> str:
 
 
 def importance_sections(views: list[ImportanceView]) -> list[Section]:
+    """One report section per view with its component table, or one saying there is no search."""
     if not views:
         return [Section("Importance from the search", text="No search trials in this study (an "
                         "ablation definition), so no importance from the search; run `search "

@@ -17,6 +17,7 @@ def pyplot() -> Any:
 
 
 def save(figure: Any, path: Path) -> Path:
+    """Save ``figure`` to ``path`` as PNG at 100 dpi, close it, and return ``path``."""
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot().close(figure)

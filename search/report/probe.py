@@ -21,6 +21,9 @@ MAX_NEIGHBOURS = 20_000  # reference images kept for the search; more only slows
 
 @dataclass
 class ProbeResult:
+    """A k-NN probe's accuracy overall and per class (fractions in [0, 1]), its k, and how
+    many images it was fitted on and scored on."""
+
     k: int
     accuracy: float
     per_class: dict[str, float]

@@ -19,6 +19,9 @@ __all__ = ["RefitOutcome", "refit_and_save", "load_refit_model"]
 
 @dataclass
 class RefitOutcome:
+    """The refit model, its data, the epochs it trained, the test scores saved beside it,
+    the test probabilities, and the training result."""
+
     model: keras.Model
     data: Dataset
     epochs: int
@@ -44,6 +47,7 @@ def refit_and_save(config: Config, result: dict[str, Any], model_path: Path, *,
 
 
 def load_refit_model(path: Path) -> keras.Model:
+    """The saved model at ``path``, uncompiled: for inference only."""
     from search.model import network  # noqa: F401  - registers RandomCropResize for deserialisation
 
     return keras.saving.load_model(path, compile=False)  # inference only: no optimizer state

@@ -13,6 +13,9 @@ __all__ = ["Section", "write_report"]
 
 @dataclass
 class Section:
+    """One report section: a title, then optional text, images, table (first row: header)
+    and preformatted text."""
+
     title: str
     text: str = ""
     images: list[Path] = field(default_factory=list)
@@ -21,6 +24,7 @@ class Section:
 
 
 def write_report(sections: list[Section], out: Path, title: str) -> tuple[Path, Path]:
+    """Write index.html and report.md for ``sections`` into ``out``; return both paths."""
     (out / "index.html").write_text(_html(sections, title))
     (out / "report.md").write_text(_markdown(sections, title, out))
     return out / "index.html", out / "report.md"

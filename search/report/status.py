@@ -57,6 +57,7 @@ _RERUN = "The study's stored settings were changed by hand; `python -m search ru
 
 
 def status_panel(study: optuna.Study) -> Panel:
+    """A panel with the trial counts by state, the best trial, the running trials and the ETA."""
     counts = Table(title="trials by state")
     counts.add_column("state")
     counts.add_column("count", justify="right")

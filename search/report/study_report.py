@@ -41,6 +41,8 @@ def _optuna_plot(name: str, path: Path, draw: Callable[[], object], *,
 
 
 def study_sections(study: optuna.Study, out: Path) -> list[Section]:
+    """The study's report sections: summary, history, importance, slices of the top knobs,
+    learning curves and timeline, with their PNGs written into ``out``."""
     pyplot()  # select the headless backend before Optuna imports pyplot
     from optuna.visualization import matplotlib as ov
 

@@ -46,14 +46,17 @@ class Config:
         return spec.default if value is None else value
 
     def enabled(self, component: str) -> bool:
+        """Whether ``component`` is switched on (its ``enabled`` knob, or the baseline's)."""
         return bool(self.get(component, "enabled"))
 
     def replace(self, *, params: dict | None = None, seed: int | None = None,
                 data: DataSpec | None = None) -> Config:
+        """A copy with new ``params``, ``seed`` or ``data``; the others are kept."""
         return Config(params if params is not None else self.params,
                       data or self.data, self.seed if seed is None else seed)
 
     def with_knob(self, component: str, knob: str, value: Any) -> Config:
+        """A copy with ``component.knob`` set to ``value`` (the params are copied, not shared)."""
         params = {c: dict(v) for c, v in self.params.items()}
         params.setdefault(component, {})[knob] = value
         return self.replace(params=params)
@@ -65,6 +68,7 @@ class Config:
                                     for c, knobs in self.params.items()})
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as plain YAML values: params, data and seed."""
         return {"params": self.params, "data": self.data.to_dict(), "seed": self.seed}
 
     def canonical_params(self) -> dict[str, dict[str, Any]]:

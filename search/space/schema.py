@@ -33,6 +33,7 @@ class AtLeast:
 
 
 def describe_when(when: tuple[str, tuple[Any, ...] | AtLeast]) -> str:
+    """A knob's condition as text: ``switch in [values]``, or ``switch >= n``."""
     switch, values = when
     return f"{switch} {values}" if isinstance(values, AtLeast) else f"{switch} in {list(values)}"
 
@@ -77,6 +78,7 @@ class Component:
 
     @property
     def switchable(self) -> bool:
+        """Whether the component has an ``enabled`` knob (can be switched off)."""
         return "enabled" in self.knobs
 
     def baseline(self) -> dict[str, Any]:
@@ -239,6 +241,7 @@ AUGMENTATIONS: tuple[str, ...] = tuple(c.name for c in _AUGMENTATION)
 
 
 def knob_spec(component: str, knob: str) -> KnobSpec:
+    """The spec of ``component.knob``; KeyError for an unknown one."""
     return COMPONENTS[component].knobs[knob]
 
 

@@ -52,6 +52,7 @@ class Space:
                 yield comp_name, knob_name, spec, knob
 
     def searched(self) -> list[str]:
+        """The ``component.knob`` names of the searched (not fixed) knobs, in schema order."""
         return [f"{c}.{k}" for c, k, _, knob in self.entries() if not isinstance(knob, Fixed)]
 
     def sample(self, trial: optuna.Trial) -> dict[str, dict[str, Any]]:
@@ -92,6 +93,7 @@ class Space:
                 and not (spec.added_later and knob == Fixed(spec.default))}
 
     def digest(self) -> str:
+        """The first 16 hex digits of the SHA-256 of :meth:`canonical`: the space's identity."""
         text = "\n".join(f"{k}: {v}" for k, v in self.canonical().items())
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

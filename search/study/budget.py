@@ -42,10 +42,12 @@ RELEASED = "released_slots"  # study attribute: claimed WAITING trials whose wor
 
 
 def sqlite_path(url: StorageURL | str) -> Path | None:
+    """The SQLite database file of ``url``, or None for another kind of storage."""
     return StorageURL(url).sqlite_file
 
 
 def journal_path(url: StorageURL | str) -> Path | None:
+    """The journal file of ``url``, or None for another kind of storage."""
     return StorageURL(url).journal_file
 
 
@@ -58,6 +60,7 @@ class StudyBudget:
     seconds: float | None = None  # the whole search's length (`--timeout`), for the cost guard
 
     def seconds_left(self) -> float | None:
+        """Seconds until the deadline (negative once past), or None without one."""
         return None if self.deadline is None else self.deadline - time.time()
 
 
@@ -120,12 +123,14 @@ class TrialBudget:
         self.owed = False  # a claim granted whose WAITING trial this worker has not popped yet
 
     def counted(self) -> int:
+        """How many trials count against the budget: a retry counts as its original trial."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trials = self.study.get_trials(deepcopy=False)
         return len({_origin(t) for t in trials})
 
     def waiting(self) -> int:
+        """How many of the study's trials are WAITING."""
         return len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
     def _unclaimed_retries(self) -> list[optuna.trial.FrozenTrial]:

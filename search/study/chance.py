@@ -43,6 +43,7 @@ class ChanceStop(keras.callbacks.Callback):
         self.scores: list[float] = []
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Record the epoch's score; prune after ``patience`` epochs that all scored at chance."""
         score = (logs or {}).get(MONITOR)
         if score is None or self.epochs <= self.patience or epoch >= self.patience:
             return  # a run resumed past its first epochs was judged before it was stopped

@@ -36,9 +36,11 @@ class DeadlineStop(keras.callbacks.Callback):
         self._epoch_started = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Start timing the epoch."""
         self._epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Stop training when the time left is shorter than the epoch just trained took."""
         left = self.seconds_left()
         if left is None:
             return
@@ -66,9 +68,11 @@ class TrialCostGuard(keras.callbacks.Callback):
         self._last, self._last_steps, self._epoch = 0.0, 0, 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Note which epoch runs: only the first is judged."""
         self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Time the step; judge the projection once enough first-epoch steps are timed."""
         now = time.perf_counter()
         if not self._started:  # with several steps per call, the first call ends at step k
             self._started, self._first_steps = now, batch + 1
@@ -77,6 +81,7 @@ class TrialCostGuard(keras.callbacks.Callback):
             self._judge()  # a network far too slow is stopped within its first epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Judge the projection again at the end of the first epoch."""
         if epoch == 0:
             self._judge()
 

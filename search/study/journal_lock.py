@@ -33,6 +33,7 @@ class JournalFileFlock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> bool:
+        """Block until this handle holds the exclusive flock on the lock file; return True."""
         handle = open(self.path, "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -43,6 +44,7 @@ class JournalFileFlock:
         return True
 
     def release(self) -> None:
+        """Unlock and close the handle; does nothing when not held."""
         handle, self._handle = self._handle, None
         if handle is not None:
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -52,6 +52,7 @@ class _HyperParameterTrial:
 
 
 def config_from_hp(space: Space, hp: kt.HyperParameters, data: DataSpec, seed: int) -> Config:
+    """The config KerasTuner's hyperparameters ``hp`` choose in ``space``, with data and seed."""
     return Config(space.sample(_HyperParameterTrial(hp)), data, seed)
 
 
@@ -71,9 +72,11 @@ class DeadlineCut(keras.callbacks.Callback):
         self.seconds_left = seconds_left
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Raise DeadlineReached once the deadline has passed."""
         self._check()
 
     def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Raise DeadlineReached once the deadline has passed."""
         self._check()
 
     def _check(self) -> None:
@@ -102,6 +105,7 @@ class SpaceHyperModel(kt.HyperModel):
         self.label = "trial"
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
+        """Build and compile the model ``hp`` chooses; FailedTrialError for an impossible one."""
         config = config_from_hp(self.space, hp, self.data.spec, self.seed)
         try:
             plan_feature_maps(config, self.data.input_shape)
@@ -114,6 +118,9 @@ class SpaceHyperModel(kt.HyperModel):
         return model
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any):
+        """Train the model as an Optuna trial would and return the best epoch's scores.
+
+        Raises FailedTrialError when it is too large, diverges, or is cut before any epoch."""
         config = config_from_hp(self.space, hp, self.data.spec, self.seed)
         if self.max_params and trainable_params(model) > self.max_params:  # checked here, not
             raise kt.errors.FailedTrialError(  # in build: KerasTuner builds the defaults at start

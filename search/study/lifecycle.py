@@ -36,10 +36,12 @@ METRIC, DIRECTION = "val_accuracy", "maximize"
 
 
 def study_dir(name: str, root: str | Path = "studies") -> Path:
+    """The folder of study ``name`` under ``root``."""
     return Path(root) / name
 
 
 def default_storage(name: str, root: str | Path = "studies") -> StorageURL:
+    """The study's own SQLite database, ``study.db`` in its folder."""
     return StorageURL(f"sqlite:///{study_dir(name, root) / 'study.db'}")
 
 
@@ -60,9 +62,12 @@ class StudySettings:
 
     @property
     def directory(self) -> Path:
+        """The study's folder under ``root``."""
         return study_dir(self.name, self.root)
 
     def provenance(self) -> dict[str, Any]:
+        """What is stored with the study and checked on every resume: space, data, seed,
+        metric, version, backend and run options."""
         return {
             "space_digest": self.space.digest(),
             "space_canonical": self.space.canonical(),
@@ -164,6 +169,8 @@ def _space_diff(stored: Any, current: dict[str, str]) -> list[str]:
 
 
 def make_sampler(name: str, space: Space, seed: int) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler ``name`` (tpe, random, cmaes, gp, else grid), seeded with ``seed``;
+    SearchError for gp without PyTorch."""
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
                                           constant_liar=True, n_startup_trials=5)
@@ -182,6 +189,7 @@ def make_sampler(name: str, space: Space, seed: int) -> optuna.samplers.BaseSamp
 
 
 def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    """The Optuna pruner named ``name`` (hyperband, median, successive-halving, else none)."""
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1))
     if name == "median":

@@ -26,14 +26,17 @@ def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
 
 
 def get_trial(study: optuna.Study, storage_id: int) -> FrozenTrial:
+    """The trial with storage id ``storage_id``, whichever process owns it."""
     return study._storage.get_trial(storage_id)
 
 
 def set_trial_user_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:
+    """Set a user attribute on ``trial``, even one another process owns."""
     study._storage.set_trial_user_attr(trial._trial_id, key, value)
 
 
 def fail_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Mark ``trial`` FAIL, even one another process owns."""
     study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
 
 

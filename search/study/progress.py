@@ -66,11 +66,13 @@ class LiveProgress:
         return [EpochLines(self.console, label)]
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Advance the trials bar and print the finished trial's line."""
         self.progress.advance(self.study_task)
         self.console.print(trial_line(study, trial), markup=True)
 
 
 def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
+    """The trial's one-line summary (rich markup): state, score or reason, and the best so far."""
     state = trial.state.name
     attrs = trial.user_attrs
     if trial.state == TrialState.COMPLETE:
@@ -128,13 +130,16 @@ class EpochLines(keras.callbacks.Callback):
         self.best, self.started, self.first_epoch = -math.inf, 0.0, 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        """Start the clock; the first epoch is not known yet."""
         self.started, self.first_epoch = time.perf_counter(), -1
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Note the first epoch this fit trains (past 0 when resumed)."""
         if self.first_epoch < 0:
             self.first_epoch = epoch  # a resumed or continued trial starts past 0
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Print the epoch's line: score, best so far, seconds per epoch and ETA in seconds."""
         score = float((logs or {}).get("val_accuracy", math.nan))
         self.best = max(self.best, score) if math.isfinite(score) else self.best
         epochs = self.params.get("epochs", epoch + 1)

@@ -27,6 +27,7 @@ class StopSignal:
 
     @classmethod
     def handler(cls, signum: int, frame: Any) -> None:
+        """Set the flag, and raise Interrupted unless a deferred block is open."""
         cls.requested = True
         if not cls._depth:
             raise Interrupted
@@ -51,11 +52,14 @@ class StopSignal:
 
     @classmethod
     def check(cls) -> None:
+        """Raise Interrupted if a stop was requested."""
         if cls.requested:
             raise Interrupted
 
 
 def stop_check():
+    """A Keras callback that raises Interrupted after any training or validation step once
+    a stop was requested."""
     import keras
 
     class StopCheck(keras.callbacks.Callback):

@@ -59,6 +59,7 @@ class PruningReporter(keras.callbacks.Callback):
         self.trial, self.recorder, self.epochs = trial, recorder, epochs
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Store the history, report the score, and raise TrialPruned when the pruner says so."""
         score = (logs or {}).get(MONITOR)
         with_storage_retry(self.trial.set_user_attr, "history", self.recorder.history,
                            what="writing the epoch history")
@@ -85,6 +86,7 @@ class Objective:
     interrupted: int | None = None  # the storage id of the trial an interrupt ended
 
     def config_for(self, trial: optuna.Trial) -> Config:
+        """The trial's config: sampled params, the data, and a seed from its original number."""
         seed = trial_seed(trial.study.study_name, self.study_seed, origin_number(trial))
         return Config(self.space.sample(trial), self.data_spec, seed)
 

@@ -53,10 +53,12 @@ class WorkerPlan:
         return command
 
     def devices(self) -> list[str | None]:
+        """The GPUs given to ``--gpus``, one worker group each; [None] for the default device."""
         return self.gpus.split(",") if self.gpus else [None]
 
     @property
     def total(self) -> int:
+        """How many worker processes: ``processes`` per device."""
         return len(self.devices()) * self.processes
 
     def check(self) -> None:

@@ -2,7 +2,7 @@
 
 npz dtypes, pixel values and label ranges, and IDX headers, are checked before anything
 is built from them; a data folder that is given is the only place looked in.
-CIFAR-10 batches (pickles): tests/data/test_hostile_cifar.py.
+CIFAR-10 batches (pickles): tests/data/test_cifar.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from search.data.files import load_raw
 from search.errors import SearchError
 from test_bad_input import run_cli
-from test_hostile_cifar import (  # noqa: F401  (isolated: the autouse fixture)
+from test_cifar import (  # noqa: F401  (isolated: the autouse fixture)
     MARKER, Reduce, calling_pickle, cifar_batches, isolated, run_data)
 
 

@@ -64,7 +64,7 @@ def test_equal_models_have_equal_digests():
 def test_the_ladders_top_rung_is_the_reference():
     from search.ablation.engine import with_component
     from search.commands.cli import build_parser
-    from search.commands.requests import ablation_inputs
+    from search.commands.ablation_request import ablation_inputs
 
     args = build_parser().parse_args(["ablate", str(REPO / "studies" / "fashion-ladder.yaml")])
     _, _, reference, baseline, spec = ablation_inputs(args)

@@ -1,0 +1,82 @@
+"""search/ablation/runs.py: the runner trains each distinct run once through its store, logs
+every (run, view, component) it uses once, and waits on runs another worker has claimed."""
+
+from __future__ import annotations
+
+import contextlib
+
+from search.ablation.runs import MemoryRunStore, Runner, jobs
+from search.space.config import Config
+
+CONFIG = Config({"bn": {"enabled": True}})
+
+
+def counting_objective():
+    calls: list[str] = []
+
+    def objective(config: Config) -> float:
+        calls.append(config.digest())
+        return 0.5 + config.seed / 100
+
+    return objective, calls
+
+
+def test_jobs_give_one_config_per_seed_with_its_view_and_component():
+    made = jobs(CONFIG, [3, 1], "add-one-in", "bn")
+    assert [(c.seed, view, component) for c, view, component in made] == [
+        (3, "add-one-in", "bn"), (1, "add-one-in", "bn")]
+    assert all(c.params == CONFIG.params for c, _, _ in made)
+
+
+def test_a_run_shared_by_two_views_is_trained_once_and_logged_for_each():
+    objective, calls = counting_objective()
+    trained, used = [], []
+    runner = Runner(objective, MemoryRunStore(), used.append, on_trained=trained.append)
+    assert runner.values(CONFIG, [1, 2], "leave-one-out", "reference") == [0.51, 0.52]
+    assert runner.values(CONFIG, [2, 3], "ladder", "bn") == [0.52, 0.53]
+    assert runner.values(CONFIG, [1], "leave-one-out", "reference") == [0.51]  # logged already
+    assert len(calls) == len(set(calls)) == runner.trained == 3
+    assert [(r["view"], r["seed"]) for r in used] == [
+        ("leave-one-out", 1), ("leave-one-out", 2), ("ladder", 2), ("ladder", 3)]
+    assert runner.distinct == 3 and len(runner.runs) == 4
+    assert [t["trained"] for t in trained] == [1, 2, 3]
+    assert trained[0]["run"] == CONFIG.replace(seed=1).digest()
+
+
+def test_prepare_trains_what_is_missing_and_a_stored_run_is_never_retrained():
+    objective, calls = counting_objective()
+    store = MemoryRunStore({CONFIG.replace(seed=1).digest(): 0.9})
+    runner = Runner(objective, store, None)
+    batch = jobs(CONFIG, [1, 2, 3], "v", "c")
+    assert runner.missing(batch) == 2
+    runner.prepare(batch)
+    assert runner.missing(batch) == 0 and runner.trained == 2 and len(calls) == 2
+    assert runner.values(CONFIG, [1, 2], "v", "c") == [0.9, 0.52]  # the stored value is used
+    assert runner.runs[0]["value"] == 0.9
+
+
+class ClaimedElsewhere(MemoryRunStore):
+    """Another worker holds the claim on every run and stores its value after two looks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+
+    def get(self, key: str) -> float | None:
+        self.looks += 1
+        if self.looks > 2:
+            self.values.setdefault(key, 0.7)
+        return super().get(key)
+
+    def claim(self, key: str, **_) -> bool:
+        return False
+
+    def working(self, key: str) -> contextlib.AbstractContextManager:
+        raise AssertionError("nothing is trained here")
+
+
+def test_a_run_claimed_by_another_worker_is_waited_for_not_trained():
+    objective, calls = counting_objective()
+    runner = Runner(objective, ClaimedElsewhere(), None, poll_seconds=0)
+    assert runner.one(CONFIG, "v", "c") == 0.7
+    assert calls == [] and runner.trained == 0 and runner.distinct == 1

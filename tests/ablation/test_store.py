@@ -1,0 +1,74 @@
+"""search/ablation/store.py: ablation runs kept as tagged trials of a sibling Optuna study:
+claim, put and get, diverged runs kept as NaN, found again by a new store, orphans failed."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.ablation.store import OptunaRunStore, ablation_study_name
+from search.space.config import Config
+from search.study.lifecycle import make_storage
+
+CONFIG = Config({"bn": {"enabled": True}}, seed=3)
+
+
+@pytest.fixture
+def url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'study.db'}"
+
+
+def open_store(url: str) -> OptunaRunStore:
+    return OptunaRunStore(make_storage(url), "s", url)
+
+
+def claim(store: OptunaRunStore, key: str) -> bool:
+    return store.claim(key, config=CONFIG, view="leave-one-out", component="bn")
+
+
+def test_runs_live_in_a_sibling_study_created_only_when_asked(url):
+    storage = make_storage(url)
+    assert ablation_study_name("cnn") == "cnn.ablation"
+    assert OptunaRunStore.existing(storage, "s", url) is None
+    assert optuna.get_all_study_summaries(storage) == []  # looking created nothing
+    open_store(url)
+    assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["s.ablation"]
+    assert isinstance(OptunaRunStore.existing(storage, "s", url), OptunaRunStore)
+
+
+def test_a_claimed_run_is_stored_with_its_tags_and_cannot_be_claimed_again(url):
+    store = open_store(url)
+    assert store.get("k") is None and len(store) == 0
+    assert claim(store, "k")
+    assert not claim(open_store(url), "k")  # running, heartbeat fresh: another worker waits
+    store.put("k", 0.875, config=CONFIG, view="leave-one-out", component="bn")
+    other = open_store(url)  # a new process reading the database
+    assert other.get("k") == 0.875 and len(other) == 1
+    assert not claim(other, "k")
+    trial = other.study.trials[0]
+    assert trial.user_attrs["run"] == "k" and trial.user_attrs["seed"] == 3
+    assert trial.user_attrs["view"] == "leave-one-out" and trial.user_attrs["component"] == "bn"
+    assert trial.user_attrs["config"] == CONFIG.to_dict()
+
+
+def test_a_diverged_run_is_kept_as_nan_and_not_retrained(url):
+    store = open_store(url)
+    assert claim(store, "nan-run")
+    store.put("nan-run", math.nan, config=CONFIG, view="v", component="c")
+    other = open_store(url)
+    assert math.isnan(other.get("nan-run")) and len(other) == 0  # not a COMPLETE run
+    assert not claim(other, "nan-run")
+    assert other.study.trials[0].state == TrialState.FAIL
+
+
+def test_orphaned_claims_are_failed_and_free_to_claim_again(url):
+    store = open_store(url)
+    assert claim(store, "a") and claim(store, "b")
+    assert open_store(url).recover_orphans() == 2
+    fresh = open_store(url)
+    assert {t.state for t in fresh.study.trials} == {TrialState.FAIL}
+    assert all(t.user_attrs.get("abandoned") for t in fresh.study.trials)
+    assert claim(fresh, "a")
