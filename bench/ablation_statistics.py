@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "tests")]
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "tests" / "ablation")]
 
 from common import header  # noqa: E402
-from test_ablation_statistics import DEFAULT_SEEDS, REAL, SIGMA, plan, rates  # noqa: E402
+from test_blocked_stats import DEFAULT_SEEDS, REAL, SIGMA, plan, rates  # noqa: E402
 
 import search.ablation.blocked_stats as blocked_stats  # noqa: E402
 

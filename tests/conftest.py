@@ -41,3 +41,30 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 requires_fashion = pytest.mark.skipif(
     not FASHION_DIR.is_dir(), reason="needs the Debian package dataset-fashion-mnist")
+
+
+POSTGRES_URL = os.environ.get("SEARCH_TEST_POSTGRES")  # bash .ci/run starts a server and sets it
+NO_POSTGRES = "set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)"
+
+
+def storage_for_kind(kind: str, folder: Path) -> str:
+    """A storage URL of ``kind`` (sqlite, journal, postgresql) for a test; PostgreSQL is the
+    server .ci/run starts, skipped where none is configured."""
+    if kind == "postgresql":
+        if not POSTGRES_URL:
+            pytest.skip(NO_POSTGRES)
+        return POSTGRES_URL
+    return {"sqlite": f"sqlite:///{folder / 'study.db'}", "journal": str(folder / "study.log")}[kind]
+
+
+@pytest.fixture(params=["sqlite", "journal", "postgresql"])
+def storage_url(request, tmp_path: Path) -> str:
+    """Every storage kind the engine supports, one test run each."""
+    return storage_for_kind(request.param, tmp_path)
+
+
+@pytest.fixture(params=["journal", "postgresql"])
+def shared_storage_url(request, tmp_path: Path) -> str:
+    """The storage kinds several worker processes can share (SQLite serves one)."""
+    return storage_for_kind(request.param, tmp_path)
+

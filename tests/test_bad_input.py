@@ -22,18 +22,20 @@ def _files(root: Path) -> set[Path]:
 
 
 def run_cli(argv, capsys, root: Path) -> str:
-    """Run the CLI in-process; assert exit 2, no traceback, nothing written outside studies/NAME/."""
+    """Run the CLI in-process; assert exit 2, no traceback, no password in stdout, stderr or any
+    file written, and nothing written outside studies/NAME/."""
     before = _files(root)
     try:
         status = main([str(a) for a in argv])
     except SystemExit as exc:  # argparse's own errors
         status = exc.code
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert status == 2, err
-    assert "Traceback" not in err and "hunter2" not in err
+    assert "Traceback" not in err and "hunter2" not in err + out
     for new in _files(root) - before:
         parts = new.relative_to(root).parts
         assert parts[0] == "studies" and len(parts) >= 3, f"wrote {new}"
+        assert b"hunter2" not in new.read_bytes(), f"{new} holds the password"
     return " ".join(err.split())
 
 

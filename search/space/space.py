@@ -105,8 +105,8 @@ class Space:
                 continue
             values = knob.candidates()
             if values is None:
-                problems.append(f"{self.path}: '{comp}.{name}' is {knob.describe()}, which has no "
-                                "finite grid; give it a step or use Choice(...) for --sampler grid.")
+                problems.append(f"'{comp}.{name}' is {knob.describe()}, which has no "
+                                "finite grid; give it a step or use Choice(...) for --sampler grid")
             for key in self._param_names(comp, name, spec):
                 grid[key] = values
         _raise_problems(self.path, problems)

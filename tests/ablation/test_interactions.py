@@ -33,7 +33,8 @@ def plan(interactions: int) -> AblationPlan:
 
 
 def effect(component: str, mean: float) -> ComponentEffect:
-    return ComponentEffect(component, Estimate(3, mean, mean - 1, mean + 1, 0.5, 2, 1.0, "paired"), 3)
+    estimate = Estimate(3, mean, mean - 1, mean + 1, 0.5, 2, 1.0, "paired")
+    return ComponentEffect(component, estimate, 3)
 
 
 def test_leading_ranks_by_size_whatever_the_sign_and_nan_last():

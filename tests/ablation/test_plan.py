@@ -46,7 +46,8 @@ def test_adaptive_seeds_and_interactions_are_counted_too():
     plan = AblationPlan(REFERENCE, BASELINE, COMPONENTS, list(range(8)), adaptive=True,
                         interactions=2, interaction_seeds=[9, 10, 11])
     text = describe_plan(plan, None, "s", optuna.storages.InMemoryStorage())
-    assert text.splitlines()[0].endswith("seeds auto: 3 to 8 per comparison (looks at [3, 4, 5, 7, 8])")
+    assert text.splitlines()[0].endswith(
+        "seeds auto: 3 to 8 per comparison (looks at [3, 4, 5, 7, 8])")
     assert "interactions     12 runs (12 not shared" in text  # 4 cells on 3 fresh seeds
     assert "36 to train before the path; adaptive seeds may add up to 40 more" in text
 

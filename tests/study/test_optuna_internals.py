@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from conftest import storage_for_kind
 from search.study import optuna_internals as internals
 from search.study.lifecycle import make_storage
 
@@ -21,12 +21,7 @@ def test_optuna_is_a_tested_version():
 def _storage(kind: str, tmp_path):
     if kind == "memory":
         return optuna.storages.InMemoryStorage()
-    if kind == "postgresql":
-        if not os.environ.get("SEARCH_TEST_POSTGRES"):
-            pytest.skip("set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)")
-        return make_storage(os.environ["SEARCH_TEST_POSTGRES"])
-    return make_storage({"sqlite": f"sqlite:///{tmp_path / 's.db'}",
-                         "journal": str(tmp_path / "j.log")}[kind])
+    return make_storage(storage_for_kind(kind, tmp_path))
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite", "journal", "postgresql"])

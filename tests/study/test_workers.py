@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -14,7 +13,6 @@ from optuna.trial import TrialState
 from conftest import write
 from search.study.lifecycle import make_storage
 
-POSTGRES = os.environ.get("SEARCH_TEST_POSTGRES")  # .ci/run starts a server and sets this
 
 SPACE = """
 from search.knobs import Float
@@ -29,19 +27,9 @@ def search(*args: str, cwd) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def storages(tmp_path) -> dict[str, str]:
-    found = {"journal": str(tmp_path / "journal.log")}
-    if POSTGRES:
-        found["postgresql"] = POSTGRES
-    return found
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["journal", "postgresql"])
-def test_three_workers_share_one_exact_budget(tmp_path, kind):
-    url = storages(tmp_path).get(kind)
-    if url is None:
-        pytest.skip("set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)")
+def test_three_workers_share_one_exact_budget(tmp_path, shared_storage_url):
+    url = shared_storage_url
     name = f"w{uuid.uuid4().hex[:8]}"
     space = write(tmp_path, "w.py", SPACE)
     first = search("run", str(space), "--study", name, "--storage", url, "--trials", "1",
@@ -63,14 +51,11 @@ def test_three_workers_share_one_exact_budget(tmp_path, kind):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["journal", "postgresql"])
-def test_workers_without_trials_follow_the_budget_run_stored(tmp_path, kind):
+def test_workers_without_trials_follow_the_budget_run_stored(tmp_path, shared_storage_url):
     """`run --trials 4` plus two `worker`s that name no budget: exactly 4 trials, then all stop."""
     import time
 
-    url = storages(tmp_path).get(kind)
-    if url is None:
-        pytest.skip("set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)")
+    url = shared_storage_url
     name = f"b{uuid.uuid4().hex[:8]}"
     space = write(tmp_path, "w.py", SPACE)
     owner = search("run", str(space), "--study", name, "--storage", url, "--trials", "4",
@@ -96,11 +81,8 @@ def test_workers_without_trials_follow_the_budget_run_stored(tmp_path, kind):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["journal", "postgresql"])
-def test_two_runs_starting_together_create_one_study(tmp_path, kind):
-    url = storages(tmp_path).get(kind)
-    if url is None:
-        pytest.skip("set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)")
+def test_two_runs_starting_together_create_one_study(tmp_path, shared_storage_url):
+    url = shared_storage_url
     name = f"c{uuid.uuid4().hex[:8]}"
     space = write(tmp_path, "w.py", SPACE)
     runs = [search("run", str(space), "--study", name, "--storage", url, "--trials", "2",
@@ -157,8 +139,7 @@ def test_concurrent_claims_never_create_unbudgeted_trials(tmp_path):
     assert first.claim() and not second.claim()
 
 
-@pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
-def test_a_worker_whose_slot_another_took_still_runs_a_budgeted_trial(tmp_path, monkeypatch, kind):
+def test_a_worker_whose_slot_another_took_still_runs_a_budgeted_trial(tmp_path, monkeypatch, storage_url):
     """The race behind a lost slot: A's pop reads the WAITING trials ([s1]); B enqueues s2 and
     pops s1; A finds s1 taken and Optuna creates a fresh trial for it, so the study reaches its
     total with s2 never run. With the pop under the budget's lock B waits, and each runs a slot."""
@@ -166,9 +147,7 @@ def test_a_worker_whose_slot_another_took_still_runs_a_budgeted_trial(tmp_path, 
 
     from search.study.budget import TrialBudget
 
-    url = {**storages(tmp_path), "sqlite": f"sqlite:///{tmp_path / 's.db'}"}.get(kind)
-    if url is None:
-        pytest.skip("set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)")
+    url = storage_url
     name = f"p{uuid.uuid4().hex[:8]}"
     first = optuna.create_study(study_name=name, storage=make_storage(url))
     second = optuna.load_study(study_name=name, storage=make_storage(url))
@@ -278,16 +257,13 @@ def test_the_pop_takes_its_lock_with_retries_like_a_storage_write(tmp_path, monk
         (TrialState.COMPLETE, True)]
 
 
-@pytest.mark.parametrize("kind", ["journal", "postgresql"])
-def test_a_worker_stopped_between_claim_and_pop_leaves_its_slot_to_the_next(tmp_path, kind):
+def test_a_worker_stopped_between_claim_and_pop_leaves_its_slot_to_the_next(tmp_path, shared_storage_url):
     """A SIGTERM after a claim, before Optuna pops the slot: the slot stays WAITING with no
     owner. Released, it is taken over by the next claim, so the study still ends with exactly
     its total, every trial run."""
     from search.study.budget import TrialBudget
 
-    url = storages(tmp_path).get(kind)
-    if url is None:
-        pytest.skip("set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)")
+    url = shared_storage_url
     name = f"r{uuid.uuid4().hex[:8]}"
     stopped = TrialBudget(optuna.create_study(study_name=name, storage=make_storage(url)), url, 2)
     assert stopped.claim() and stopped.waiting() == 1

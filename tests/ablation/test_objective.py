@@ -1,0 +1,62 @@
+"""search/ablation/objective.py: an ablation run's Keras objective on scikit-learn digits (one
+epoch): its score, its checkpoint and history kept until ``forget``, a resume from them, and
+NaN for a network that cannot be built."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from search.ablation.objective import HISTORY, KerasObjective
+from search.data.dataset import DataSpec
+from search.space.config import Config
+from search.study.trial import checkpoint_epoch
+
+CONFIG = Config({"conv": {"depth": 1, "filters": 8}, "head": {"layers": 0},
+                 "training": {"epochs": 1}}, DataSpec(name="digits"), seed=5)
+
+
+def test_a_run_scores_keeps_its_checkpoint_and_resumes_from_it(tmp_path):
+    resumed: list[tuple[str, int]] = []
+    objective = KerasObjective(tmp_path, on_resume=lambda c, epochs: resumed.append(
+        (c.digest(), epochs)))
+    value = objective(CONFIG)
+    assert 0.0 <= value <= 1.0
+    folder = tmp_path / CONFIG.digest()
+    assert checkpoint_epoch(folder) == 1
+    history = json.loads((folder / HISTORY).read_text())
+    assert len(history) == 1 and history[0]["val_accuracy"] == value
+    assert objective(CONFIG) == value  # every epoch was done: resumed, nothing retrained
+    assert resumed == [(CONFIG.digest(), 1)]
+    objective.forget(CONFIG.digest())
+    assert not folder.exists()
+
+
+def test_a_checkpoint_without_its_history_starts_the_run_over(tmp_path):
+    folder = tmp_path / CONFIG.digest()
+    folder.mkdir()
+    (folder / "training_metadata.json").write_text(json.dumps({"epoch": 1}))
+    resumed: list = []
+    value = KerasObjective(tmp_path, on_resume=lambda *a: resumed.append(a))(CONFIG)
+    assert resumed == [] and 0.0 <= value <= 1.0
+    assert len(json.loads((folder / HISTORY).read_text())) == 1  # trained afresh
+
+
+def test_without_a_checkpoint_root_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert 0.0 <= KerasObjective()(CONFIG) <= 1.0
+    assert list(tmp_path.iterdir()) == []
+    KerasObjective().forget("anything")  # nothing to remove, no error
+
+
+def test_a_network_that_cannot_be_built_scores_nan():
+    impossible = CONFIG.with_knob("conv", "depth", 5).with_knob("conv", "pooling", "max")
+    assert math.isnan(KerasObjective()(impossible))  # 8x8 images: pooled to nothing
+
+
+def test_only_checkpoints_of_stored_runs_are_removed(tmp_path):
+    for key in ("stored", "open"):
+        (tmp_path / key).mkdir()
+    (tmp_path / "a-file").write_text("kept")
+    KerasObjective(tmp_path).forget_stored(lambda key: key in ("stored", "a-file"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "open"]

@@ -1,0 +1,72 @@
+"""search/space/warm_start.py: warm-start entries from a space file's WARM_START or a config
+YAML, turned into the Optuna parameters of one trial each (searched knobs left out at their
+baseline, fixed knobs noted), and a stored warm start checked when a worker reads it back."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import write
+from search.errors import SearchError
+from search.knobs import Bool, Choice, Int
+from search.space.space import Space
+from search.space.warm_start import (read_warm_start_file, space_warm_start,
+                                     stored_warm_start_problems, warm_start_trials)
+
+SPACE = Space.of({"conv": {"depth": Int(1, 3), "filters": Choice(16, 32)},
+                  "bn": {"enabled": Bool()}, "training": {"epochs": 2}}, path="space.py")
+
+
+def test_an_entry_becomes_one_trials_parameters_and_fixed_knobs_get_a_note():
+    entry = {"conv": {"depth": 2, "filters": [32, 16]}, "training": {"epochs": 10}}
+    trials, notes = warm_start_trials(SPACE, [("A", entry)])
+    assert trials == [{"source": "A", "params": {"conv.depth": 2, "conv.filters.0": 32,
+                                                 "conv.filters.1": 16, "bn.enabled": False}}]
+    assert notes == ["A: 'training.epochs' is fixed at 2 in this space; the warm start's 10 is "
+                     "not used."]
+
+
+def test_entries_outside_the_space_are_refused_together_naming_source_and_key():
+    with pytest.raises(SearchError) as caught:
+        warm_start_trials(SPACE, [("A", {"conv": {"depth": 5}}), ("B", {"conv": {"filters": [8]}}),
+                                  ("C", {"bnn": {"enabled": True}})])
+    text = str(caught.value)
+    assert "A: 'conv.depth' is 5; this space allows an int in [1, 3]." in text
+    assert "B: 'conv.filters.0' is 8; this space allows one of 16, 32." in text
+    assert "C: unknown component 'params.bnn' (did you mean 'bn'?)" in text
+
+
+def test_a_space_files_warm_start_is_a_list_of_partial_configs():
+    entries = space_warm_start(SPACE, [{"conv": {"depth": 1}}, {"bn": {"enabled": True}}])
+    assert entries == [("space.py: WARM_START[0]", {"conv": {"depth": 1}}),
+                       ("space.py: WARM_START[1]", {"bn": {"enabled": True}})]
+    with pytest.raises(SearchError, match="space.py: WARM_START must be a list of partial "
+                                          "configs .* got dict"):
+        space_warm_start(SPACE, {"conv": {"depth": 1}})
+
+
+def test_a_warm_start_file_is_a_config_yaml_with_params(tmp_path):
+    best = write(tmp_path, "best.yaml", "params:\n  conv: {depth: 3}\nseed: 4\n"
+                 "result: {val_accuracy: 0.9, trial: 2}\n")
+    assert read_warm_start_file(best) == (str(best), {"conv": {"depth": 3}})
+    bad = write(tmp_path, "bad.yaml", "prams: {conv: {depth: 3}}\n")
+    with pytest.raises(SearchError) as caught:
+        read_warm_start_file(bad)
+    assert "unknown top-level key 'prams' (did you mean 'params'?)" in str(caught.value)
+    assert "found none" in str(caught.value)
+
+
+def test_a_stored_warm_start_must_hold_values_this_space_searches():
+    assert stored_warm_start_problems(SPACE, None, "st") == []
+    assert stored_warm_start_problems(SPACE, [{"source": "A", "params": {"conv.depth": 2}}],
+                                      "st") == []
+    problems = stored_warm_start_problems(
+        SPACE, [{"source": "A", "params": {"conv.depth": "2", "training.epochs": 3}},
+                {"params": {"bn.enabled": True}, "extra": 1}], "st")
+    assert problems == [
+        "st: 'warm_start[0]': 'conv.depth' is '2'; this space allows int [1, 3].",
+        "st: 'warm_start[0]': 'training.epochs' is not a knob this space searches.",
+        "st: 'warm_start[1]' must be {source, params}; got {'extra': 1, 'params': "
+        "{'bn.enabled': True}}."]
+    assert stored_warm_start_problems(SPACE, "x", "st") == [
+        "st: 'warm_start' must be a list of {source, params} entries; got 'x'."]

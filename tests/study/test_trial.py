@@ -1,0 +1,87 @@
+"""search/study/trial.py: trial seeds, the epoch a checkpoint holds, and one trial asked,
+trained on scikit-learn digits (one epoch) and told, with every way it ends recorded on it:
+complete, pruned as impossible or too large, and a retry keeping its original's seed."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.data.dataset import DataSpec
+from search.space.space import Space
+from search.study.lifecycle import make_storage, requeue_trial
+from search.study.trial import Objective, checkpoint_epoch, run_trial, trial_seed
+
+ONE_EPOCH = {"conv": {"depth": 1, "filters": 8}, "head": {"layers": 0},
+             "training": {"batch_size": 64, "epochs": 1}}
+
+
+def test_a_trial_seed_is_stable_and_differs_by_study_seed_and_number():
+    seed = trial_seed("cnn", 0, 3)
+    assert seed == trial_seed("cnn", 0, 3) and 0 <= seed < 2**31
+    others = {trial_seed("cnn", 1, 3), trial_seed("cnn", 0, 4), trial_seed("mlp", 0, 3)}
+    assert len(others | {seed}) == 4
+
+
+def test_the_epoch_a_checkpoint_holds_comes_from_its_metadata_or_the_backup(tmp_path):
+    assert checkpoint_epoch(tmp_path) is None
+    (tmp_path / "training_metadata.json.bkp").write_text(json.dumps({"epoch": 2}))
+    assert checkpoint_epoch(tmp_path) == 2  # the copy Keras keeps mid-write
+    (tmp_path / "training_metadata.json").write_text('{"epo')  # cut short by a kill
+    assert checkpoint_epoch(tmp_path) == 2
+    (tmp_path / "training_metadata.json").write_text(json.dumps({"epoch": 3}))
+    assert checkpoint_epoch(tmp_path) == 3
+
+
+def new_study(tmp_path) -> optuna.Study:
+    return optuna.create_study(study_name="t", direction="maximize",
+                               storage=make_storage(f"sqlite:///{tmp_path / 'study.db'}"))
+
+
+def objective(tmp_path, space: dict, **kw) -> Objective:
+    return Objective(Space.of(space), DataSpec(name="digits"), study_seed=1,
+                     checkpoint_root=tmp_path / "checkpoints", **kw)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_trained_trial_is_recorded_and_its_checkpoint_removed(tmp_path):
+    study, seen = new_study(tmp_path), []
+    frozen = run_trial(study, objective(tmp_path, ONE_EPOCH), [lambda s, t: seen.append(t.number)])
+    assert frozen.state == TrialState.COMPLETE and 0 <= frozen.value <= 1 and seen == [0]
+    attrs = frozen.user_attrs
+    assert attrs["config"]["seed"] == trial_seed("t", 1, 0)
+    assert attrs["config"]["params"]["conv"]["depth"] == 1
+    assert len(attrs["history"]) == 1 and attrs["best_epoch"] == 1
+    assert attrs["params_count"] > 0 and attrs["seconds_per_epoch"] > 0
+    assert list(frozen.intermediate_values) == [1]  # reported after epoch 1, for the pruner
+    assert abs(frozen.intermediate_values[1] - frozen.value) < 1e-5
+    assert not (tmp_path / "checkpoints" / "trial-0").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+@pytest.mark.parametrize("conv, max_params, reason", [
+    ({"depth": 5, "filters": 8, "pooling": "max"}, 5_000_000, "impossible network: block 4"),
+    ({"depth": 1, "filters": 8}, 10, "network too large: "),
+])
+def test_a_network_that_cannot_train_here_is_pruned_with_its_reason(tmp_path, conv, max_params,
+                                                                    reason):
+    space = {**ONE_EPOCH, "conv": conv}
+    frozen = run_trial(new_study(tmp_path), objective(tmp_path, space, max_params=max_params))
+    assert frozen.state == TrialState.PRUNED
+    assert frozen.user_attrs["prune_reason"].startswith(reason)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_retry_keeps_the_seed_and_checkpoint_folder_of_the_trial_it_retries(tmp_path):
+    study = new_study(tmp_path)
+    first = study.ask()
+    trial_objective = objective(tmp_path, ONE_EPOCH)
+    original = trial_objective.config_for(first)
+    requeue_trial(study, study.trials[0], reason="worker killed")
+    retry = study.ask()  # the WAITING retry
+    assert retry.number == 1
+    assert trial_objective.config_for(retry).seed == original.seed == trial_seed("t", 1, 0)
+    assert trial_objective.checkpoint_dir(retry) == tmp_path / "checkpoints" / "trial-0"
