@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from search.commands import verbs as commands
+from search.commands import status as status_command
 from search.commands.cli import EXIT_STORAGE_UNAVAILABLE, main
 from search.commands.requests import storage_for
 from search.study.storage_retry import with_storage_retry
@@ -176,7 +176,7 @@ def test_a_storage_lost_mid_run_exits_75_without_the_password(cwd, capsys, monke
 
         with_storage_retry(write, delays=())
 
-    monkeypatch.setattr(commands, "status", lost)
+    monkeypatch.setattr(status_command, "status", lost)
     err = cli(["status", "s", "--storage", f"postgresql://u:hunter2@{H}/db"], capsys, cwd,
               status=EXIT_STORAGE_UNAVAILABLE)
     assert f"storage unavailable: storage write failed 1 times over 0 s: server closed " \

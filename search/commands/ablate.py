@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from search.ablation.engine import AblationPlan, differing_components
-from search.commands.ablation_request import ablation_inputs
+from search.commands.ablation_request import ablation_request
 from search.errors import SearchError
 from search.inputs import parsed
 from search.storage_url import StorageURL, redact, redact_url
@@ -101,7 +101,9 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
     from search.study.lifecycle import make_storage, quiet_optuna, study_dir
 
     quiet_optuna()
-    name, storage_url, reference, baseline, spec = ablation_inputs(args)
+    request = ablation_request(args)
+    name, storage_url, spec = request.study, request.storage, request.options
+    reference, baseline = request.reference, request.baseline
     _check_seeding(args, spec)  # before the configs are compared: the flags' own mistakes first
     components = spec["components"] or differing_components(reference, baseline)
     if not components:

@@ -16,7 +16,7 @@ from search.space.config import Config, read_yaml
 from search.space.schema import COMPONENTS
 from search.storage_url import StorageURL
 
-__all__ = ["ablation_inputs", "ABLATION_KEYS"]
+__all__ = ["AblationRequest", "ablation_request", "ABLATION_KEYS"]
 
 ABLATION_KEYS = ("study", "data", "seeds", "ladder", "components", "epochs", "path_seeds", "alpha",
                  "max_seeds", "max_runs", "max_time", "min_effect", "interactions", "reference",
@@ -53,8 +53,20 @@ def _split_list(text: str | None) -> list[str] | None:
     return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
-def ablation_inputs(args: argparse.Namespace):
-    """(study name, storage URL, reference, baseline, options) from a study or a definition."""
+@dataclasses.dataclass(frozen=True)
+class AblationRequest:
+    """One `ablate` command, resolved: the study, where it is stored, the two configs compared
+    and the plan's options (the definition file's keys, with the flags' component lists)."""
+
+    study: str
+    storage: StorageURL
+    reference: Config
+    baseline: Config
+    options: dict[str, Any]
+
+
+def ablation_request(args: argparse.Namespace) -> AblationRequest:
+    """The request from a study name or an ablation definition file plus the flags."""
     is_file = args.target.endswith((".yaml", ".yml"))
     spec = _ablation_file(Path(args.target)) if is_file else {"study": args.target}
     try:
@@ -79,7 +91,8 @@ def ablation_inputs(args: argparse.Namespace):
         baseline = Config.from_yaml(args.baseline)[0]
     baseline = baseline or Config({"training": reference.params.get("training", {})},
                                   reference.data, reference.seed)
-    return name, storage, _override(reference, args, spec), _override(baseline, args, spec), spec
+    return AblationRequest(name, storage, _override(reference, args, spec),
+                           _override(baseline, args, spec), spec)
 
 
 def _flag_list(args: argparse.Namespace, key: str) -> list[str] | None:

@@ -25,6 +25,12 @@ __all__ = ["main", "build_parser", "EXIT_STORAGE_UNAVAILABLE"]
 
 EXIT_STORAGE_UNAVAILABLE = EXIT_INFRASTRUCTURE  # kept for callers of the earlier name
 
+# Each verb's module (imported only when that verb runs) and its function.
+HANDLERS = {"space": ("space", "show_space"), "run": ("run", "run"), "export": ("export", "export"),
+            "train": ("train", "train"), "ablate": ("ablate", "ablate"), "worker": ("worker", "worker"),
+            "report": ("report", "report"), "status": ("status", "status")}
+
+
 def _classes(text: str) -> Any:
     """'fashion3', '0,1,2,3,4' or groups '0+2+3+4+6,1+5+7+9,8'."""
     if re.fullmatch(r"[A-Za-z_]\w*", text):
@@ -238,13 +244,12 @@ def _select_backend(args: argparse.Namespace) -> None:
 
 def _dispatch(args: argparse.Namespace, console: Console) -> int:
     _select_backend(args)
-    from search.commands import ablate, train, verbs
+    import importlib
 
     if hasattr(args, "jit"):
-        verbs.configure_execution(args)
-    handler = {"space": verbs.show_space, "run": verbs.run, "export": verbs.export,
-               "train": train.train, "ablate": ablate.ablate,
-               "worker": verbs.worker, "report": verbs.report, "status": verbs.status}[args.command]
+        importlib.import_module("search.commands.worker").configure_execution(args)
+    module, function = HANDLERS[args.command]
+    handler = getattr(importlib.import_module(f"search.commands.{module}"), function)
     return handler(args, console) or 0
 
 

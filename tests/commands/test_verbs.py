@@ -1,4 +1,4 @@
-"""search/commands/verbs.py: the space table, `status` and `export` on a study built here (no
+"""search/commands/{space,run,status,export,worker}.py: the space table, `status` and `export` on a study built here (no
 training), options the KerasTuner engine cannot honour refused before anything runs, and the
 worker plan made from the flags."""
 
@@ -12,7 +12,11 @@ from optuna.distributions import IntDistribution
 from rich.console import Console
 
 from search.commands.cli import build_parser
-from search.commands.verbs import export, run, space_table, status, worker_plan
+from search.commands.export import export
+from search.commands.run import run
+from search.commands.space import space_table
+from search.commands.status import status
+from search.commands.worker import worker_plan
 from search.data.dataset import DataSpec
 from search.errors import SearchError
 from search.knobs import Bool, Int

@@ -88,7 +88,7 @@ def test_each_shared_process_gets_an_equal_slice_of_memory_and_threads():
 
 
 def test_execution_flags_reach_the_process_settings():
-    from search.commands import verbs as commands
+    from search.commands import worker as commands
     from search.model import execution
     from search.commands.cli import build_parser
 
@@ -117,7 +117,7 @@ def test_several_processes_on_a_sqlite_study_are_refused_before_starting(tmp_pat
 
 def test_spawned_workers_get_the_execution_flags():
     from search.commands.cli import build_parser
-    from search.commands.verbs import worker_plan
+    from search.commands.worker import worker_plan
 
     args = build_parser().parse_args(["worker", "s", "--storage", "j.log", "--processes", "3",
                                       "--steps-per-execution", "4", "--jit", "on"])

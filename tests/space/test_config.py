@@ -64,14 +64,14 @@ def test_equal_models_have_equal_digests():
 def test_the_ladders_top_rung_is_the_reference():
     from search.ablation.engine import with_component
     from search.commands.cli import build_parser
-    from search.commands.ablation_request import ablation_inputs
+    from search.commands.ablation_request import ablation_request
 
     args = build_parser().parse_args(["ablate", str(REPO / "studies" / "fashion-ladder.yaml")])
-    _, _, reference, baseline, spec = ablation_inputs(args)
-    top = baseline
-    for rung in spec["ladder"]:
-        top = with_component(top, reference, rung)
-    assert top.digest() == reference.digest()
+    request = ablation_request(args)
+    top = request.baseline
+    for rung in request.options["ladder"]:
+        top = with_component(top, request.reference, rung)
+    assert top.digest() == request.reference.digest()
 
 
 def test_digests_of_conv_stacks_are_those_stored_before_backbones_existed():
