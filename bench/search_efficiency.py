@@ -31,7 +31,7 @@ from search.data.dataset import DataSpec, load_dataset  # noqa: E402
 from search.study.kerastuner import run_keras_tuner  # noqa: E402
 from search.knobs import Bool, Choice, Float, Int  # noqa: E402
 from search.space.space import Space  # noqa: E402
-from search.study.lifecycle import make_pruner, make_sampler  # noqa: E402
+from search.study.algorithms import make_pruner, make_sampler  # noqa: E402
 from search.study.trial import Objective, TrialFailed  # noqa: E402
 
 EPOCHS = 6

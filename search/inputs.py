@@ -24,8 +24,9 @@ __all__ = ["Domain", "Option", "OPTIONS", "check_values", "parsed", "arg_help", 
            "parse_duration", "check_study_name", "arg_type", "SAMPLERS", "PRUNERS", "ENGINES",
            "DATASETS", "NORMALIZATIONS", "JIT_MODES", "PLACEMENTS"]
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
+SAMPLERS = ("tpe", "tpe-local", "random", "cmaes", "gp", "grid")
 PRUNERS = ("hyperband", "median", "successive-halving", "none")
+DEFAULT_SAMPLER, DEFAULT_PRUNER = "tpe", "hyperband"  # what `run` uses unless told otherwise
 ENGINES = ("optuna", "keras-tuner", "keras-tuner-bayesian")
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "digits", "npz")
 NORMALIZATIONS = ("scale", "zscore", "per_channel")

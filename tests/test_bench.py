@@ -113,3 +113,32 @@ def test_quickstart_timing_runs():
                 "run spaces/cnn.py --study quickstart --data digits --trials 1 --epochs 1 "
                 "--timeout 1m --no-warm-start")
     assert "| seed | wall s |" in out and "worst:" in out and "| 0 |" in out
+
+
+@requires_fashion
+def test_the_replay_test_bed_runs_every_contender():
+    out = bench("bench/search_replay.py", "--budget", "3m", "--repetitions", "2")
+    assert "held-out Spearman" in out
+    for name in ("random", "random-hyperband", "tpe-hyperband", "tpe-sh", "tpe-local0.3-sh"):
+        assert f"| {name} |" in out
+
+
+def test_the_portfolio_procedure_reads_development_tasks_only():
+    sys.path.insert(0, str(REPO / "bench"))
+    import portfolio
+    import tasks
+
+    assert not set(tasks.DEVELOPMENT) & set(tasks.EVALUATION)
+    candidates = [{"key": "a", "seconds": 5.0}, {"key": "b", "seconds": 1.0},
+                  {"key": "c", "seconds": 1.0}]
+    dev = list(tasks.DEVELOPMENT)
+    scores = {("a", dev[0]): 0.9, ("a", dev[1]): 0.1, ("b", dev[0]): 0.5, ("b", dev[1]): 0.8,
+              ("c", dev[0]): 0.89, ("c", dev[1]): 0.2}
+    # c is the best single entry (near the top of the first task, above a on the second);
+    # b then covers the second task, where c is weak
+    assert [c["key"] for c in portfolio.greedy(candidates, scores, 2)] == ["c", "b"]
+    tied = {**scores, ("a", dev[0]): 0.89, ("a", dev[1]): 0.2}  # a equals c but costs more
+    assert portfolio.greedy(candidates, tied, 1)[0]["key"] == "c"
+    assert portfolio.nested({"conv.depth": 2, "conv.filters.1": 64, "conv.filters.0": 32,
+                             "bn.enabled": True}) == {
+        "bn": {"enabled": True}, "conv": {"depth": 2, "filters": [32, 64]}}

@@ -18,7 +18,8 @@ from typing import Any
 from search.space.config import read_yaml
 from search.data.dataset import DataSpec
 from search.errors import SearchError, shown
-from search.inputs import OPTIONS, check_study_name, check_values, did_you_mean, parsed, unknown_keys
+from search.inputs import (DEFAULT_PRUNER, DEFAULT_SAMPLER, OPTIONS, check_study_name, check_values,
+                           did_you_mean, parsed, unknown_keys)
 from search.space.space import Space, load_space, space_from_json
 from search.space.warm_start import stored_warm_start_problems
 from search.storage_url import STORAGE_ENV, StorageURL, redact, studies_dir_problem
@@ -146,8 +147,8 @@ def settings_from_args(args: argparse.Namespace):
         name=name, space=space, data=_data_spec(space, study, args, str(path)),
         storage=storage_for(name, _merged(study, args, "storage", None), root, flag=flag),
         root=root,
-        seed=_merged(study, args, "seed", 0), sampler=_merged(study, args, "sampler", "tpe"),
-        pruner=_merged(study, args, "pruner", "hyperband"),
+        seed=_merged(study, args, "seed", 0), sampler=_merged(study, args, "sampler", DEFAULT_SAMPLER),
+        pruner=_merged(study, args, "pruner", DEFAULT_PRUNER),
         max_params=_merged(study, args, "max_params", 5_000_000), overrides=overrides,
     ), study
 
@@ -230,5 +231,6 @@ def settings_from_study(name: str, storage: Any, root: str | Path):
         name=name, space=Space(space.knobs, str(attrs.get("space_path", source)), space.source),
         data=DataSpec.from_dict(attrs.get("data"), source=source),
         storage=storage_for(name, storage, root), root=Path(root), seed=options["seed"],
-        sampler=options.get("sampler", "tpe"), pruner=options.get("pruner", "hyperband"),
+        sampler=options.get("sampler", DEFAULT_SAMPLER),
+        pruner=options.get("pruner", DEFAULT_PRUNER),
         max_params=options.get("max_params", 5_000_000), overrides=options.get("overrides", {}))

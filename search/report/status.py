@@ -61,10 +61,14 @@ def status_panel(study: optuna.Study) -> Panel:
     counts = Table(title="trials by state")
     counts.add_column("state")
     counts.add_column("count", justify="right")
+    trials = study.get_trials(deepcopy=False)
+    cut = sum(1 for t in trials if t.state == TrialState.FAIL and t.user_attrs.get("cost_cut"))
     for state in TrialState:
-        n = len(study.get_trials(deepcopy=False, states=(state,)))
+        n = sum(1 for t in trials if t.state == state) - (cut if state == TrialState.FAIL else 0)
         if n:
             counts.add_row(state.name, str(n))
+    if cut:  # too costly for the budget: not a failure of the space or the data
+        counts.add_row("CUT FOR COST", str(cut))
     parts: list = [counts, _best_line(study), _running(study)]
     eta = eta_seconds(study)
     if eta is not None:

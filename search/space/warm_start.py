@@ -21,7 +21,10 @@ from search.knobs import Choice, Fixed, Int
 from search.space.schema import COMPONENTS, never_active
 from search.space.space import Space
 
-__all__ = ["WarmStart", "warm_start_trials", "read_warm_start_file", "space_warm_start"]
+__all__ = ["WarmStart", "warm_start_trials", "read_warm_start_file", "space_warm_start",
+           "read_portfolio"]
+
+PORTFOLIO_ENTRY_KEYS = ("params", "chosen_from", "val_accuracy")
 
 WarmStart = tuple[str, dict[str, dict[str, Any]]]  # (where it came from, partial params)
 
@@ -33,6 +36,30 @@ def space_warm_start(space: Space, raw: Any) -> list[WarmStart]:
                           "({component: {knob: value}}); got "
                           f"{type(raw).__name__}.")
     return [(f"{space.path}: WARM_START[{i}]", entry) for i, entry in enumerate(raw)]
+
+
+def read_portfolio(path: str | Path) -> list[dict[str, dict[str, Any]]]:
+    """A portfolio file's entries' params, in order, for a space file's ``WARM_START``
+    (``WARM_START = read_portfolio(Path(__file__).with_name("cnn_portfolio.yaml"))``).
+
+    The file holds ``entries:``, each with ``params`` (a partial config) and, from the
+    procedure that made it, ``chosen_from`` and ``val_accuracy``."""
+    raw = read_yaml(path)
+    problems = unknown_keys(str(path), raw, ("entries",), "top-level key")
+    entries = raw.get("entries")
+    if not isinstance(entries, list) or not entries:
+        problems.append(f"{path}: 'entries' must be a non-empty list of {{params: ...}}; got "
+                        f"{shown(entries)}.")
+        entries = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: entries[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("params"), dict):
+            problems.append(f"{where} must be a mapping with a 'params' mapping; got {shown(entry)}.")
+            continue
+        problems += unknown_keys(where, entry, PORTFOLIO_ENTRY_KEYS)
+    if problems:
+        raise SearchError(problems)
+    return [entry["params"] for entry in entries]
 
 
 def read_warm_start_file(path: str | Path) -> WarmStart:

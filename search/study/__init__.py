@@ -12,8 +12,8 @@ from __future__ import annotations
 from search._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(__name__, {
-    "StudySettings": "lifecycle", "open_study": "lifecycle", "make_sampler": "lifecycle",
-    "make_pruner": "lifecycle", "default_storage": "lifecycle", "RunOptions": "runner",
+    "StudySettings": "lifecycle", "open_study": "lifecycle", "make_sampler": "algorithms",
+    "make_pruner": "algorithms", "default_storage": "lifecycle", "RunOptions": "runner",
     "run_study": "runner", "Objective": "trial", "run_trial": "trial", "TrialBudget": "budget",
     "StudyBudget": "budget", "set_study_budget": "budget", "StorageUnavailable": "storage_retry",
     "with_storage_retry": "storage_retry", "WorkerPlan": "workers", "spawn_workers": "workers",

@@ -10,14 +10,17 @@ nothing measured is thrown away. The overshoot is at most the first epoch.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import keras
 
-__all__ = ["DeadlineStop", "TrialCostGuard"]
+from search.errors import TrialFailure
 
-# A trial projected to need more than this share of the whole search's time is pruned after
-# its first epoch: in a 20-minute search one 11-minute start-up trial leaves no room to search.
+__all__ = ["DeadlineStop", "TrialCostGuard", "TooCostly"]
+
+# A trial whose next stretch of training (to the pruner's next rung) is projected to need more
+# than this share of the whole search's time is ended: in a 20-minute search one 11-minute
+# stretch leaves no room to search.
 MAX_TRIAL_SHARE = 0.25
 MIN_TIMED_STEPS = 10  # steps timed before a first epoch's projection is trusted
 
@@ -50,48 +53,65 @@ class DeadlineStop(keras.callbacks.Callback):
                 self.on_stop(epoch + 1)
 
 
-class TrialCostGuard(keras.callbacks.Callback):
-    """Prunes, in its first epoch, a trial whose projected time exceeds a share of the budget.
+class TooCostly(TrialFailure, RuntimeError):
+    """A trial whose next stretch of training costs more than the search can give it.
 
-    The projection is the first epoch's time per training step, timed from the end of its
-    first step (which also compiles the model), times every configured step. It is judged
-    once ten steps are timed (so a network a hundred times too slow costs ten steps, not an
-    epoch) and again at the epoch's end.
-    ``prune(reason)`` raises the engine's pruning exception.
+    Recorded as FAIL with a ``cost_cut`` reason, apart from bad results: a sampler never
+    learns "expensive" as "bad", and a streak of cost cuts does not stop the study.
     """
 
-    def __init__(self, budget_seconds: float, epochs: int, prune: Callable[[str], None],
-                 share: float = MAX_TRIAL_SHARE) -> None:
+
+class TrialCostGuard(keras.callbacks.Callback):
+    """Ends a trial whose next stretch of training is projected to exceed a share of the budget.
+
+    The stretch is what the pruner will let the trial spend before judging it again: up to
+    its next rung (``rungs``, the epochs where the pruner decides), or to its last epoch
+    when the pruner has no fixed rungs. The time per step is the first epoch's, timed from
+    the end of its first step (which also compiles the model); it is judged once ten steps
+    are timed (a network a hundred times too slow costs ten steps, not an epoch) and again
+    after every epoch. ``stop(reason)`` ends the trial (it raises).
+    """
+
+    def __init__(self, budget_seconds: float, epochs: int, stop: Callable[[str], None],
+                 share: float = MAX_TRIAL_SHARE, rungs: Sequence[int] = ()) -> None:
         super().__init__()
-        self.limit, self.epochs, self.prune = budget_seconds * share, epochs, prune
-        self.share, self._started, self._first_steps = share, 0.0, 0
+        self.limit, self.epochs, self.stop = budget_seconds * share, epochs, stop
+        self.share, self.rungs = share, sorted(rungs)
+        self._started, self._first_steps = 0.0, 0
         self._last, self._last_steps, self._epoch = 0.0, 0, 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        """Note which epoch runs: only the first is judged."""
+        """Note which epoch runs: steps are timed in the first."""
         self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        """Time the step; judge the projection once enough first-epoch steps are timed."""
+        """Time the first epoch's steps; judge once enough are timed."""
+        if self._epoch != 0:
+            return
         now = time.perf_counter()
         if not self._started:  # with several steps per call, the first call ends at step k
             self._started, self._first_steps = now, batch + 1
         self._last, self._last_steps = now, batch + 1  # validation is not timed: it compiles too
-        if self._epoch == 0 and self._last_steps - self._first_steps >= MIN_TIMED_STEPS:
-            self._judge()  # a network far too slow is stopped within its first epoch
+        if self._last_steps - self._first_steps == MIN_TIMED_STEPS:
+            self._judge(0)  # a network far too slow is stopped within its first epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Judge the projection again at the end of the first epoch."""
-        if epoch == 0:
-            self._judge()
+        """Judge the stretch to the next rung after each epoch."""
+        self._judge(epoch + 1)
 
-    def _judge(self) -> None:
+    def next_stop(self, done: int) -> int:
+        """The epoch where the pruner next judges a trial that has trained ``done`` epochs."""
+        return min([r for r in self.rungs if r > done] + [self.epochs])
+
+    def _judge(self, done: int) -> None:
         steps = self.params.get("steps") or 0
-        if self.epochs <= 1 or self._last_steps <= self._first_steps:
+        if done >= self.epochs or self._last_steps <= self._first_steps:
             return
+        until = self.next_stop(done)
         per_step = (self._last - self._started) / (self._last_steps - self._first_steps)
-        projected = per_step * steps * self.epochs
+        projected = per_step * steps * (until - done)
         if projected > self.limit:
-            self.prune(f"too slow for the search's budget: {self.epochs} epochs projected at "
-                       f"{projected:.0f} s, more than {self.share:.0%} of the search's "
-                       f"{self.limit / self.share:.0f} s")
+            self.stop(f"too costly for the search's budget: epochs {done + 1}-{until} projected at "
+                      f"{projected:.0f} s, more than {self.share:.0%} of the search's "
+                      f"{self.limit / self.share:.0f} s")
+

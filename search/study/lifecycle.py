@@ -25,11 +25,12 @@ from search.study.journal_lock import JournalFileFlock
 from search.space.config import Config, write_yaml_atomic
 from search.data.dataset import DataSpec
 from search.errors import SearchError, shown
+from search.inputs import DEFAULT_PRUNER, DEFAULT_SAMPLER
 from search.study.optuna_internals import fail_trial, get_trial, set_trial_user_attr, trial_id
 from search.space.space import Space
 from search.storage_url import ALLOWED, RDB_SCHEMES, StorageURL, redact
 
-__all__ = ["StudySettings", "open_study", "make_sampler", "make_pruner", "best_yaml_content",
+__all__ = ["StudySettings", "open_study", "best_yaml_content",
            "study_dir", "default_storage", "redact", "recover_interrupted", "requeue_trial"]
 
 METRIC, DIRECTION = "val_accuracy", "maximize"
@@ -55,8 +56,8 @@ class StudySettings:
     storage: StorageURL
     root: Path = Path("studies")
     seed: int = 0
-    sampler: str = "tpe"
-    pruner: str = "hyperband"
+    sampler: str = DEFAULT_SAMPLER
+    pruner: str = DEFAULT_PRUNER
     max_params: int = 5_000_000
     overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -166,37 +167,6 @@ def _space_diff(stored: Any, current: dict[str, str]) -> list[str]:
     keys = sorted(set(stored) | set(current))
     return [f"space '{k}': stored {stored.get(k, 'absent')}, now {current.get(k, 'absent')}"
             for k in keys if stored.get(k) != current.get(k)]
-
-
-def make_sampler(name: str, space: Space, seed: int) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler ``name`` (tpe, random, cmaes, gp, else grid), seeded with ``seed``;
-    SearchError for gp without PyTorch."""
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                          constant_liar=True, n_startup_trials=5)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if name == "gp":
-        try:
-            import torch  # noqa: F401  - GPSampler's dependency
-        except ImportError:
-            raise SearchError("--sampler gp needs PyTorch (Optuna's GPSampler uses it); "
-                              "install it with `pip install torch`, or pick tpe.") from None
-        return optuna.samplers.GPSampler(seed=seed)
-    return optuna.samplers.GridSampler(space.grid(), seed=seed)
-
-
-def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
-    """The Optuna pruner named ``name`` (hyperband, median, successive-halving, else none)."""
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1))
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
-    if name == "successive-halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
-    return optuna.pruners.NopPruner()
 
 
 def best_yaml_content(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:

@@ -21,9 +21,10 @@ from search.study.optuna_internals import get_trial
 from search.study.progress import LiveProgress, trials_table
 from search.study.budget import (SingleWorkerLock, StudyBudget, TrialBudget, set_study_budget, sqlite_path,
                      worker_budget)
+from search.study.algorithms import make_pruner, make_sampler, pruner_rungs
 from search.study.chance import ChanceStop, chance_level
-from search.study.deadline import DeadlineStop, TrialCostGuard
-from search.study.lifecycle import (BestYamlWriter, StudySettings, make_pruner, make_sampler, open_study,
+from search.study.deadline import DeadlineStop, TooCostly, TrialCostGuard
+from search.study.lifecycle import (BestYamlWriter, StudySettings, open_study,
                     recover_interrupted, requeue_trial)
 from search.study.stop_signal import StopSignal, stop_check, stopping_on_signals
 from search.study.storage_retry import StorageUnavailable
@@ -63,6 +64,8 @@ class FailureGuard:
         self.limit, self.streak, self.tripped = limit, 0, False
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.user_attrs.get("cost_cut"):
+            return  # too costly for this budget says nothing about the space or data
         self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
         if self.limit and self.streak >= self.limit:
             self.tripped = True
@@ -80,8 +83,9 @@ def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
                 trial.set_user_attr("stopped_at_deadline", epochs))),
             ChanceStop(chance, config.get("training", "epochs"), _prune)]
         if budget.seconds and not trial.user_attrs.get("warm_start"):  # a warm start is
-            callbacks.append(TrialCostGuard(budget.seconds,  # a model the user asked for
-                                            config.get("training", "epochs"), _prune))
+            epochs = config.get("training", "epochs")  # a model the user asked for
+            callbacks.append(TrialCostGuard(budget.seconds, epochs, _too_costly,
+                                            rungs=pruner_rungs(settings.pruner, epochs)))
         if options.tensorboard:
             import keras
 
@@ -93,6 +97,10 @@ def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
 
 def _prune(reason: str) -> None:
     raise optuna.TrialPruned(reason)
+
+
+def _too_costly(reason: str) -> None:
+    raise TooCostly(reason)
 
 
 def _require_tensorboard() -> None:

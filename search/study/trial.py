@@ -2,7 +2,7 @@
 
 Every way a trial can end is recorded in its user attributes so the study
 database explains itself: ``config``, ``history`` (per epoch), ``params_count``,
-``seconds_per_epoch``, ``best_epoch``, and ``prune_reason`` or ``fail_reason``.
+``seconds_per_epoch``, ``best_epoch``, and ``prune_reason``, ``fail_reason`` or ``cost_cut``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from search.data.dataset import DataSpec, load_dataset
 from search.model.network import ImpossibleNetwork, plan_feature_maps
 from search.study.optuna_internals import system_attrs, trial_id
 from search.space.space import Space
+from search.study.deadline import TooCostly
 from search.study.stop_signal import backup_and_restore
 from search.study.storage_retry import StorageUnavailable, heartbeat, with_storage_retry
 from search.model.training import EpochRecorder, TrainingDiverged, release_memory, train
@@ -153,6 +154,9 @@ class Objective:
         except optuna.TrialPruned as exc:
             trial.set_user_attr("history", recorder.history)
             _end(trial, "prune_reason", str(exc), optuna.TrialPruned)
+        except TooCostly as exc:  # recorded apart: a FAIL the sampler does not learn from
+            trial.set_user_attr("history", recorder.history)
+            _end(trial, "cost_cut", str(exc), TrialFailed)
         except ImpossibleNetwork as exc:
             _end(trial, "prune_reason", str(exc), optuna.TrialPruned)
         except TrainingDiverged as exc:

@@ -4,13 +4,15 @@ baseline, fixed knobs noted), and a stored warm start checked when a worker read
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import write
 from search.errors import SearchError
 from search.knobs import Bool, Choice, Int
 from search.space.space import Space
-from search.space.warm_start import (read_warm_start_file, space_warm_start,
+from search.space.warm_start import (read_portfolio, read_warm_start_file, space_warm_start,
                                      stored_warm_start_problems, warm_start_trials)
 
 SPACE = Space.of({"conv": {"depth": Int(1, 3), "filters": Choice(16, 32)},
@@ -70,3 +72,20 @@ def test_a_stored_warm_start_must_hold_values_this_space_searches():
         "{'bn.enabled': True}}."]
     assert stored_warm_start_problems(SPACE, "x", "st") == [
         "st: 'warm_start' must be a list of {source, params} entries; got 'x'."]
+
+
+def test_a_portfolio_file_gives_its_entries_params_in_order(tmp_path):
+    path = write(tmp_path, "p.yaml", "entries:\n- chosen_from: digits/x/3\n  val_accuracy: {digits: 0.9}\n"
+                 "  params: {conv: {depth: 2}}\n- params: {bn: {enabled: true}}\n")
+    assert read_portfolio(path) == [{"conv": {"depth": 2}}, {"bn": {"enabled": True}}]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("entries: []\n", "'entries' must be a non-empty list"),
+    ("entrys: [{params: {}}]\n", "unknown top-level key 'entrys' (did you mean 'entries'?)"),
+    ("entries: [{params: 3}]\n", "entries[0] must be a mapping with a 'params' mapping; got {'params': 3}"),
+    ("entries: [{params: {}, note: x}]\n", "entries[0]: unknown key 'note'"),
+])
+def test_a_malformed_portfolio_file_names_the_file_and_entry(tmp_path, text, message):
+    with pytest.raises(SearchError, match=re.escape(message)):
+        read_portfolio(write(tmp_path, "p.yaml", text))

@@ -126,14 +126,15 @@ def test_a_warm_start_running_at_the_deadline_stops_there_and_keeps_its_epochs(t
 
 
 @pytest.mark.slow
-def test_a_sampled_trial_too_slow_for_the_budget_is_pruned_within_its_first_epoch(tmp_path):
+def test_a_sampled_trial_too_costly_for_the_budget_is_cut_within_its_first_epoch_apart(tmp_path):
     out = search("run", str(write(tmp_path, "s.py", LONG)), "--study", "c", "--timeout", "10s",
                  "--trials", "1", "--pruner", "none", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    trial = study_trials(tmp_path, "c")[0]
-    assert trial.state.name == "PRUNED" and len(trial.user_attrs.get("history", [])) <= 1
-    assert trial.user_attrs["prune_reason"].startswith(
-        "too slow for the search's budget: 1000 epochs projected at")
+    trial = study_trials(tmp_path, "c")[0]  # FAIL, so no sampler learns it as a bad score
+    assert trial.state.name == "FAIL" and len(trial.user_attrs.get("history", [])) <= 1
+    assert trial.user_attrs["cost_cut"].startswith(
+        "too costly for the search's budget: epochs 1-1000 projected at")
+    assert "fail_reason" not in trial.user_attrs and "CUT FOR COST" in out.stdout
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""The cost guard judges a trial within its first epoch, from real Keras training steps."""
+"""The cost guard judges a trial's next stretch of training (to the pruner's next rung, or its
+end) within its first epoch and after each epoch, from real Keras training steps."""
 
 from __future__ import annotations
 
@@ -34,14 +35,33 @@ def _fit(guard: TrialCostGuard, counter: StepCounter, epochs: int) -> None:
     model.fit(x, y, batch_size=8, epochs=epochs, verbose=0, callbacks=[counter, guard])
 
 
-def test_a_trial_far_too_slow_is_pruned_after_a_few_steps_not_a_whole_epoch():
-    guard, counter = TrialCostGuard(1e-6, epochs=5, prune=_prune), StepCounter()
-    with pytest.raises(Pruned, match=r"too slow for the search's budget: 5 epochs projected at"):
+def test_a_trial_far_too_slow_is_cut_after_a_few_steps_not_a_whole_epoch():
+    guard, counter = TrialCostGuard(1e-6, epochs=5, stop=_prune), StepCounter()
+    with pytest.raises(Pruned, match=r"too costly for the search's budget: epochs 1-5 projected at"):
         _fit(guard, counter, 5)
     assert counter.steps == MIN_TIMED_STEPS + 1  # of 100 steps per epoch
 
 
 def test_a_trial_within_its_share_trains_to_the_end():
-    guard, counter = TrialCostGuard(3600.0, epochs=2, prune=_prune), StepCounter()
+    guard, counter = TrialCostGuard(3600.0, epochs=2, stop=_prune), StepCounter()
     _fit(guard, counter, 2)
     assert counter.steps == 200
+
+
+def test_with_rungs_only_the_stretch_to_the_next_rung_is_judged():
+    guard = TrialCostGuard(100.0, epochs=20, stop=_prune, rungs=[1, 3, 9])
+    assert [guard.next_stop(done) for done in (0, 1, 2, 3, 9, 12)] == [1, 3, 3, 9, 20, 20]
+
+
+def test_a_trial_is_cut_at_the_rung_whose_next_stretch_costs_too_much():
+    """One epoch here takes a fraction of a second: a budget of a few seconds lets the
+    first stretches (1 and 2 epochs) run and cuts the trial before the long one."""
+    counter = StepCounter()
+    probe = TrialCostGuard(3600.0, epochs=1, stop=_prune)
+    _fit(probe, counter, 1)
+    per_epoch = (probe._last - probe._started) / (probe._last_steps - probe._first_steps) * 100
+    budget = per_epoch * 4.0 / 0.25  # the share allows about four epochs per stretch
+    guard, counter = TrialCostGuard(budget, epochs=40, stop=_prune, rungs=[1, 3]), StepCounter()
+    with pytest.raises(Pruned, match=r"epochs 4-40 projected at"):
+        _fit(guard, counter, 40)
+    assert counter.steps == 300  # trained epochs 1 to 3, cut before the 37 left

@@ -4,6 +4,8 @@ ended and re-queued as a retry (no training)."""
 
 from __future__ import annotations
 
+import uuid
+
 import optuna
 import pytest
 from optuna.distributions import IntDistribution
@@ -15,8 +17,9 @@ from search.space.config import Config
 from search.knobs import Bool, Int
 from search.space.space import Space, load_space
 from search.study.lifecycle import (BestYamlWriter, StudySettings, best_yaml_content,
-                                    default_storage, make_pruner, make_sampler, make_storage,
+                                    default_storage, make_storage,
                                     open_study, requeue_trial, study_dir)
+from search.study.algorithms import make_pruner, make_sampler
 from search.yaml_files import read_yaml
 
 
@@ -97,9 +100,9 @@ def test_best_yaml_holds_what_train_needs_and_is_rewritten_only_for_a_new_best(t
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
-def test_a_running_trial_is_ended_with_its_reason_and_retried_with_its_params(tmp_path):
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    study = optuna.create_study(study_name="s", storage=make_storage(url), direction="maximize")
+def test_a_running_trial_is_ended_with_its_reason_and_retried_with_its_params(storage_url):
+    study = optuna.create_study(study_name=f"r{uuid.uuid4().hex[:8]}",
+                                storage=make_storage(storage_url), direction="maximize")
     trial = study.ask({"conv.depth": IntDistribution(1, 3)})
     trial.set_user_attr("history", [{"val_accuracy": 0.5}])
     requeue_trial(study, study.trials[0], reason="its worker was killed")

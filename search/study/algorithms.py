@@ -1,0 +1,66 @@
+"""The search algorithms by name: Optuna's samplers and pruners as `run --sampler/--pruner`
+offers them, and the rungs where a pruner judges trials (for the cost guard)."""
+
+from __future__ import annotations
+
+import optuna
+
+from search.errors import SearchError
+from search.space.space import Space
+from search.study.local_search import IncumbentSampler
+
+__all__ = ["make_sampler", "make_pruner", "pruner_rungs"]
+
+SH_MIN_EPOCHS, SH_FACTOR = 1, 3  # successive halving's rungs: epochs 1, 3, 9, ...
+TPE_STARTUP = 5  # random trials before TPE's model
+LOCAL_SHARE = 0.3  # tpe-local: the share of trials made neighbours of the incumbent
+
+
+def make_sampler(name: str, space: Space, seed: int) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler ``name`` (one of inputs.SAMPLERS), seeded with ``seed``;
+    SearchError for gp without PyTorch."""
+    if name == "tpe":
+        return _tpe(seed)
+    if name == "tpe-local":
+        return IncumbentSampler(_tpe(seed), share=LOCAL_SHARE, start=TPE_STARTUP, seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        try:
+            import torch  # noqa: F401  - GPSampler's dependency
+        except ImportError:
+            raise SearchError("--sampler gp needs PyTorch (Optuna's GPSampler uses it); "
+                              "install it with `pip install torch`, or pick tpe.") from None
+        return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.GridSampler(space.grid(), seed=seed)
+
+
+def _tpe(seed: int) -> optuna.samplers.TPESampler:
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                      constant_liar=True, n_startup_trials=TPE_STARTUP)
+
+
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    """The Optuna pruner named ``name`` (hyperband, median, successive-halving, else none)."""
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1))
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+    if name == "successive-halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=SH_MIN_EPOCHS,
+                                                      reduction_factor=SH_FACTOR)
+    return optuna.pruners.NopPruner()
+
+
+def pruner_rungs(name: str, epochs: int) -> list[int]:
+    """The epochs before ``epochs`` where the pruner ``name`` judges every trial: successive
+    halving's rungs (1, 3, 9, ...); none for pruners without fixed rungs."""
+    if name != "successive-halving":
+        return []
+    rungs, rung = [], SH_MIN_EPOCHS
+    while rung < epochs:
+        rungs.append(rung)
+        rung *= SH_FACTOR
+    return rungs
