@@ -176,7 +176,7 @@ STORED_CASES = [
     ({"space": _space(padding='{"fixed": "full"}')}, "'conv.padding' must be one of 'same', 'valid'"),
     ({"space": {"conv": []}}, "the stored space must map components to knobs"),
     ({"run_options": "tpe"}, "'run_options' must be a mapping; got 'tpe'"),
-    ({"run_options": {"sampler": "bayes"}}, "'sampler' must be one of 'tpe', 'random'"),
+    ({"run_options": {"sampler": "bayes"}}, "'sampler' must be one of 'tpe', 'tpe-local', 'random'"),
     ({"run_options": {"pruner": "asha"}}, "'pruner' must be one of 'hyperband'"),
     ({"run_options": {"max_params": -1}}, "'max_params' must be an int in [1, 1000000000000]; got -1"),
     ({"run_options": {"engine": "x"}}, "unknown run option 'engine'"),

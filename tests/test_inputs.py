@@ -46,7 +46,7 @@ def test_a_domain_describes_itself_as_people_write_bounds():
     assert Option(float, "", low=1e-8).allowed() == "a float >= 1e-08"
     assert Option(int, "", low=0, low_open=True).allowed() == "an int > 0"
     assert Option(str, "").allowed() == "a string"
-    assert OPTIONS["sampler"].allowed() == "one of 'tpe', 'random', 'cmaes', 'gp', 'grid'"
+    assert OPTIONS["sampler"].allowed() == "one of 'tpe', 'tpe-local', 'random', 'cmaes', 'gp', 'grid'"
 
 
 def test_a_domain_accepts_only_its_type_range_and_choices():
@@ -56,7 +56,7 @@ def test_a_domain_accepts_only_its_type_range_and_choices():
     assert not OPTIONS["trials"].accepts(True) and not OPTIONS["trials"].accepts(2.0)
     assert OPTIONS["min_effect"].accepts(1)  # an int is a float here
     assert OPTIONS["sampler"].problem("sampler", "tpee") == \
-        "'sampler' must be one of 'tpe', 'random', 'cmaes', 'gp', 'grid'; got 'tpee' " \
+        "'sampler' must be one of 'tpe', 'tpe-local', 'random', 'cmaes', 'gp', 'grid'; got 'tpee' " \
         "(did you mean 'tpe'?)"
 
 

@@ -78,7 +78,7 @@ class TrialCostGuard(keras.callbacks.Callback):
         self.limit, self.epochs, self.stop = budget_seconds * share, epochs, stop
         self.share, self.rungs = share, sorted(rungs)
         self._started, self._first_steps = 0.0, 0
-        self._last, self._last_steps, self._epoch = 0.0, 0, 0
+        self._last, self._last_steps, self._epoch, self._early = 0.0, 0, 0, False
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         """Note which epoch runs: steps are timed in the first."""
@@ -92,7 +92,8 @@ class TrialCostGuard(keras.callbacks.Callback):
         if not self._started:  # with several steps per call, the first call ends at step k
             self._started, self._first_steps = now, batch + 1
         self._last, self._last_steps = now, batch + 1  # validation is not timed: it compiles too
-        if self._last_steps - self._first_steps == MIN_TIMED_STEPS:
+        if not self._early and self._last_steps - self._first_steps >= MIN_TIMED_STEPS:
+            self._early = True
             self._judge(0)  # a network far too slow is stopped within its first epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

@@ -61,7 +61,7 @@ def test_bad_input_gives_one_clear_line_and_exit_2(tmp_path, tiny_space_file, ar
 @pytest.mark.parametrize("args, message", [
     (["run", "s.py", "--timeout", "soon"], "'timeout' must be a duration > 0"),
     (["run", "s.py", "--trials", "0"], "'trials' must be an int in [1, 1000000000]; got 0"),
-    (["run", "s.py", "--sampler", "bayes"], "'sampler' must be one of 'tpe', 'random'"),
+    (["run", "s.py", "--sampler", "bayes"], "'sampler' must be one of 'tpe', 'tpe-local', 'random'"),
 ])
 def test_bad_arguments_are_rejected_by_the_parser(tmp_path, args, message):
     out = search(*args, cwd=tmp_path)
