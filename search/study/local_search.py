@@ -50,6 +50,8 @@ class IncumbentSampler(BaseSampler):
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Decide whether this trial is a neighbour of the incumbent, and of which knobs."""
         self.base.before_trial(study, trial)
+        if trial.system_attrs.get("fixed_params"):
+            return  # an enqueued config (a warm start) is run as given, not as a neighbour
         incumbent = self._incumbent(study)
         if incumbent is None or self._rng.random() >= self.share:
             return

@@ -85,6 +85,7 @@ def test_an_enqueued_warm_start_keeps_its_values():
     study.optimize(objective, n_trials=1)
     last = study.trials[-1]
     assert last.params == {"x": -4.0, "kind": "a", "depth": 8}
+    assert "neighbour_of" not in last.user_attrs
 
 
 @pytest.mark.parametrize("name", ["tpe", "tpe-local"])
