@@ -76,6 +76,7 @@ def test_trials_per_device_runs():
     assert "| 2 |" in out and "| 1 |" in out
 
 
+@pytest.mark.slow
 def test_ablation_statistics_runs():
     out = bench("bench/ablation_statistics.py", "--repetitions", "2")
     assert "| Gaussian | fixed 3 seeds, pooled |" in out and "| t, 3 df | adaptive 3-10 seeds |" in out
@@ -116,6 +117,7 @@ def test_quickstart_timing_runs():
 
 
 @requires_fashion
+@pytest.mark.slow
 def test_the_replay_test_bed_runs_every_contender():
     out = bench("bench/search_replay.py", "--budget", "3m", "--repetitions", "2")
     assert "held-out Spearman" in out

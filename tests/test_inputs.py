@@ -10,7 +10,7 @@ import math
 import pytest
 
 from search.inputs import (OPTIONS, Option, arg_type, check_study_name, check_values,
-                           did_you_mean, parse_duration, parsed, unknown_keys)
+                           parse_duration, parsed, unknown_keys)
 
 
 @pytest.mark.parametrize("value, seconds", [
@@ -32,9 +32,7 @@ def test_parse_duration_refuses_what_is_no_time_limit(value, message):
         parse_duration(value)
 
 
-def test_did_you_mean_suggests_the_closest_option_or_nothing():
-    assert did_you_mean("tpee", ["tpe", "random", "cmaes"]) == " (did you mean 'tpe'?)"
-    assert did_you_mean("zzzz", ["tpe", "random"]) == ""
+def test_unknown_keys_suggest_the_closest_allowed_key():
     assert unknown_keys("f.yaml", {"trails": 3, "seed": 1}, ["trials", "seed"]) == [
         "f.yaml: unknown key 'trails' (did you mean 'trials'?); allowed: trials, seed."]
 

@@ -16,7 +16,8 @@ from typing import Any
 from search.data.dataset import DataSpec
 from search.errors import SearchError, shown
 from search.inputs import check_values, unknown_keys
-from search.space.schema import COMPONENTS, KnobSpec, never_active, structure_problems
+from search.space.schema import COMPONENTS, KnobSpec
+from search.space.structure import never_active, structure_problems
 from search.yaml_files import read_yaml, write_yaml_atomic
 
 NO_BACKBONE_VALUES = {"name": "none"}  # the backbone component of a plain conv stack

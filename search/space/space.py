@@ -21,7 +21,8 @@ import optuna
 from search.errors import SearchError
 from search.yaml_files import read_text
 from search.knobs import Fixed, Float, Int, Knob, knob_from_json, knob_to_json
-from search.space.schema import ANY_VALUE, COMPONENTS, KnobSpec, never_active, structure_problems
+from search.space.schema import COMPONENTS, KnobSpec
+from search.space.structure import ANY_VALUE, never_active, structure_problems
 
 __all__ = ["Space", "load_space", "space_from_json"]
 

@@ -18,7 +18,8 @@ from search.space.config import TOP_KEYS, check_params, read_yaml, result_proble
 from search.errors import SearchError, shown
 from search.inputs import unknown_keys
 from search.knobs import Choice, Fixed, Int
-from search.space.schema import COMPONENTS, never_active
+from search.space.schema import COMPONENTS
+from search.space.structure import never_active
 from search.space.space import Space
 
 __all__ = ["WarmStart", "warm_start_trials", "read_warm_start_file", "space_warm_start",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import pytest
 
 from search.ablation.engine import AblationPlan, MemoryRunStore, run_ablation, views
 from search.ablation.runs import Runner
@@ -73,6 +74,7 @@ def rates(p: AblationPlan, effects: dict[str, float], repetitions: int, df: floa
     return false_families / (2 * repetitions), found / max(real, 1), seeds / variants
 
 
+@pytest.mark.slow
 def test_fixed_default_seeds_keep_the_family_wise_error_and_find_4_sd_effects():
     fwer, _, _ = rates(plan(DEFAULT_SEEDS), {}, 300)
     assert fwer <= 0.05, fwer
@@ -80,6 +82,7 @@ def test_fixed_default_seeds_keep_the_family_wise_error_and_find_4_sd_effects():
     assert power >= 0.8 and seeds == DEFAULT_SEEDS, power
 
 
+@pytest.mark.slow
 def test_adaptive_seeds_find_4_sd_effects_with_few_seeds_and_keep_the_error():
     adaptive = plan(10, adaptive=True, min_effect=2 * SIGMA)
     fwer, _, _ = rates(adaptive, {}, 150)

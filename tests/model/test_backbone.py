@@ -88,6 +88,7 @@ def moving_statistics(model: keras.Model) -> list[np.ndarray]:
             if "moving" in w.path]
 
 
+@pytest.mark.slow
 def test_a_pretrained_backbone_keeps_its_batch_norm_statistics_while_fine_tuning(tmp_path):
     """Keras' fine-tuning advice: batch norm in inference mode (moving statistics as loaded,
     gamma/beta frozen) while the convolutions of the trainable blocks learn; from scratch

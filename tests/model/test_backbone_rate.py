@@ -53,6 +53,7 @@ def changes(before: list[np.ndarray], after: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([(b - a).ravel() for a, b in zip(before, after)])
 
 
+@pytest.mark.slow
 def test_head_epochs_hold_the_backbone_still_then_let_it_train():
     snapshots, data = Snapshots(), load_dataset(TINY)
     train(config({"name": "adamw", "learning_rate": 0.01, "weight_decay": 0.01}, epochs=3,
@@ -64,6 +65,7 @@ def test_head_epochs_hold_the_backbone_still_then_let_it_train():
     assert np.abs(snapshots.head[1] - snapshots.head[0]).max() > 1e-4  # the head from the start
 
 
+@pytest.mark.slow
 def test_lr_ratio_scales_the_backbone_step_and_not_the_heads():
     """One SGD step (no momentum, all data in one batch) from the same weights: the backbone's
     step is ``lr_ratio`` times as long, the head's is the same."""
@@ -79,6 +81,7 @@ def test_lr_ratio_scales_the_backbone_step_and_not_the_heads():
                                runs[1.0].head[1] - runs[1.0].head[0], rtol=1e-3, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_a_model_trained_with_backbone_rates_saves_and_loads_back(tmp_path):
     tuned = config({"name": "adamw", "learning_rate": 0.01}, epochs=2, lr_ratio=0.1,
                    head_epochs=1)

@@ -25,6 +25,7 @@ def small(**training) -> Config:
 @pytest.mark.parametrize("execution", [Execution(data="device"), Execution(steps_per_execution=4),
                                        Execution(data="device", steps_per_execution=8)],
                          ids=["data-on-device", "4-steps-per-call", "both"])
+@pytest.mark.slow
 def test_speed_settings_train_as_well_as_the_default(execution):
     """Not bit-identical (data on the device shuffles with its own generator), so the bar is
     the default's own seed-to-seed spread, measured here on the same data and epochs."""

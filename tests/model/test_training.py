@@ -66,6 +66,7 @@ def test_refit_trains_on_train_plus_validation_and_stops_early():
 
 
 @requires_fashion
+@pytest.mark.slow
 def test_batch_norm_warm_up_pitfall_is_mitigated_by_momentum():
     """DESIGN.md: with Keras' momentum 0.99, one short epoch leaves BN's moving statistics
     far from the data, so validation reads much worse than training. Our default 0.9 fixes it."""

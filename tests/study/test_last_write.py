@@ -12,6 +12,7 @@ import sys
 import time
 
 import optuna
+import pytest
 import sqlalchemy
 
 from conftest import write
@@ -67,6 +68,7 @@ def _run(tmp_path, *program: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_a_refused_result_write_exits_75_and_the_rerun_keeps_the_trial(tmp_path):
     write(tmp_path, "s.py", SPACE)
     driver = write(tmp_path, "readonly_run.py", DRIVER)

@@ -23,6 +23,7 @@ def settings_for(tmp_path, space_file, **kw) -> StudySettings:
                          storage=default_storage("t", tmp_path), root=tmp_path, **kw)
 
 
+@pytest.mark.slow
 def test_run_resume_and_best_yaml(tmp_path, tiny_space_file):
     settings = settings_for(tmp_path, tiny_space_file, pruner="none")
     study = run_study(settings, RunOptions(trials=3), QUIET)
@@ -50,6 +51,7 @@ def test_resume_with_changed_space_is_refused_with_the_difference(tmp_path, tiny
     assert "space 'training.epochs': stored fixed 2, now fixed 5" in str(info.value)
 
 
+@pytest.mark.slow
 def test_impossible_networks_are_pruned_with_reason_and_study_goes_on(tmp_path):
     space_file = tmp_path / "deep.py"
     space_file.write_text("from search.knobs import Int\nSPACE = {'conv': {'depth': Int(3, 5), "
@@ -61,6 +63,7 @@ def test_impossible_networks_are_pruned_with_reason_and_study_goes_on(tmp_path):
     assert len(study.trials) == 4
 
 
+@pytest.mark.slow
 def test_failed_trials_record_reason_and_guard_stops_the_run(tmp_path, tiny_space_file, monkeypatch):
     data = load_dataset(DataSpec(name="digits"))
     x = data.x_train.copy()
@@ -77,6 +80,7 @@ def test_failed_trials_record_reason_and_guard_stops_the_run(tmp_path, tiny_spac
     assert failed[0].user_attrs["fail_reason"].startswith("diverged: loss became nan")
 
 
+@pytest.mark.slow
 def test_too_large_networks_are_pruned(tmp_path, tiny_space_file):
     settings = settings_for(tmp_path, tiny_space_file, pruner="none", max_params=100)
     study = run_study(settings, RunOptions(trials=2), QUIET)
@@ -88,6 +92,7 @@ def test_passwords_are_redacted():
 
 
 @pytest.mark.parametrize("sampler", ["random", "cmaes", "gp", "grid"])
+@pytest.mark.slow
 def test_every_sampler_runs(tmp_path, sampler):
     if sampler == "gp":
         pytest.importorskip("torch")
@@ -101,6 +106,7 @@ def test_every_sampler_runs(tmp_path, sampler):
     assert len(study.trials) == 3 and all(t.state == TrialState.COMPLETE for t in study.trials)
 
 
+@pytest.mark.slow
 def test_optuna_dashboard_reads_the_study(tmp_path, tiny_space_file):
     import json
     from wsgiref.util import setup_testing_defaults
@@ -155,6 +161,7 @@ def test_a_trial_that_finished_its_last_epoch_is_never_pruned(epochs, state):
     assert ("prune_reason" in trial.user_attrs) == (state == TrialState.PRUNED)
 
 
+@pytest.mark.slow
 def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
     """Each process creates the tables it finds missing; without the storage's lock all but
     one of six failed with "table studies already exists"."""
