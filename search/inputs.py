@@ -132,6 +132,30 @@ def _check_text(value: Any) -> None:
         raise ValueError("a non-empty string")
 
 
+SLURM_TIME = re.compile(r"\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2}")  # Slurm's own forms
+SBATCH_OWN = ("--array", "--output", "--error", "--signal", "--no-requeue", "--job-name")
+
+
+def _check_slurm_time(value: Any) -> None:
+    """Slurm's forms (minutes, MM:SS, HH:MM:SS, D-HH[:MM[:SS]]) or a duration such as 8h."""
+    text = str(value).strip()
+    if not SLURM_TIME.fullmatch(text):
+        parse_duration(text)
+
+
+def _check_pattern(pattern: str, example: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if not isinstance(value, str) or not re.fullmatch(pattern, value):
+            raise ValueError(example)
+    return check
+
+
+def _check_sbatch_line(value: Any) -> None:
+    _check_pattern(r"--[a-z][a-z0-9-]*(=[^\x00-\x1f]*)?", "one option, e.g. --constraint=a100")(value)
+    if value.split("=")[0] in SBATCH_OWN:
+        raise ValueError(f"the sweep script sets {', '.join(SBATCH_OWN)} itself")
+
+
 _SPECIAL: dict[str, tuple[Callable[[Any], Any], str]] = {
     "duration": (parse_duration, "a duration > 0 (seconds, or text such as 90s, 30m, 8h)"),
     "study_name": (check_study_name, "a study name"),
@@ -139,6 +163,14 @@ _SPECIAL: dict[str, tuple[Callable[[Any], Any], str]] = {
     "text": (_check_text, "a non-empty string"),
     "seed_count": (_check_seed_count, "an integer in [2, 100] or 'auto'"),
     "storage": (_check_storage, "an Optuna storage URL"),
+    "slurm_time": (_check_slurm_time, "a Slurm time limit (minutes, HH:MM:SS, D-HH:MM) or a "
+                                      "duration such as 8h"),
+    "slurm_mem": (_check_pattern(r"[1-9]\d*[KMGT]?", "e.g. 16G or 4000M"), "Slurm's memory size"),
+    "slurm_name": (_check_pattern(r"[A-Za-z0-9_.+-]+(,[A-Za-z0-9_.+-]+)*", "e.g. gpu or gpu,long"),
+                   "a Slurm name"),
+    "sbatch_line": (_check_sbatch_line, "an sbatch option"),
+    "env_name": (_check_pattern(r"[A-Za-z_][A-Za-z0-9_]*", "e.g. SEARCH_DB_URL"),
+                 "an environment variable name"),
 }
 
 OPTIONS: dict[str, Option] = {
@@ -161,6 +193,20 @@ OPTIONS: dict[str, Option] = {
     "storage": Option("storage", "Optuna storage URL (default sqlite:///studies/STUDY/study.db)"),
     "processes": Option(int, "concurrent trial processes (per GPU with --gpus)", low=1, high=256),
     "gpus": Option("gpus", "comma-separated GPU ids"),
+    "workers": Option(int, "Slurm array tasks, one worker each", low=1, high=10000),
+    "cpus_per_worker": Option(int, "CPU cores per worker (--cpus-per-task)", low=1, high=1024),
+    "gpus_per_worker": Option(int, "GPUs per worker (--gpus-per-task; 0: none)", low=0, high=64),
+    "mem": Option("slurm_mem", "memory per worker, e.g. 16G"),
+    "slurm_time": Option("slurm_time", "each array task's time limit, e.g. 8:00:00 or 8h; at the "
+                         "limit the running trial is re-queued and the task requeued"),
+    "partition": Option("slurm_name", "Slurm partition"),
+    "account": Option("slurm_name", "Slurm account"),
+    "qos": Option("slurm_name", "Slurm quality of service"),
+    "sbatch": Option("sbatch_line", "one more #SBATCH option, e.g. --constraint=a100 (repeatable)"),
+    "storage_env": Option("env_name", "read the storage URL from this environment variable, so "
+                          "its password is on no command line"),
+    "signal_lead": Option(int, "seconds before the time limit at which Slurm asks the worker to "
+                          "stop (--signal=B:TERM@N)", low=10, high=3600),
     "released_slots": Option(int, "claimed trial slots whose worker stopped before running "
                              "them (kept by the study's budget)", low=0, high=MAX_COUNT),
     "top": Option(int, "how many configs to export", low=1, high=MAX_COUNT),

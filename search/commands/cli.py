@@ -1,4 +1,4 @@
-"""Command line: `python -m search {space,run,worker,train,export,ablate,report,status} ...`.
+"""Command line: `python -m search {space,run,worker,slurm,train,export,ablate,report,status} ...`.
 
 Every user mistake ends as a SearchError: one clear message, exit status 2,
 no traceback. Heavy imports (Keras) happen inside the commands that need them.
@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import traceback
+from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
@@ -28,7 +29,7 @@ EXIT_STORAGE_UNAVAILABLE = EXIT_INFRASTRUCTURE  # kept for callers of the earlie
 # Each verb's module (imported only when that verb runs) and its function.
 HANDLERS = {"space": ("space", "show_space"), "run": ("run", "run"), "export": ("export", "export"),
             "train": ("train", "train"), "ablate": ("ablate", "ablate"), "worker": ("worker", "worker"),
-            "report": ("report", "report"), "status": ("status", "status")}
+            "report": ("report", "report"), "status": ("status", "status"), "slurm": ("slurm", "slurm")}
 
 
 def _classes(text: str) -> Any:
@@ -47,6 +48,43 @@ def _classes(text: str) -> Any:
 def _add_process_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--processes", **arg_help("processes"), default=1)
     parser.add_argument("--gpus", **arg_help("gpus"))
+
+
+def _add_study_options(parser: argparse.ArgumentParser) -> None:
+    """What `run` and `slurm` share: the space or study file and the study's settings."""
+    parser.add_argument("file", help="a space file (spaces/cnn.py) or a study definition (studies/X.yaml)")
+    parser.add_argument("--study", **arg_help("study"))
+    for name in ("trials", "timeout", "sampler", "pruner", "epochs", "seed", "max_params"):
+        parser.add_argument("--" + name.replace("_", "-"), **arg_help(name))
+    parser.add_argument("--storage", **arg_help("storage"))
+    parser.add_argument("--max-failures", **arg_help("max_failures"), default=5)
+    parser.add_argument("--studies-dir", default="studies", help="where study folders live")
+    parser.add_argument("--warm-start", **arg_help("warm_start"), action="append", metavar="FILE")
+    parser.add_argument("--no-warm-start", action="store_true",
+                        help="leave out the space file's WARM_START configs")
+
+
+def _add_slurm_parser(commands: Any) -> None:
+    """`slurm`: the study's workers as a Slurm job array."""
+    slurm = commands.add_parser("slurm", help="create a study and submit its workers to Slurm")
+    _add_study_options(slurm)
+    slurm.add_argument("--workers", **arg_help("workers"), required=True)
+    for name, flag in (("cpus_per_worker", None), ("gpus_per_worker", None), ("mem", None),
+                       ("slurm_time", "time"), ("partition", None), ("account", None), ("qos", None),
+                       ("signal_lead", None), ("storage_env", None)):
+        flag = flag or name
+        slurm.add_argument("--" + flag.replace("_", "-"), dest=name, **arg_help(name, "--" + flag.replace("_", "-")))
+    slurm.add_argument("--sbatch", **arg_help("sbatch", "--sbatch"), action="append", default=[],
+                       metavar="OPTION")
+    slurm.add_argument("--activate", type=Path, help="a virtual environment's bin/activate, sourced "
+                       "by each task (default: this Python, by its path)")
+    slurm.add_argument("--checkpoint-dir", type=Path, help="where trials keep their checkpoints "
+                       "(default studies/STUDY/checkpoints); a folder every node sees")
+    slurm.add_argument("--check-shared", action="store_true", help="refuse a journal file, studies "
+                       "or checkpoint folder on a filesystem other nodes do not see")
+    slurm.add_argument("--dry-run", action="store_true", help="print the sbatch script; create "
+                       "and submit nothing")
+    _add_data_options(slurm)
 
 
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:
@@ -79,17 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("file")
 
     run = commands.add_parser("run", help="run (or resume) a study")
-    run.add_argument("file", help="a space file (spaces/cnn.py) or a study definition (studies/X.yaml)")
-    run.add_argument("--study", **arg_help("study"))
-    for name in ("trials", "timeout", "sampler", "pruner", "epochs", "seed", "max_params"):
-        run.add_argument("--" + name.replace("_", "-"), **arg_help(name))
-    run.add_argument("--storage", **arg_help("storage"))
-    run.add_argument("--max-failures", **arg_help("max_failures"), default=5)
-    run.add_argument("--studies-dir", default="studies", help="where study folders live")
+    _add_study_options(run)
     run.add_argument("--engine", **arg_help("engine"), default="optuna")
-    run.add_argument("--warm-start", **arg_help("warm_start"), action="append", metavar="FILE")
-    run.add_argument("--no-warm-start", action="store_true",
-                     help="leave out the space file's WARM_START configs")
     _add_process_options(run)
     run.add_argument("--tensorboard", action="store_true",
                      help="write TensorBoard logs per trial under studies/STUDY/tensorboard/")
@@ -123,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_process_options(worker)
     worker.add_argument("--max-failures", **arg_help("max_failures"), default=5)
     worker.add_argument("--studies-dir", default="studies")
+    worker.add_argument("--checkpoint-dir", type=Path, help="where trials keep their checkpoints "
+                        "(default studies/STUDY/checkpoints); on a cluster, a folder every node sees")
     _add_execution_options(worker)
 
     report = commands.add_parser("report", help="write studies/STUDY/report/ (index.html, report.md)")
@@ -158,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--storage", **arg_help("storage"))
     ablate.add_argument("--studies-dir", default="studies")
     _add_execution_options(ablate)
+    _add_slurm_parser(commands)
     return parser
 
 

@@ -14,7 +14,7 @@ from search.errors import SearchError
 from search.space.space import Space
 from search.report.status import status_panel
 
-__all__ = ["run"]
+__all__ = ["run", "warm_start_entries"]
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return _run_keras_tuner(settings, args, request.trials, request.timeout, console)
     options = RunOptions(trials=request.trials, timeout=request.timeout,
                          max_failures=args.max_failures, tensorboard=args.tensorboard,
-                         owns_budget=True, warm_start=_warm_start_entries(args, settings.space))
+                         owns_budget=True, warm_start=warm_start_entries(args, settings.space))
     if args.processes > 1 or args.gpus:
         status = _run_in_workers(args, settings, options, console)
         if status:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _warm_start_entries(args: argparse.Namespace, space: Space) -> list:
+def warm_start_entries(args: argparse.Namespace, space: Space) -> list:
     """Each --warm-start FILE, then the space file's WARM_START (unless --no-warm-start)."""
     from search.space.warm_start import read_warm_start_file, space_warm_start
 

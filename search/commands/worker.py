@@ -45,7 +45,8 @@ def worker(args: argparse.Namespace, console: Console) -> int:
                              console, status_panel)
     settings = settings_from_study(args.study, args.storage, args.studies_dir)
     run_study(settings, RunOptions(trials=args.trials, timeout=args.timeout,
-                                   max_failures=args.max_failures), console)
+                                   max_failures=args.max_failures,
+                                   checkpoint_dir=args.checkpoint_dir), console)
     return 0
 
 
@@ -56,5 +57,6 @@ def worker_plan(args: argparse.Namespace, study: str, storage: StorageURL, trial
 
     options = {"--trials": trials, "--timeout": timeout, "--max-failures": args.max_failures,
                "--steps-per-execution": args.steps_per_execution, "--jit": args.jit,
-               "--data-placement": args.data_placement}
+               "--data-placement": args.data_placement,
+               "--checkpoint-dir": getattr(args, "checkpoint_dir", None)}
     return WorkerPlan(study, StorageURL(storage), args.studies_dir, args.processes, args.gpus, options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -31,7 +32,7 @@ from search.study.storage_retry import StorageUnavailable
 from search.study.trial import Objective, run_trial
 from search.space.warm_start import warm_start_trials
 
-__all__ = ["RunOptions", "run_study", "max_epochs", "plan_warm_start", "start_budget"]
+__all__ = ["RunOptions", "run_study", "max_epochs", "plan_warm_start", "start_budget", "checkpoint_root"]
 
 
 @dataclass
@@ -44,6 +45,7 @@ class RunOptions:
     tensorboard: bool = False
     owns_budget: bool = False
     warm_start: list = field(default_factory=list)  # [(source, partial params)], run only
+    checkpoint_dir: Path | None = None  # where trials keep checkpoints (default: the study's folder)
 
 
 def max_epochs(settings: StudySettings) -> int:
@@ -166,6 +168,14 @@ def run_study(settings: StudySettings, options: RunOptions, console: Console) ->
         return _run_trials(study, settings, options, console)
 
 
+def checkpoint_root(settings: StudySettings, options: RunOptions) -> Path:
+    """Where this study's trials keep their checkpoints: ``--checkpoint-dir``/STUDY (a folder
+    every node of a cluster sees), else the study's own folder."""
+    if options.checkpoint_dir is not None:
+        return Path(options.checkpoint_dir) / settings.name
+    return settings.directory / "checkpoints"
+
+
 def start_budget(study: optuna.Study, settings: StudySettings, options: RunOptions,
                  warm: list[dict]) -> StudyBudget:
     """Store the run's trial budget and deadline (every worker follows them) and its checked
@@ -199,7 +209,7 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
                                      "timeout": options.timeout, "trials": limits.trials})
     guard = FailureGuard(options.max_failures)
     objective = Objective(settings.space, settings.data, settings.seed, settings.max_params,
-                          checkpoint_root=settings.directory / "checkpoints")
+                          checkpoint_root=checkpoint_root(settings, options))
     with stopping_on_signals():
         try:
             with LiveProgress(console, total=remaining) as live:

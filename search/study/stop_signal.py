@@ -27,7 +27,12 @@ class StopSignal:
 
     @classmethod
     def handler(cls, signum: int, frame: Any) -> None:
-        """Set the flag, and raise Interrupted unless a deferred block is open."""
+        """Set the flag, and raise Interrupted unless a deferred block is open. A repeated
+        signal (a scheduler that signals the job's shell, which passes it on, and every process
+        of the job as well) only keeps the flag: it must not cut the first one's clean-up short
+        (re-queueing the running trial)."""
+        if cls.requested:
+            return
         cls.requested = True
         if not cls._depth:
             raise Interrupted

@@ -42,6 +42,20 @@ def test_raise_after_false_keeps_the_stop_as_the_flag():
             StopSignal.check()
 
 
+def test_a_repeated_signal_keeps_the_flag_and_does_not_cut_the_clean_up_short():
+    cleaned = []
+    with stopping_on_signals():
+        with pytest.raises(KeyboardInterrupt):
+            try:
+                sigterm_self()
+                time.sleep(1)  # the handler raises here, between bytecodes
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)  # the scheduler's second copy
+                time.sleep(0.05)
+                cleaned.append("re-queued")
+    assert cleaned == ["re-queued"]
+
+
 def test_handlers_are_left_alone_off_the_main_thread():
     before, seen = signal.getsignal(signal.SIGTERM), []
 

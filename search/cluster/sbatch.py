@@ -1,0 +1,115 @@
+"""The sbatch script of a sweep: a job array whose every task runs one study worker.
+
+Time limits and preemption lose nothing. The script asks Slurm for SIGTERM a while
+before the kill (``--signal=B:TERM@N``, to the script's shell, which passes it on to the
+worker once); the worker keeps the running trial's checkpoint, re-queues the trial and
+exits with status 130; the script then requeues its own array task
+(``scontrol requeue``, as submitit does), and the task, started again, picks up the
+re-queued trial from its last finished epoch. Nothing secret is written here: the
+storage URL's password reaches the job through its environment (``SEARCH_STORAGE``,
+set when submitting) or ``~/.pgpass``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.inputs import parse_duration
+
+__all__ = ["SlurmResources", "SweepJob", "sweep_script", "slurm_time", "INTERRUPTED_STATUS"]
+
+INTERRUPTED_STATUS = 130  # a worker's exit status after a stop (search.errors.EXIT_INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class SlurmResources:
+    """What each array task asks Slurm for; None: the cluster's default."""
+
+    workers: int
+    cpus_per_worker: int = 1
+    gpus_per_worker: int = 0
+    mem: str | None = None
+    time: str | None = None
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    extra: tuple[str, ...] = ()
+    signal_lead: int = 120
+
+    def directives(self) -> list[str]:
+        """The resource options, as sbatch takes them."""
+        given = [("--cpus-per-task", self.cpus_per_worker),
+                 ("--gpus-per-task", self.gpus_per_worker or None), ("--mem", self.mem),
+                 ("--time", slurm_time(self.time) if self.time else None),
+                 ("--partition", self.partition), ("--account", self.account), ("--qos", self.qos)]
+        return [f"{flag}={value}" for flag, value in given if value is not None] + list(self.extra)
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """One sweep of study ``study``: where it runs and what each worker is told."""
+
+    study: str
+    studies_dir: Path  # absolute; on the filesystem every node shares
+    workdir: Path  # absolute; the job starts here
+    python: str  # the interpreter that runs `python -m search worker`
+    resources: SlurmResources
+    worker_args: tuple[str, ...] = ()  # e.g. --storage for a journal file, --max-failures
+    activate: Path | None = None  # a virtual environment's bin/activate, sourced first
+
+    @property
+    def folder(self) -> Path:
+        """studies/NAME/slurm: the script and the tasks' logs."""
+        return self.studies_dir / self.study / "slurm"
+
+
+def slurm_time(value: str) -> str:
+    """A time limit as Slurm writes it: its own forms kept, ``8h`` or ``90m`` as D-HH:MM:SS."""
+    text = str(value).strip()
+    if not any(c.isalpha() for c in text):
+        return text
+    seconds = int(parse_duration(text))
+    days, rest = divmod(seconds, 86400)
+    return f"{days}-{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+
+
+def sweep_script(job: SweepJob) -> str:
+    """The whole sbatch script: directives, then the worker under a signal trap."""
+    res = job.resources
+    folder = job.folder
+    directives = [f"--job-name=search-{job.study}", f"--array=0-{res.workers - 1}",
+                  f"--output={folder}/%A_%a.out", "--open-mode=append", "--requeue",
+                  f"--signal=B:TERM@{res.signal_lead}", *res.directives()]
+    worker = [job.python, "-m", "search", "worker", job.study, "--studies-dir",
+              str(job.studies_dir), *job.worker_args]
+    lines = [
+        "#!/bin/bash",
+        f"# {res.workers} workers of study '{job.study}', written by `python -m search slurm`.",
+        f"# Submit again (e.g. more workers later): sbatch {shlex.quote(str(folder / 'sweep.sbatch'))}",
+        "# No password here: the job reads the storage URL from $SEARCH_STORAGE (set when",
+        "# submitting) or from the command below, and a PostgreSQL password from ~/.pgpass.",
+        *(f"#SBATCH {d}" for d in directives),
+        "set -u",
+        f"cd {shlex.quote(str(job.workdir))}",
+    ]
+    if job.activate:
+        lines.append(f"source {shlex.quote(str(job.activate))}")
+    lines += [
+        'echo "search: array task ${SLURM_ARRAY_TASK_ID} of job ${SLURM_ARRAY_JOB_ID} on '
+        '$(hostname), restart ${SLURM_RESTART_COUNT:-0}"',
+        " ".join(shlex.quote(part) for part in worker) + " &",
+        "worker=$!",
+        "# Slurm's warning (or scancel --batch --signal=TERM) reaches this shell: pass it on once.",
+        "trap 'kill -TERM \"$worker\" 2>/dev/null; trap - TERM' TERM",
+        'wait "$worker"; status=$?',
+        'while kill -0 "$worker" 2>/dev/null; do wait "$worker"; status=$?; done',
+        f'if [ "$status" -eq {INTERRUPTED_STATUS} ]; then',
+        '  echo "search: worker stopped; its trial is re-queued; requeueing array task '
+        '${SLURM_ARRAY_TASK_ID}"',
+        '  scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
+        "fi",
+        'exit "$status"',
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,122 @@
+"""`slurm FILE --workers N`: create (or open) a study on a shared storage and submit its
+workers to Slurm as one job array; `--dry-run` prints the script and does nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from search.cluster.sbatch import SlurmResources, SweepJob, sweep_script
+from search.cluster.scheduler import require_slurm, submit
+from search.cluster.shared_fs import shared_path_problem
+from search.commands.requests import run_request
+from search.errors import SearchError
+from search.storage_url import STORAGE_ENV, StorageURL
+
+__all__ = ["slurm", "sweep_job", "SLURM_JOBS_ATTR"]
+
+SLURM_JOBS_ATTR = "slurm_jobs"  # the study's user attribute listing its submitted job arrays
+
+
+def slurm(args: argparse.Namespace, console: Console) -> int:
+    """`slurm`: write studies/NAME/slurm/sweep.sbatch and submit it (or print it); return 0."""
+    if args.storage_env:
+        args.storage = _storage_from_env(args.storage_env)
+    request = run_request(args)
+    settings = request.settings
+    _check_storage(settings.storage)
+    job = sweep_job(args, settings.name, settings.storage)
+    if args.check_shared:
+        _check_shared(job, settings.storage)
+    script = sweep_script(job)
+    if args.dry_run:
+        console.print(script, end="", soft_wrap=True)
+        return 0
+    require_slurm("sbatch")
+    study = _create_study(args, request, console)
+    job.folder.mkdir(parents=True, exist_ok=True)
+    path = job.folder / "sweep.sbatch"
+    path.write_text(script)
+    secret = settings.storage.passwords()
+    job_id = submit(path, {STORAGE_ENV: settings.storage.secret()} if secret else None)
+    jobs = list(study.user_attrs.get(SLURM_JOBS_ATTR, [])) + [
+        {"job": job_id, "workers": job.resources.workers, "script": str(path)}]
+    study.set_user_attr(SLURM_JOBS_ATTR, jobs)
+    console.print(f"submitted Slurm job {job_id}: {job.resources.workers} workers of study "
+                  f"'{settings.name}' ({path}); logs in {job.folder}/. Follow it with: "
+                  f"python -m search status {settings.name} --studies-dir {args.studies_dir}",
+                  soft_wrap=True)
+    return 0
+
+
+def sweep_job(args: argparse.Namespace, name: str, storage: StorageURL) -> SweepJob:
+    """The job array the flags describe; every path absolute (the job starts elsewhere)."""
+    resources = SlurmResources(
+        workers=args.workers, cpus_per_worker=args.cpus_per_worker or 1,
+        gpus_per_worker=args.gpus_per_worker or 0, mem=args.mem, time=args.slurm_time,
+        partition=args.partition, account=args.account, qos=args.qos, extra=tuple(args.sbatch),
+        signal_lead=args.signal_lead or 120)
+    worker_args = ["--max-failures", str(args.max_failures)]
+    if storage.journal_file is not None:
+        worker_args += ["--storage", str(storage.journal_file.resolve())]
+    elif not storage.passwords():  # a URL without a password (libpq reads ~/.pgpass) may be shown
+        worker_args += ["--storage", storage.secret()]
+    if args.checkpoint_dir:
+        worker_args += ["--checkpoint-dir", str(args.checkpoint_dir.resolve())]
+    activate = args.activate.resolve() if args.activate else None
+    if activate is not None and not activate.is_file():
+        raise SearchError(f"--activate '{args.activate}': no such file.",
+                          hint="Give a virtual environment's bin/activate.")
+    return SweepJob(study=name, studies_dir=Path(args.studies_dir).resolve(), workdir=Path.cwd(),
+                    python="python" if activate else sys.executable, resources=resources,
+                    worker_args=tuple(worker_args), activate=activate)
+
+
+def _storage_from_env(variable: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        raise SearchError(f"--storage-env {variable}: the environment variable is not set.",
+                          hint=f"export {variable}=postgresql://user:password@host/db first.")
+    return value
+
+
+def _check_storage(storage: StorageURL) -> None:
+    if storage.sqlite_file is not None:
+        raise SearchError(
+            f"--storage '{storage}': SQLite is one file on one machine, written by one worker at a "
+            "time; Slurm's workers run on many nodes at once.",
+            hint="Use a PostgreSQL or MySQL URL, or a journal file (e.g. studies/NAME.log) on a "
+                 "filesystem every node sees.")
+
+
+def _check_shared(job: SweepJob, storage: StorageURL) -> None:
+    paths = [("--studies-dir", job.studies_dir)]
+    if storage.journal_file is not None:
+        paths.append(("--storage", storage.journal_file))
+    paths += [("--checkpoint-dir", Path(a)) for f, a in zip(job.worker_args, job.worker_args[1:])
+              if f == "--checkpoint-dir"]
+    for flag, path in paths:
+        problem = shared_path_problem(path)
+        if problem:
+            raise SearchError(f"{flag} '{path}': {problem}.",
+                              hint="Put it on the cluster's shared filesystem (e.g. under your "
+                                   "home or project folder), or leave out --check-shared.")
+
+
+def _create_study(args: argparse.Namespace, request, console: Console):
+    """Create the study (or check a resume) and store its budget once, as `run` does."""
+    from search.commands.run import warm_start_entries
+    from search.study.lifecycle import open_study
+    from search.study.runner import RunOptions, plan_warm_start, start_budget
+
+    options = RunOptions(trials=request.trials, timeout=request.timeout,
+                         max_failures=args.max_failures, owns_budget=True,
+                         warm_start=warm_start_entries(args, request.settings.space))
+    study = open_study(request.settings)
+    start_budget(study, request.settings, options,
+                 plan_warm_start(request.settings, options, console))
+    return study
