@@ -36,6 +36,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
+DefMemPerCPU=1024
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=1
 ReturnToService=2
@@ -57,8 +58,9 @@ if ! pgrep -x munged >/dev/null; then
   $SUDO chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
   $SUDO runuser -u munge -- /usr/sbin/munged
 fi
-pgrep -x slurmctld >/dev/null || $SUDO slurmctld
-pgrep -x slurmd >/dev/null || $SUDO slurmd
+running() { [ -s "/run/$1.pid" ] && $SUDO kill -0 "$(cat "/run/$1.pid")" 2>/dev/null; }
+running slurmctld || $SUDO slurmctld
+running slurmd || $SUDO slurmd
 for _ in $(seq 60); do
   if sinfo -h -o %T 2>/dev/null | grep -qE "^(idle|mixed|allocated)"; then exit 0; fi
   $SUDO scontrol update NodeName="${host}" State=RESUME >/dev/null 2>&1 || true

@@ -206,7 +206,7 @@ OPTIONS: dict[str, Option] = {
     "storage_env": Option("env_name", "read the storage URL from this environment variable, so "
                           "its password is on no command line"),
     "signal_lead": Option(int, "seconds before the time limit at which Slurm asks the worker to "
-                          "stop (--signal=B:TERM@N)", low=10, high=3600),
+                          "stop (--signal=B:USR2@N)", low=10, high=3600),
     "released_slots": Option(int, "claimed trial slots whose worker stopped before running "
                              "them (kept by the study's budget)", low=0, high=MAX_COUNT),
     "top": Option(int, "how many configs to export", low=1, high=MAX_COUNT),

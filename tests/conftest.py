@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import time
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -68,3 +71,32 @@ def shared_storage_url(request, tmp_path: Path) -> str:
     """The storage kinds several worker processes can share (SQLite serves one)."""
     return storage_for_kind(request.param, tmp_path)
 
+
+# -- a real Slurm: the single-node cluster .ci/slurm.sh starts ------------------------------------
+
+SLURM_REQUIRED = bool(os.environ.get("SEARCH_TEST_SLURM"))  # bash .ci/run sets it: fail, not skip
+HOW = "start a single-node Slurm with `bash .ci/slurm.sh` and set SEARCH_TEST_SLURM=1"
+
+
+@pytest.fixture(scope="session")
+def slurm() -> None:
+    """Skip (or, in CI, fail) unless sbatch is here and the controller has a usable node."""
+    answer = ""
+    if shutil.which("sbatch") and shutil.which("sinfo"):
+        answer = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                                timeout=30).stdout
+    if not set(answer.split()) & {"idle", "mixed", "allocated"}:  # "idle*": not responding
+        found = answer.strip() or "no sinfo"
+        (pytest.fail if SLURM_REQUIRED else pytest.skip)(f"no usable Slurm node ({found}); {HOW}")
+
+
+def wait_until_gone(job: str, timeout: float = 900) -> None:
+    """Wait until no task of ``job`` is pending, running or requeued."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        queue = subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%i %T"],
+                               capture_output=True, text=True, timeout=30).stdout
+        if not queue.strip():
+            return
+        time.sleep(1)
+    raise AssertionError(f"Slurm job {job} still queued after {timeout} s:\n{queue}")

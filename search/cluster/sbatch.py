@@ -1,13 +1,15 @@
 """The sbatch script of a sweep: a job array whose every task runs one study worker.
 
-Time limits and preemption lose nothing. The script asks Slurm for SIGTERM a while
-before the kill (``--signal=B:TERM@N``, to the script's shell, which passes it on to the
-worker once); the worker keeps the running trial's checkpoint, re-queues the trial and
-exits with status 130; the script then requeues its own array task
-(``scontrol requeue``, as submitit does), and the task, started again, picks up the
-re-queued trial from its last finished epoch. Nothing secret is written here: the
-storage URL's password reaches the job through its environment (``SEARCH_STORAGE``,
-set when submitting) or ``~/.pgpass``.
+Time limits and preemption lose nothing. The script asks Slurm for SIGUSR2 a while
+before the time limit (``--signal=B:USR2@N``, to the script's shell, as submitit does);
+the shell stops the worker with SIGTERM, the worker keeps the running trial's checkpoint,
+re-queues the trial and exits with status 130, and the shell then requeues its own array
+task (``scontrol requeue``); started again, the task picks up the re-queued trial from its
+last finished epoch. A SIGTERM (``scancel``, or preemption, after which Slurm requeues the
+task itself) stops the worker the same way, but the script does not requeue the task: a
+cancelled sweep stays cancelled, its trial re-queued for whoever resumes the study.
+Nothing secret is written here: the storage URL's password reaches the job through its
+environment (``SEARCH_STORAGE``, set when submitting) or ``~/.pgpass``.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def sweep_script(job: SweepJob) -> str:
     folder = job.folder
     directives = [f"--job-name=search-{job.study}", f"--array=0-{res.workers - 1}",
                   f"--output={folder}/%A_%a.out", "--open-mode=append", "--requeue",
-                  f"--signal=B:TERM@{res.signal_lead}", *res.directives()]
+                  f"--signal=B:USR2@{res.signal_lead}", *res.directives()]
     worker = [job.python, "-m", "search", "worker", job.study, "--studies-dir",
               str(job.studies_dir), *job.worker_args]
     lines = [
@@ -101,11 +103,14 @@ def sweep_script(job: SweepJob) -> str:
         '$(hostname), restart ${SLURM_RESTART_COUNT:-0}"',
         " ".join(shlex.quote(part) for part in worker) + " &",
         "worker=$!",
-        "# Slurm's warning (or scancel --batch --signal=TERM) reaches this shell: pass it on once.",
-        "trap 'kill -TERM \"$worker\" 2>/dev/null; trap - TERM' TERM",
+        "# The time-limit warning (or scancel --batch --signal=USR2): stop, then requeue this task.",
+        "# SIGTERM (scancel, preemption): stop; Slurm decides about the task.",
+        "requeue=0",
+        "trap 'requeue=1; kill -TERM \"$worker\" 2>/dev/null' USR2",
+        "trap 'kill -TERM \"$worker\" 2>/dev/null' TERM",
         'wait "$worker"; status=$?',
         'while kill -0 "$worker" 2>/dev/null; do wait "$worker"; status=$?; done',
-        f'if [ "$status" -eq {INTERRUPTED_STATUS} ]; then',
+        f'if [ "$status" -eq {INTERRUPTED_STATUS} ] && [ "$requeue" -eq 1 ]; then',
         '  echo "search: worker stopped; its trial is re-queued; requeueing array task '
         '${SLURM_ARRAY_TASK_ID}"',
         '  scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',

@@ -13,7 +13,7 @@ from pathlib import Path
 from search.errors import SearchError
 from search.storage_url import redact
 
-__all__ = ["submit", "array_tasks", "ArrayTask", "require_slurm"]
+__all__ = ["submit", "check_submission", "array_tasks", "ArrayTask", "require_slurm"]
 
 TIMEOUT = 60  # seconds for one Slurm command; a busy controller answers well within it
 
@@ -46,6 +46,21 @@ def submit(script: Path, env: dict[str, str] | None = None) -> str:
     if not re.fullmatch(r"\d+", job):
         raise SearchError(f"sbatch answered '{redact(out.strip())}', not a job id.")
     return job
+
+
+def check_submission(script: str) -> None:
+    """``sbatch --test-only``: Slurm checks the script's partition, account, QOS and
+    resources and submits nothing; a refusal is a SearchError before anything is created."""
+    argv = [require_slurm("sbatch"), "--test-only"]
+    try:
+        done = subprocess.run(argv, input=script, capture_output=True, text=True,
+                              env=dict(os.environ), timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise SearchError(f"sbatch did not answer in {TIMEOUT} s; is slurmctld running?") from None
+    if done.returncode:
+        said = " ".join(redact(done.stderr or done.stdout).split())
+        raise SearchError(f"Slurm refused the sweep: {said}", hint="Nothing was submitted or "
+                          "created; check --partition, --account, --qos and the resources.")
 
 
 def array_tasks(job_ids: list[str]) -> list[ArrayTask] | str:

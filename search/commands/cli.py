@@ -68,7 +68,7 @@ def _add_slurm_parser(commands: Any) -> None:
     """`slurm`: the study's workers as a Slurm job array."""
     slurm = commands.add_parser("slurm", help="create a study and submit its workers to Slurm")
     _add_study_options(slurm)
-    slurm.add_argument("--workers", **arg_help("workers"), required=True)
+    slurm.add_argument("--workers", **arg_help("workers", "--workers"), required=True)
     for name, flag in (("cpus_per_worker", None), ("gpus_per_worker", None), ("mem", None),
                        ("slurm_time", "time"), ("partition", None), ("account", None), ("qos", None),
                        ("signal_lead", None), ("storage_env", None)):

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from search.cluster.sbatch import SlurmResources, SweepJob, sweep_script
-from search.cluster.scheduler import require_slurm, submit
+from search.cluster.scheduler import check_submission, submit
 from search.cluster.shared_fs import shared_path_problem
 from search.commands.requests import run_request
 from search.errors import SearchError
@@ -36,7 +36,7 @@ def slurm(args: argparse.Namespace, console: Console) -> int:
     if args.dry_run:
         console.print(script, end="", soft_wrap=True)
         return 0
-    require_slurm("sbatch")
+    check_submission(script)  # Slurm's own refusal comes before the study is created
     study = _create_study(args, request, console)
     job.folder.mkdir(parents=True, exist_ok=True)
     path = job.folder / "sweep.sbatch"

@@ -13,7 +13,8 @@ from search.data.dataset import DataSpec
 from search.knobs import Choice, Float, Int
 from search.space.space import Space, load_space
 from search.study.lifecycle import StudySettings, default_storage
-from search.study.runner import FailureGuard, RunOptions, max_epochs, plan_warm_start, run_study
+from search.study.runner import (FailureGuard, RunOptions, checkpoint_root, max_epochs, plan_warm_start,
+                                 run_study)
 from search.yaml_files import read_yaml
 
 ONE_EPOCH = '''
@@ -90,3 +91,10 @@ def test_a_run_trains_its_budget_writes_best_yaml_and_a_rerun_has_nothing_left(t
     again = run_study(run, RunOptions(trials=1, owns_budget=True), console)
     assert len(again.trials) == 1
     assert "study 't' has 1 of its 1 trials; nothing left to run." in console.export_text()
+
+
+def test_checkpoints_live_in_the_study_folder_unless_a_shared_folder_is_given(tmp_path):
+    study = settings(Space.of({"conv": {"depth": 1}}), tmp_path)
+    assert checkpoint_root(study, RunOptions()) == study.directory / "checkpoints"
+    shared = RunOptions(checkpoint_dir=tmp_path / "shared")
+    assert checkpoint_root(study, shared) == tmp_path / "shared" / study.name

@@ -1,0 +1,96 @@
+"""search/cluster/sbatch.py: the sweep's script. Its directives, the worker's command line,
+no secret in it, and the signal trap that passes a stop on once and requeues the task."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from search.cluster.sbatch import SlurmResources, SweepJob, slurm_time, sweep_script
+
+
+def job(tmp_path: Path, **resources) -> SweepJob:
+    return SweepJob(study="s1", studies_dir=tmp_path / "studies", workdir=tmp_path,
+                    python="/venv/bin/python", resources=SlurmResources(**{"workers": 4, **resources}),
+                    worker_args=("--storage", str(tmp_path / "s1.log")))
+
+
+def test_the_script_asks_for_an_array_a_warning_signal_and_requeue(tmp_path):
+    text = sweep_script(job(tmp_path, gpus_per_worker=1, mem="16G", time="8h", partition="gpu",
+                            account="lab", qos="low", extra=("--constraint=a100",), signal_lead=300))
+    directives = [line[len("#SBATCH "):] for line in text.splitlines() if line.startswith("#SBATCH ")]
+    assert directives == [
+        "--job-name=search-s1", "--array=0-3", f"--output={tmp_path}/studies/s1/slurm/%A_%a.out",
+        "--open-mode=append", "--requeue", "--signal=B:USR2@300", "--cpus-per-task=1",
+        "--gpus-per-task=1", "--mem=16G", "--time=0-08:00:00", "--partition=gpu", "--account=lab",
+        "--qos=low", "--constraint=a100"]
+    assert f"/venv/bin/python -m search worker s1 --studies-dir {tmp_path}/studies --storage " \
+           f"{tmp_path}/s1.log &" in text
+    assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
+
+
+@pytest.mark.parametrize("given, written", [
+    ("90", "90"), ("8:00:00", "8:00:00"), ("2-12", "2-12"), ("8h", "0-08:00:00"),
+    ("1h30m", "0-01:30:00"), ("36h", "1-12:00:00")])
+def test_time_limits_keep_slurms_forms_and_convert_durations(given, written):
+    assert slurm_time(given) == written
+
+
+def test_paths_with_spaces_are_quoted_for_the_shell(tmp_path):
+    folder = tmp_path / "my studies"
+    text = sweep_script(SweepJob("s1", folder, folder, "python", SlurmResources(1),
+                                 activate=folder / "venv/bin/activate"))
+    assert f"cd '{folder}'" in text and f"source '{folder}/venv/bin/activate'" in text
+
+
+FAKE_WORKER = """#!/usr/bin/env python3
+import pathlib, signal, sys, time
+log = pathlib.Path(sys.argv[1])
+def stop(signum, frame):
+    with log.open("a") as f:
+        f.write("TERM\\n")
+signal.signal(signal.SIGTERM, stop)
+log.write_text("started\\n")
+time.sleep(2)  # a second copy of the signal would arrive here
+sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("sent, requeued", [(signal.SIGUSR2, True), (signal.SIGTERM, False)])
+def test_the_warning_stops_the_worker_and_requeues_the_task_and_a_cancel_only_stops(tmp_path, sent,
+                                                                                   requeued):
+    """The script under plain bash, with a stand-in worker (exits 130 as a stopped worker does)
+    and a stand-in scontrol that records its arguments: Slurm's time-limit warning (USR2)
+    requeues the task, scancel's TERM does not."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/scontrol.args\n")
+    (bin_dir / "scontrol").chmod(0o755)
+    worker = tmp_path / "worker.py"
+    worker.write_text(FAKE_WORKER)
+    lines = sweep_script(job(tmp_path)).splitlines()
+    text = "\n".join(f"{sys.executable} {worker} {tmp_path}/worker.log &" if " worker s1 " in line
+                     else line for line in lines)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_ARRAY_JOB_ID": "7",
+           "SLURM_ARRAY_TASK_ID": "1"}
+    shell = subprocess.Popen(["bash", "-c", text], env=env, text=True, stdout=subprocess.PIPE)
+    log = tmp_path / "worker.log"
+    deadline = time.monotonic() + 30
+    while not (log.exists() and "started" in log.read_text()):
+        assert time.monotonic() < deadline and shell.poll() is None
+        time.sleep(0.05)
+    shell.send_signal(sent)
+    out, _ = shell.communicate(timeout=60)
+    assert log.read_text() == "started\nTERM\n"  # the worker is stopped by SIGTERM, once
+    assert shell.returncode == 130
+    if requeued:
+        assert (tmp_path / "scontrol.args").read_text().split() == ["requeue", "7_1"]
+        assert "requeueing array task 1" in out
+    else:
+        assert not (tmp_path / "scontrol.args").exists()

@@ -1,0 +1,75 @@
+"""`slurm`: the script printed by --dry-run, and every refusal a one-line error with exit 2,
+before anything is created or submitted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import write
+
+SPACE = """
+SPACE = {"conv": {"depth": 1, "filters": 8}, "head": {"layers": 0}, "training": {"epochs": 1}}
+DATA = {"name": "digits"}
+"""
+
+
+def slurm(tmp_path: Path, *args: str, path: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    write(tmp_path, "s.py", SPACE)
+    environment = {**os.environ, **env, **({"PATH": path} if path is not None else {})}
+    environment.pop("SEARCH_STORAGE", None)
+    return subprocess.run([sys.executable, "-m", "search", "slurm", "s.py", *args], cwd=tmp_path,
+                          text=True, capture_output=True, timeout=300, env=environment)
+
+
+def test_dry_run_prints_the_script_and_creates_nothing(tmp_path):
+    done = slurm(tmp_path, "--workers", "3", "--storage", "s.log", "--time", "2h", "--dry-run",
+                 path=str(Path(sys.executable).parent) + ":/usr/bin:/bin")
+    assert done.returncode == 0, done.stderr
+    assert "#SBATCH --array=0-2" in done.stdout and "#SBATCH --time=0-02:00:00" in done.stdout
+    assert f"--storage {tmp_path}/s.log" in done.stdout
+    assert not (tmp_path / "studies").exists() and not (tmp_path / "s.log").exists()
+
+
+def test_a_password_in_the_url_stays_out_of_the_printed_script(tmp_path):
+    done = slurm(tmp_path, "--workers", "2", "--storage-env", "DB", "--dry-run",
+                 DB="postgresql://u:pw-Hidden-77@127.0.0.1:9/db")
+    assert done.returncode == 0, done.stderr
+    assert "pw-Hidden-77" not in done.stdout + done.stderr and "--storage" not in done.stdout
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["--workers", "2"], {}, "SQLite is one file on one machine"),
+    (["--workers", "0", "--storage", "s.log"], {}, "'--workers' must be an int in [1, 10000]; got 0"),
+    (["--workers", "2", "--storage", "s.log", "--partition", "gpu\n#SBATCH --x"], {},
+     "'--partition' must be a Slurm name"),
+    (["--workers", "2", "--storage", "s.log", "--sbatch=--array=0-9"], {},
+     "the sweep script sets --array"),
+    (["--workers", "2", "--storage-env", "NOT_SET_HERE"], {},
+     "--storage-env NOT_SET_HERE: the environment variable is not set."),
+    (["--workers", "2", "--storage", "s.log", "--check-shared"], {},
+     "filesystem mounted at"),
+    (["--workers", "2", "--storage", "s.log"], {"PATH": "python's own folder"},
+     "'sbatch' is not on PATH: this machine is not a Slurm submit host."),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_is_created(tmp_path, args, env, message):
+    path = env.pop("PATH", None)
+    if path:
+        path = str(Path(sys.executable).parent)  # on a Slurm host too, no sbatch on this PATH
+    done = slurm(tmp_path, *args, path=path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "studies").exists() and not (tmp_path / "s.log").exists()
+
+
+def test_slurms_own_refusal_of_a_partition_is_a_sentence_before_anything_is_made(tmp_path, slurm):
+    done = globals()["slurm"](tmp_path, "--workers", "2", "--storage", "s.log", "--partition",
+                              "no-such-partition")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "Slurm refused the sweep: sbatch: error: invalid partition specified: " \
+           "no-such-partition" in done.stderr
+    assert not (tmp_path / "studies").exists()
