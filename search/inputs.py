@@ -26,7 +26,7 @@ __all__ = ["Domain", "Option", "OPTIONS", "check_values", "parsed", "arg_help", 
 
 SAMPLERS = ("tpe", "tpe-local", "random", "cmaes", "gp", "grid")
 PRUNERS = ("hyperband", "median", "successive-halving", "none")
-DEFAULT_SAMPLER, DEFAULT_PRUNER = "tpe", "hyperband"  # what `run` uses unless told otherwise
+DEFAULT_SAMPLER, DEFAULT_PRUNER = "tpe", "successive-halving"  # chosen on development tasks (bench/RESULTS.md)
 ENGINES = ("optuna", "keras-tuner", "keras-tuner-bayesian")
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "digits", "npz")
 NORMALIZATIONS = ("scale", "zscore", "per_channel")

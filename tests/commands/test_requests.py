@@ -23,7 +23,7 @@ def test_a_space_file_alone_names_the_study_and_takes_its_data(tmp_path, tiny_sp
     assert settings.name == "tiny" and settings.data.name == "digits"
     assert (request.trials, request.timeout, request.file_keys) == (3, None, frozenset())
     assert settings.storage.secret() == f"sqlite:///{tmp_path / 'studies' / 'tiny' / 'study.db'}"
-    assert (settings.sampler, settings.pruner, settings.seed) == ("tpe", "hyperband", 0)
+    assert (settings.sampler, settings.pruner, settings.seed) == ("tpe", "successive-halving", 0)
     assert "conv.depth" in settings.space.searched()
     assert not (tmp_path / "studies" / "tiny").exists()  # nothing created yet
 
