@@ -70,10 +70,44 @@ def test_gpu_path_runs_on_whatever_device_there_is():
 
 @requires_fashion
 @pytest.mark.slow
-def test_trials_per_device_runs():
-    out = bench("bench/trials_per_device.py", "--processes", "1", "2", "--trials", "2", "--limit",
-                "300", "--epochs", "1")
-    assert "| 2 |" in out and "| 1 |" in out
+def test_the_device_script_rehearses_every_section_on_the_cpu(tmp_path):
+    """What the first GPU call will run, end to end at a tiny size: every section writes its
+    JSON line (trials per process count through bench/trials_per_device.py, the seed model
+    through bench/gpu_path.py, a timed sweep refit and tested beside the hand-made model)."""
+    import json
+
+    out = tmp_path / "device.jsonl"
+    done = subprocess.run(["bash", "bench/device_run.sh", "all", "--size", "tiny", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "SEARCH_DEVICE_REHEARSAL": "1", "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert not [r for r in rows if "error" in r or "skipped" in r], rows
+    by = {section: [r for r in rows if r["section"] == section]
+          for section in ("seed_model", "processes", "fused", "sweep")}
+    assert by["seed_model"][0]["setting"].startswith("baseline") and len(by["seed_model"]) >= 5
+    assert all(r["images_per_s"] > 0 and r["device"] == "CPU" and r["backend"] == "jax"
+               for r in by["seed_model"])
+    assert [r["processes"] for r in by["processes"]] == [1, 2]
+    assert all(r["trials_per_hour"] > 0 for r in by["processes"])
+    assert [r["k"] for r in by["fused"]] == [1, 4]
+    sweep = by["sweep"][0]
+    assert 0 < sweep["test_accuracy"] <= 1 and 0 < sweep["hand_made_test_accuracy"] <= 1
+    again = subprocess.run([sys.executable, "bench/device_all.py", "--size", "tiny", "--out",
+                            str(tmp_path / "rerun.jsonl"), "--missing", str(out)], cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and not (tmp_path / "rerun.jsonl").exists()  # nothing missing
+
+
+def test_the_device_script_refuses_to_start_without_its_preparation(tmp_path):
+    (tmp_path / "bench").mkdir()
+    script = tmp_path / "bench/device_run.sh"
+    script.write_text((REPO / "bench/device_run.sh").read_text())
+    done = subprocess.run(["bash", str(script), "all"], capture_output=True, text=True, timeout=60,
+                          env={k: v for k, v in os.environ.items() if k != "SEARCH_DEVICE_REHEARSAL"})
+    assert done.returncode == 2 and not done.stdout
+    assert "not prepared, missing .whl/ (the wheels) .data/fashion-mnist: run 'bash " \
+           "bench/device_prepare.sh'" in done.stderr
 
 
 @pytest.mark.slow

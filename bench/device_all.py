@@ -1,0 +1,174 @@
+"""Every GPU figure the README needs, in one call, each written the moment it is measured.
+
+    bash bench/device_run.sh all                  # on the GPU machine (prepared beforehand)
+    python bench/device_all.py --size tiny        # the CPU rehearsal CI runs end to end
+
+Rows, in order, each one JSON line appended to ``--out`` as soon as it is measured (a run
+cut short keeps what it has; ``--missing FILE`` reruns only the rows FILE lacks):
+
+- ``seed_model``: training images/s of the users' model 3 (bench/gpu_path.py), the
+  baseline and then one speed setting at a time (data on device, a large batch, mixed
+  precision, jit, steps per execution);
+- ``processes``: trials per hour with 1, 2, 4, 8 worker processes sharing the device
+  (bench/trials_per_device.py);
+- ``fused``: k models trained as one program, k = 1, 4, 8, 16 (written as not built
+  while the engine has no fused training);
+- ``sweep``: a timed search of spaces/cnn.py on full Fashion-MNIST, its best config refit
+  on train+validation and tested once.
+
+Each section first checks the time left (``--budget``, seconds of wall time for the
+whole call) and writes a ``skipped`` line instead of starting what cannot finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(__file__))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parent.parent
+SIZES = {  # what each section runs at; "tiny" is the CPU rehearsal
+    "full": {"limit": 60000, "epochs": 3, "processes": [1, 2, 4, 8], "trials": 8,
+             "process_limit": 20000, "fused": [1, 4, 8, 16], "sweep": "4m", "large_batch": 1024},
+    "tiny": {"limit": 600, "epochs": 2, "processes": [1, 2], "trials": 1, "process_limit": 600,
+             "fused": [1, 4], "sweep": "20s", "large_batch": 256},
+}
+NEEDS = {"seed_model": 120, "processes": 150, "fused": 5, "sweep": 330}  # seconds at full size
+
+
+def main() -> None:
+    args = parse_args()
+    size = SIZES[args.size]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = _sections_in(Path(args.missing)) if args.missing else set()
+    deadline = time.monotonic() + args.budget
+    for name, measure in (("seed_model", seed_model), ("processes", processes),
+                          ("fused", fused), ("sweep", sweep)):
+        if name in done:
+            continue
+        need = NEEDS[name] if args.size == "full" else 0
+        if deadline - time.monotonic() < need:
+            write(out, {"section": name, "skipped": f"out of time ({need} s needed)"})
+            continue
+        try:
+            measure(size, lambda row, name=name: write(out, {"section": name, **row}))
+        except Exception as exc:  # one broken section must not cost the others
+            write(out, {"section": name, "error": f"{type(exc).__name__}: {exc}"[:500]})
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench/out"),
+                                                      "device.jsonl"))
+    parser.add_argument("--missing", help="a device.jsonl of an earlier call: skip what it has")
+    parser.add_argument("--budget", type=float, default=540, help="seconds for the whole call")
+    return parser.parse_args()
+
+
+def write(out: Path, row: dict) -> None:
+    """Append one measured row, with where and when, and show it."""
+    import keras
+
+    from search.model.execution import has_accelerator
+
+    row = {**row, "device": "GPU" if has_accelerator() else "CPU", "backend": keras.backend.backend(),
+           "host": platform.node(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    with out.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    print(json.dumps(row), flush=True)
+
+
+def _sections_in(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {r["section"] for r in rows if "skipped" not in r and "error" not in r}
+
+
+def seed_model(size: dict, emit) -> None:
+    """Images/s of model 3: the baseline, then one speed setting at a time."""
+    from gpu_path import measure, variants
+
+    from search.data.dataset import DataSpec, load_dataset
+    from search.model.execution import has_accelerator
+
+    spec = DataSpec(name="fashion_mnist", limit=size["limit"])
+    data = load_dataset(spec)
+    precision = "mixed_float16" if has_accelerator() else "mixed_bfloat16"
+    for label, change in variants(size["large_batch"], precision, 16).items():
+        result = measure(change, spec, data, size["epochs"])
+        emit({"setting": label, "images_per_s": round(result["steady"]),
+              "first_epoch_s": round(result["first"], 2), "images": len(data.y_train),
+              "val_accuracy": round(result["val_accuracy"], 4)})
+
+
+def processes(size: dict, emit) -> None:
+    """Trials per hour with k worker processes sharing the device."""
+    from trials_per_device import SPACE, trials_per_hour
+
+    gpus = "0" if _has_gpu() else None
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "space.py").write_text(SPACE.format(epochs=1, limit=size["process_limit"]))
+        for k in size["processes"]:
+            emit({"processes": k, "trials_per_hour": round(trials_per_hour(Path(folder), k,
+                                                                           size["trials"], gpus)),
+                  "trials": size["trials"], "images": size["process_limit"]})
+
+
+def fused(size: dict, emit) -> None:
+    """Not built yet: one honest line per k, so the table shows the gap."""
+    for k in size["fused"]:
+        emit({"k": k, "not_built": "the engine trains one model per program"})
+
+
+def sweep(size: dict, emit) -> None:
+    """A timed search of spaces/cnn.py on full Fashion-MNIST and the users' hand-made model
+    (studies/fashion-hand.yaml), each refit on train+validation and tested once."""
+    import yaml
+
+    tiny = size is SIZES["tiny"]
+    with tempfile.TemporaryDirectory() as folder:
+        limit = ["--limit", str(size["limit"]), "--epochs", "2"] if tiny else []
+        started = time.monotonic()
+        _search(["run", str(REPO / "spaces/cnn.py"), "--study", "sweep", "--timeout",
+                 size["sweep"], "--storage", f"{folder}/sweep.log", *limit], folder)
+        searched = time.monotonic() - started
+        hand = yaml.safe_load((REPO / "studies/fashion-hand.yaml").read_text())
+        if tiny:
+            hand["data"]["limit"], hand["params"]["training"]["epochs"] = size["limit"], 2
+        Path(folder, "hand.yaml").write_text(yaml.safe_dump(hand))
+        tested = {}
+        for name, config in (("search", "studies/sweep/best.yaml"), ("hand", "hand.yaml")):
+            _search(["train", config, "--refit", "--output", f"{folder}/{name}.keras"], folder)
+            tested[name] = yaml.safe_load(Path(folder, f"{name}.test.yaml").read_text())["accuracy"]
+        emit({"budget": size["sweep"], "search_s": round(searched),
+              "test_accuracy": round(tested["search"], 4),
+              "hand_made_test_accuracy": round(tested["hand"], 4)})
+
+
+def _search(argv: list[str], cwd: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "search", *argv], cwd=cwd, text=True,
+                          capture_output=True)
+    if done.returncode:
+        raise RuntimeError(f"search {argv[0]} exited {done.returncode}: {done.stderr[-400:]}")
+
+
+def _has_gpu() -> bool:
+    from search.model.execution import has_accelerator
+
+    return has_accelerator()
+
+
+if __name__ == "__main__":
+    main()
