@@ -7,9 +7,11 @@ and data, side by side (``--cores`` CPU cores each, pinned with taskset, so
 contenders running together see the same machine):
 
 - ``ours``: ``python -m search run SPACE --timeout BUDGET`` (the default: TPE,
-  Hyperband pruning, the space's warm start);
+  successive halving, the space's warm start);
 - ``random``: Optuna random search without pruning or warm start;
-- ``kt-hyperband`` / ``kt-bayesian``: ``--engine keras-tuner`` / ``keras-tuner-bayesian``;
+- ``kt-hyperband`` / ``kt-bayesian``: ``--engine keras-tuner`` / ``keras-tuner-bayesian``,
+  cold (KerasTuner has no warm start); Hyperband's ``max_epochs`` fitted to the budget so
+  one iteration of its brackets fits (``kt_schedule``);
 - ``hand``: our users' hand-made model (studies/fashion-hand.yaml), no search.
 
 Each search's best config is then refit on train+validation and tested once
@@ -131,7 +133,8 @@ def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path, slots: Qu
         shutil.rmtree(out / "studies" / study, ignore_errors=True)  # an interrupted earlier try
         command = ["run", args.space, "--study", study, "--studies-dir", str(out / "studies"),
                    "--timeout", f"{args.budget:.0f}s", "--seed", str(rep), *TASKS[args.task][0],
-                   *CONTENDERS[name], *(args.extra.split() if name == "ours" else [])]
+                   *CONTENDERS[name], *(args.extra.split() if name == "ours" else []),
+                   *(kt_schedule(args) if name == "kt-hyperband" else [])]
         started = time.time()
         epochs, log = timed_run(command, cores, folder.with_suffix(".log"))
         search_seconds = time.time() - started
@@ -144,6 +147,20 @@ def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path, slots: Qu
                 "test_accuracy": test, "curve": best_so_far(epochs), "cores": cores}
     finally:
         slots.put(cores)
+
+
+def kt_schedule(args: argparse.Namespace) -> list[str]:
+    """``--epochs M`` for KerasTuner Hyperband: its brackets fitted to the budget
+    (bench/kt_brackets.py), at the epoch cost recorded on the development task
+    fashion-pairs5 scaled to this task's training images and cores."""
+    from kt_brackets import epoch_seconds, fitted_max_epochs
+    from search.data.dataset import DataSpec
+
+    spec = DataSpec(**TASKS[args.task][1])
+    pool = spec.limit or {"digits": 1797, "cifar10": 50000}.get(spec.name, 60000)
+    images = pool * (1 - spec.val_fraction)
+    seconds = epoch_seconds("fashion-pairs5", images) / args.cores
+    return ["--epochs", str(fitted_max_epochs(20, args.budget, seconds))]
 
 
 def hand_made(args: argparse.Namespace, folder: Path, rep: int, cores: list[int]) -> dict:

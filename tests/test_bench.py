@@ -178,3 +178,23 @@ def test_the_portfolio_procedure_reads_development_tasks_only():
     assert portfolio.nested({"conv.depth": 2, "conv.filters.1": 64, "conv.filters.0": 32,
                              "bn.enabled": True}) == {
         "bn": {"enabled": True}, "conv": {"depth": 2, "filters": [32, 64]}}
+
+
+def test_the_fitted_kerastuner_schedule_counts_epochs_as_kerastuners_own_oracle():
+    import keras_tuner as kt
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from kt_brackets import fitted_max_epochs, iteration_epochs
+
+    for max_epochs in (1, 3, 9, 12, 20):
+        oracle = kt.oracles.HyperbandOracle(kt.Objective("val_accuracy", "max"),
+                                            max_epochs=max_epochs, factor=3)
+        total = 0
+        for bracket in range(oracle._get_num_brackets()):
+            epochs = [oracle._get_epochs(bracket, r) for r in range(bracket + 1)]
+            total += sum(oracle._get_size(bracket, r) * (e - ([0] + epochs)[r])
+                         for r, e in enumerate(epochs))
+        assert iteration_epochs(max_epochs) == total
+    assert iteration_epochs(20) * 8.0 > 1200  # the space's own 20 epochs: one iteration > 20 min
+    fitted = fitted_max_epochs(20, 1200, 8.0)
+    assert iteration_epochs(fitted) * 8.0 <= 1200 < iteration_epochs(fitted + 1) * 8.0
