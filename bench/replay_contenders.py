@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import optuna
+
 from replay_run import Contender, World
 from search.study.algorithms import make_pruner, make_sampler, pruner_rungs
 from search.study.local_search import IncumbentSampler
@@ -26,6 +28,35 @@ CONTENDERS: dict[str, dict[str, Any]] = {
                    pruner=lambda epochs: make_pruner("successive-halving", epochs),
                    cost_rule="rung", rungs=lambda epochs: pruner_rungs("successive-halving", epochs)),
 }
+
+
+def _rungs(first: int, factor: int):
+    def rungs(epochs: int) -> list[int]:
+        out, rung = [], first
+        while rung < epochs:
+            out, rung = out + [rung], rung * factor
+        return out
+    return rungs
+
+
+def _tpe(seed: int, **changes: Any) -> optuna.samplers.TPESampler:
+    settings = dict(seed=seed, multivariate=True, group=True, constant_liar=True,
+                    n_startup_trials=5, **changes)
+    return optuna.samplers.TPESampler(**settings)
+
+
+# Variants of the default's settings, each changing one: the first rung, the reduction
+# factor, TPE's random start-up trials, TPE's candidates per suggestion.
+for _name, _first, _factor, _tpe_changes in (("tpe-sh-first2", 2, 3, {}),
+                                             ("tpe-sh-factor4", 1, 4, {}),
+                                             ("tpe-sh-startup10", 1, 3, {"n_startup_trials": 10}),
+                                             ("tpe-sh-ei64", 1, 3, {"n_ei_candidates": 64})):
+    CONTENDERS[_name] = dict(
+        sampler=lambda space, seed, changes=_tpe_changes: _tpe(seed, **changes),
+        pruner=lambda epochs, first=_first, factor=_factor: optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=first, reduction_factor=factor),
+        cost_rule="rung", rungs=lambda epochs, first=_first, factor=_factor: _rungs(first, factor)(epochs))
+
 for _share in (0.3, 0.5):
     # tpe-sh, with that share of trials made neighbours of the incumbent.
     CONTENDERS[f"tpe-local{_share}-sh"] = {**CONTENDERS["tpe-sh"], "sampler": (

@@ -133,7 +133,8 @@ def _check_text(value: Any) -> None:
 
 
 SLURM_TIME = re.compile(r"\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2}")  # Slurm's own forms
-SBATCH_OWN = ("--array", "--output", "--error", "--signal", "--no-requeue", "--job-name")
+SBATCH_OWN = ("--array", "--output", "--error", "--signal", "--no-requeue", "--job-name", "--export",
+              "--wrap", "--chdir", "--ntasks")
 
 
 def _check_slurm_time(value: Any) -> None:
@@ -152,7 +153,8 @@ def _check_pattern(pattern: str, example: str) -> Callable[[Any], None]:
 
 def _check_sbatch_line(value: Any) -> None:
     _check_pattern(r"--[a-z][a-z0-9-]*(=[^\x00-\x1f]*)?", "one option, e.g. --constraint=a100")(value)
-    if value.split("=")[0] in SBATCH_OWN:
+    name = value.split("=")[0]
+    if any(own.startswith(name) for own in SBATCH_OWN):  # sbatch takes abbreviations too
         raise ValueError(f"the sweep script sets {', '.join(SBATCH_OWN)} itself")
 
 

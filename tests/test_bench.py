@@ -83,7 +83,9 @@ def test_the_device_script_rehearses_every_section_on_the_cpu(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert not [r for r in rows if "error" in r or "skipped" in r], rows
-    by = {section: [r for r in rows if r["section"] == section]
+    assert [r["section"] for r in rows if r.get("complete")] == ["seed_model", "processes", "fused",
+                                                                 "sweep"]
+    by = {section: [r for r in rows if r["section"] == section and not r.get("complete")]
           for section in ("seed_model", "processes", "fused", "sweep")}
     assert by["seed_model"][0]["setting"].startswith("baseline") and len(by["seed_model"]) >= 5
     assert all(r["images_per_s"] > 0 and r["device"] == "CPU" and r["backend"] == "jax"

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from search.inputs import parse_duration
 
-__all__ = ["SlurmResources", "SweepJob", "sweep_script", "slurm_time", "INTERRUPTED_STATUS"]
+__all__ = ["SlurmResources", "SweepJob", "sweep_script", "slurm_time", "slurm_seconds",
+           "INTERRUPTED_STATUS"]
 
 INTERRUPTED_STATUS = 130  # a worker's exit status after a stop (search.errors.EXIT_INTERRUPTED)
 
@@ -42,7 +43,7 @@ class SlurmResources:
 
     def directives(self) -> list[str]:
         """The resource options, as sbatch takes them."""
-        given = [("--cpus-per-task", self.cpus_per_worker),
+        given = [("--ntasks", 1), ("--cpus-per-task", self.cpus_per_worker),
                  ("--gpus-per-task", self.gpus_per_worker or None), ("--mem", self.mem),
                  ("--time", slurm_time(self.time) if self.time else None),
                  ("--partition", self.partition), ("--account", self.account), ("--qos", self.qos)]
@@ -77,12 +78,28 @@ def slurm_time(value: str) -> str:
     return f"{days}-{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
 
 
+def slurm_seconds(value: str) -> int:
+    """Seconds of a time limit in Slurm's forms (minutes, MM:SS, HH:MM:SS, D-HH[:MM[:SS]])
+    or ours (8h)."""
+    text = slurm_time(value)
+    days, _, clock = text.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    if days:  # D-HH, D-HH:MM, D-HH:MM:SS
+        parts += [0] * (3 - len(parts))
+        return int(days) * 86400 + parts[0] * 3600 + parts[1] * 60 + parts[2]
+    if len(parts) == 1:  # minutes
+        return parts[0] * 60
+    if len(parts) == 2:  # minutes:seconds
+        return parts[0] * 60 + parts[1]
+    return parts[0] * 3600 + parts[1] * 60 + parts[2]
+
+
 def sweep_script(job: SweepJob) -> str:
     """The whole sbatch script: directives, then the worker under a signal trap."""
     res = job.resources
     folder = job.folder
     directives = [f"--job-name=search-{job.study}", f"--array=0-{res.workers - 1}",
-                  f"--output={folder}/%A_%a.out", "--open-mode=append", "--requeue",
+                  f'--output="{folder}/%A_%a.out"', "--open-mode=append", "--requeue",
                   f"--signal=B:USR2@{res.signal_lead}", *res.directives()]
     worker = [job.python, "-m", "search", "worker", job.study, "--studies-dir",
               str(job.studies_dir), *job.worker_args]
@@ -101,15 +118,20 @@ def sweep_script(job: SweepJob) -> str:
     lines += [
         'echo "search: array task ${SLURM_ARRAY_TASK_ID} of job ${SLURM_ARRAY_JOB_ID} on '
         '$(hostname), restart ${SLURM_RESTART_COUNT:-0}"',
+        "# The time-limit warning (or scancel --batch --signal=USR2): stop, then requeue this task.",
+        "# SIGTERM (scancel, preemption): stop; Slurm decides about the task. Set before the",
+        "# worker starts, so a signal that comes first is kept and passed on.",
+        "worker='' requeue=0 stopping=0",
+        "stop() { stopping=1; [ -z \"$worker\" ] || kill -TERM \"$worker\" 2>/dev/null; }",
+        "trap 'requeue=1; stop' USR2",
+        "trap 'stop' TERM",
         " ".join(shlex.quote(part) for part in worker) + " &",
         "worker=$!",
-        "# The time-limit warning (or scancel --batch --signal=USR2): stop, then requeue this task.",
-        "# SIGTERM (scancel, preemption): stop; Slurm decides about the task.",
-        "requeue=0",
-        "trap 'requeue=1; kill -TERM \"$worker\" 2>/dev/null' USR2",
-        "trap 'kill -TERM \"$worker\" 2>/dev/null' TERM",
+        '[ "$stopping" -eq 0 ] || kill -TERM "$worker" 2>/dev/null',
+        "# A trapped signal ends a wait early: wait again until the worker is gone, then once",
+        "# more for its own exit status (bash keeps it).",
+        'while kill -0 "$worker" 2>/dev/null; do wait "$worker"; done',
         'wait "$worker"; status=$?',
-        'while kill -0 "$worker" 2>/dev/null; do wait "$worker"; status=$?; done',
         f'if [ "$status" -eq {INTERRUPTED_STATUS} ] && [ "$requeue" -eq 1 ]; then',
         '  echo "search: worker stopped; its trial is re-queued; requeueing array task '
         '${SLURM_ARRAY_TASK_ID}"',

@@ -76,15 +76,22 @@ def array_tasks(job_ids: list[str]) -> list[ArrayTask] | str:
             if "Invalid job id" in str(exc):
                 continue  # finished long enough ago that Slurm forgot it
             return str(exc)
-        tasks += [_task(line) for line in out.splitlines() if line.strip()]
+        tasks += [task for line in out.splitlines() if line.strip() for task in _tasks(line)]
     return tasks
 
 
-def _task(line: str) -> ArrayTask:
+def _tasks(line: str) -> list[ArrayTask]:
+    """The array tasks of one ``scontrol --oneliner`` line: one, or (tasks not started yet,
+    which Slurm keeps as one record) each of its range ``0-3``, ``1,4-6`` or ``0-7%2``."""
     fields = dict(re.findall(r"(\w+)=(\S*)", line))
-    name = f"{fields.get('ArrayJobId', fields.get('JobId'))}_{fields.get('ArrayTaskId', '')}"
-    return ArrayTask(name, fields.get("JobState", "?"), fields.get("Reason", ""),
-                     int(fields.get("Restarts", 0) or 0))
+    job = fields.get("ArrayJobId", fields.get("JobId"))
+    ids = []
+    for part in fields.get("ArrayTaskId", "").split("%")[0].split(","):
+        low, _, high = part.partition("-")
+        ids += [str(i) for i in range(int(low), int(high) + 1)] if high.isdigit() and \
+            low.isdigit() else [part]
+    return [ArrayTask(f"{job}_{i}", fields.get("JobState", "?"), fields.get("Reason", ""),
+                      int(fields.get("Restarts", 0) or 0)) for i in ids]
 
 
 def _slurm(argv: list[str], env: dict[str, str]) -> str:

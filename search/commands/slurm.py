@@ -10,11 +10,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from search.cluster.sbatch import SlurmResources, SweepJob, sweep_script
+from search.cluster.sbatch import SlurmResources, SweepJob, slurm_seconds, sweep_script
 from search.cluster.scheduler import check_submission, submit
 from search.cluster.shared_fs import shared_path_problem
 from search.commands.requests import run_request
-from search.errors import SearchError
+from search.errors import SearchError, shown
 from search.storage_url import STORAGE_ENV, StorageURL
 
 __all__ = ["slurm", "sweep_job", "SLURM_JOBS_ATTR"]
@@ -34,7 +34,7 @@ def slurm(args: argparse.Namespace, console: Console) -> int:
         _check_shared(job, settings.storage)
     script = sweep_script(job)
     if args.dry_run:
-        console.print(script, end="", soft_wrap=True)
+        sys.stdout.write(script)  # as it is: no markup, no wrapping
         return 0
     check_submission(script)  # Slurm's own refusal comes before the study is created
     study = _create_study(args, request, console)
@@ -42,13 +42,22 @@ def slurm(args: argparse.Namespace, console: Console) -> int:
     path = job.folder / "sweep.sbatch"
     path.write_text(script)
     secret = settings.storage.passwords()
-    job_id = submit(path, {STORAGE_ENV: settings.storage.secret()} if secret else None)
+    try:
+        job_id = submit(path, {STORAGE_ENV: settings.storage.secret()} if secret else None)
+    except SearchError as exc:
+        raise SearchError(f"{exc} The study '{settings.name}' was created and its budget "
+                          f"started; submit the script again once Slurm takes it: sbatch {path}"
+                          + (f" (with {STORAGE_ENV} set)" if secret else "") + ".") from None
     jobs = list(study.user_attrs.get(SLURM_JOBS_ATTR, [])) + [
         {"job": job_id, "workers": job.resources.workers, "script": str(path)}]
     study.set_user_attr(SLURM_JOBS_ATTR, jobs)
+    follow = f"python -m search status {settings.name} --studies-dir {args.studies_dir}"
+    if settings.storage.journal_file is not None:
+        follow += f" --storage {settings.storage.journal_file}"
+    elif secret or settings.storage.is_url:
+        follow += f" (with {STORAGE_ENV} set to the storage URL)"
     console.print(f"submitted Slurm job {job_id}: {job.resources.workers} workers of study "
-                  f"'{settings.name}' ({path}); logs in {job.folder}/. Follow it with: "
-                  f"python -m search status {settings.name} --studies-dir {args.studies_dir}",
+                  f"'{settings.name}' ({path}); logs in {job.folder}/. Follow it with: {follow}",
                   soft_wrap=True)
     return 0
 
@@ -67,13 +76,27 @@ def sweep_job(args: argparse.Namespace, name: str, storage: StorageURL) -> Sweep
         worker_args += ["--storage", storage.secret()]
     if args.checkpoint_dir:
         worker_args += ["--checkpoint-dir", str(args.checkpoint_dir.resolve())]
+    _check_lead(resources)
     activate = args.activate.resolve() if args.activate else None
     if activate is not None and not activate.is_file():
         raise SearchError(f"--activate '{args.activate}': no such file.",
                           hint="Give a virtual environment's bin/activate.")
-    return SweepJob(study=name, studies_dir=Path(args.studies_dir).resolve(), workdir=Path.cwd(),
-                    python="python" if activate else sys.executable, resources=resources,
-                    worker_args=tuple(worker_args), activate=activate)
+    job = SweepJob(study=name, studies_dir=Path(args.studies_dir).resolve(), workdir=Path.cwd(),
+                   python="python" if activate else sys.executable, resources=resources,
+                   worker_args=tuple(worker_args), activate=activate)
+    for flag, path in (("--studies-dir", job.studies_dir), ("the current folder", job.workdir),
+                       ("--activate", activate), ("--checkpoint-dir", args.checkpoint_dir)):
+        if path is not None and any(c == '"' or ord(c) < 32 for c in str(path)):
+            raise SearchError(f"{flag} {shown(str(path))}: a path with a quote or a control "
+                              "character cannot be written into an sbatch script.")
+    return job
+
+
+def _check_lead(resources: SlurmResources) -> None:
+    if resources.time and resources.signal_lead >= slurm_seconds(resources.time):
+        raise SearchError(f"--signal-lead {resources.signal_lead}: the warning would come before "
+                          f"the task starts (--time {resources.time}).",
+                          hint="Give a longer --time or a shorter --signal-lead (default 120 s).")
 
 
 def _storage_from_env(variable: str) -> str:

@@ -28,10 +28,11 @@ class StopSignal:
     @classmethod
     def handler(cls, signum: int, frame: Any) -> None:
         """Set the flag, and raise Interrupted unless a deferred block is open. A repeated
-        signal (a scheduler that signals the job's shell, which passes it on, and every process
+        SIGTERM (a scheduler that signals the job's shell, which passes it on, and every process
         of the job as well) only keeps the flag: it must not cut the first one's clean-up short
-        (re-queueing the running trial)."""
-        if cls.requested:
+        (re-queueing the running trial). A repeated Ctrl-C is a person who wants out now: it
+        raises again (a trial it leaves RUNNING is re-queued at the next start)."""
+        if cls.requested and signum != signal.SIGINT:
             return
         cls.requested = True
         if not cls._depth:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from search.cluster.sbatch import SlurmResources, SweepJob, slurm_time, sweep_script
+from search.cluster.sbatch import SlurmResources, SweepJob, slurm_seconds, slurm_time, sweep_script
 
 
 def job(tmp_path: Path, **resources) -> SweepJob:
@@ -26,8 +26,8 @@ def test_the_script_asks_for_an_array_a_warning_signal_and_requeue(tmp_path):
                             account="lab", qos="low", extra=("--constraint=a100",), signal_lead=300))
     directives = [line[len("#SBATCH "):] for line in text.splitlines() if line.startswith("#SBATCH ")]
     assert directives == [
-        "--job-name=search-s1", "--array=0-3", f"--output={tmp_path}/studies/s1/slurm/%A_%a.out",
-        "--open-mode=append", "--requeue", "--signal=B:USR2@300", "--cpus-per-task=1",
+        "--job-name=search-s1", "--array=0-3", f'--output="{tmp_path}/studies/s1/slurm/%A_%a.out"',
+        "--open-mode=append", "--requeue", "--signal=B:USR2@300", "--ntasks=1", "--cpus-per-task=1",
         "--gpus-per-task=1", "--mem=16G", "--time=0-08:00:00", "--partition=gpu", "--account=lab",
         "--qos=low", "--constraint=a100"]
     assert f"/venv/bin/python -m search worker s1 --studies-dir {tmp_path}/studies --storage " \
@@ -42,6 +42,13 @@ def test_time_limits_keep_slurms_forms_and_convert_durations(given, written):
     assert slurm_time(given) == written
 
 
+@pytest.mark.parametrize("given, seconds", [
+    ("90", 5400), ("2:30", 150), ("1:00:00", 3600), ("2-12", 216000), ("1-02:03", 93780),
+    ("8h", 28800)])
+def test_time_limits_in_every_slurm_form_read_as_seconds(given, seconds):
+    assert slurm_seconds(given) == seconds
+
+
 def test_paths_with_spaces_are_quoted_for_the_shell(tmp_path):
     folder = tmp_path / "my studies"
     text = sweep_script(SweepJob("s1", folder, folder, "python", SlurmResources(1),
@@ -52,12 +59,16 @@ def test_paths_with_spaces_are_quoted_for_the_shell(tmp_path):
 FAKE_WORKER = """#!/usr/bin/env python3
 import pathlib, signal, sys, time
 log = pathlib.Path(sys.argv[1])
+stops = []
 def stop(signum, frame):
+    stops.append(signum)
     with log.open("a") as f:
         f.write("TERM\\n")
 signal.signal(signal.SIGTERM, stop)
 log.write_text("started\\n")
-time.sleep(2)  # a second copy of the signal would arrive here
+while not stops:  # until stopped, as a training worker
+    time.sleep(0.01)
+time.sleep(0.5)  # the window in which a second copy of the signal would arrive
 sys.exit(130)
 """
 

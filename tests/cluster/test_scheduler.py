@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from search.cluster.scheduler import _task, array_tasks, require_slurm, submit
+from search.cluster.scheduler import _tasks, array_tasks, require_slurm, submit
 from search.errors import SearchError
 
 LINE = ("JobId=12 ArrayJobId=11 ArrayTaskId=1 JobName=search-s1 UserId=u(1000) JobState=PENDING "
@@ -15,8 +15,13 @@ LINE = ("JobId=12 ArrayJobId=11 ArrayTaskId=1 JobName=search-s1 UserId=u(1000) J
 
 
 def test_a_task_line_gives_its_name_state_reason_and_restarts():
-    task = _task(LINE)
+    [task] = _tasks(LINE)
     assert (task.job, task.state, task.reason, task.restarts) == ("11_1", "PENDING", "BeginTime", 2)
+
+
+def test_tasks_not_started_yet_are_one_record_per_range_and_shown_one_by_one():
+    waiting = LINE.replace("ArrayTaskId=1", "ArrayTaskId=0-2,5%2")
+    assert [t.job for t in _tasks(waiting)] == ["11_0", "11_1", "11_2", "11_5"]
 
 
 def test_without_slurm_on_path_the_user_is_told_where_to_run(monkeypatch):

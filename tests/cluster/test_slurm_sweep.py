@@ -83,10 +83,12 @@ def test_a_stopped_task_is_requeued_and_its_trial_resumes_from_its_last_epoch(tm
     # What Slurm's --signal=B:USR2@N does before a time limit, sent by hand:
     subprocess.run(["scancel", "--batch", "--signal=USR2", f"{job}_0"], check=True)
     deadline = time.monotonic() + 600
-    while "Restarts=0" in subprocess.run(["scontrol", "show", "job", f"{job}_0"],
-                                         capture_output=True, text=True).stdout:
-        assert time.monotonic() < deadline, "the array task was never requeued"
+    shown = ""
+    while not ("JobState=PENDING" in shown and "Restarts=1" in shown):
+        assert time.monotonic() < deadline, f"the array task was never requeued:\n{shown}"
         time.sleep(0.5)
+        shown = subprocess.run(["scontrol", "--oneliner", "show", "job", f"{job}_0"],
+                               capture_output=True, text=True).stdout
     # Slurm holds a requeued job back for two minutes; let it start now.
     subprocess.run(["scontrol", "update", f"JobId={job}_0", "StartTime=now"], check=True)
     wait_until_gone(job)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write
+from search.cluster.shared_fs import shared_path_problem
 
 SPACE = """
 SPACE = {"conv": {"depth": 1, "filters": 8}, "head": {"layers": 0}, "training": {"epochs": 1}}
@@ -26,13 +27,14 @@ def slurm(tmp_path: Path, *args: str, path: str | None = None, **env: str) -> su
                           text=True, capture_output=True, timeout=300, env=environment)
 
 
-def test_dry_run_prints_the_script_and_creates_nothing(tmp_path):
+def test_dry_run_prints_the_script_as_it_is_and_creates_nothing(tmp_path):
     done = slurm(tmp_path, "--workers", "3", "--storage", "s.log", "--time", "2h", "--dry-run",
-                 path=str(Path(sys.executable).parent) + ":/usr/bin:/bin")
+                 "--studies-dir", "st[red]:smile:", path=str(Path(sys.executable).parent) + ":/usr/bin:/bin")
     assert done.returncode == 0, done.stderr
     assert "#SBATCH --array=0-2" in done.stdout and "#SBATCH --time=0-02:00:00" in done.stdout
+    assert f'#SBATCH --output="{tmp_path}/st[red]:smile:/s/slurm/%A_%a.out"' in done.stdout
     assert f"--storage {tmp_path}/s.log" in done.stdout
-    assert not (tmp_path / "studies").exists() and not (tmp_path / "s.log").exists()
+    assert not (tmp_path / "st[red]:smile:").exists() and not (tmp_path / "s.log").exists()
 
 
 def test_a_password_in_the_url_stays_out_of_the_printed_script(tmp_path):
@@ -49,17 +51,24 @@ def test_a_password_in_the_url_stays_out_of_the_printed_script(tmp_path):
      "'--partition' must be a Slurm name"),
     (["--workers", "2", "--storage", "s.log", "--sbatch=--array=0-9"], {},
      "the sweep script sets --array"),
+    (["--workers", "2", "--storage", "s.log", "--sbatch=--arr=0-9"], {},  # sbatch's abbreviation
+     "the sweep script sets --array"),
+    (["--workers", "2", "--storage", "s.log", "--time", "2", "--signal-lead", "300"], {},
+     "--signal-lead 300: the warning would come before the task starts (--time 2)."),
     (["--workers", "2", "--storage-env", "NOT_SET_HERE"], {},
      "--storage-env NOT_SET_HERE: the environment variable is not set."),
     (["--workers", "2", "--storage", "s.log", "--check-shared"], {},
      "filesystem mounted at"),
-    (["--workers", "2", "--storage", "s.log"], {"PATH": "python's own folder"},
+    (["--workers", "2", "--storage", "s.log"], {"PATH": "an empty folder"},
      "'sbatch' is not on PATH: this machine is not a Slurm submit host."),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_is_created(tmp_path, args, env, message):
+    if "--check-shared" in args and shared_path_problem(tmp_path) is None:
+        pytest.skip("the temporary folder is on a shared filesystem here")
     path = env.pop("PATH", None)
     if path:
-        path = str(Path(sys.executable).parent)  # on a Slurm host too, no sbatch on this PATH
+        (tmp_path / "empty").mkdir()
+        path = str(tmp_path / "empty")  # on a Slurm host too, no sbatch on this PATH
     done = slurm(tmp_path, *args, path=path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr

@@ -3,8 +3,6 @@ component's, a numeric bound), a component's baseline and knob domains."""
 
 from __future__ import annotations
 
-import pytest
-
 from search.space.schema import AUGMENTATIONS, COMPONENTS, AtLeast, describe_when, knob_spec
 
 

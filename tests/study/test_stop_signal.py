@@ -56,6 +56,15 @@ def test_a_repeated_signal_keeps_the_flag_and_does_not_cut_the_clean_up_short():
     assert cleaned == ["re-queued"]
 
 
+def test_a_second_ctrl_c_raises_again():
+    with stopping_on_signals():
+        with pytest.raises(KeyboardInterrupt):
+            StopSignal.handler(signal.SIGTERM, None)
+        with pytest.raises(KeyboardInterrupt):
+            StopSignal.handler(signal.SIGINT, None)
+        StopSignal.handler(signal.SIGTERM, None)  # a repeated SIGTERM: the flag only
+
+
 def test_handlers_are_left_alone_off_the_main_thread():
     before, seen = signal.getsignal(signal.SIGTERM), []
 
