@@ -40,8 +40,8 @@ def _rungs(first: int, factor: int):
 
 
 def _tpe(seed: int, **changes: Any) -> optuna.samplers.TPESampler:
-    settings = dict(seed=seed, multivariate=True, group=True, constant_liar=True,
-                    n_startup_trials=5, **changes)
+    settings = {**dict(seed=seed, multivariate=True, group=True, constant_liar=True,
+                       n_startup_trials=5), **changes}
     return optuna.samplers.TPESampler(**settings)
 
 
