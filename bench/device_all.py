@@ -39,9 +39,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parent.parent
 SIZES = {  # what each section runs at; "tiny" is the CPU rehearsal
     "full": {"limit": 60000, "epochs": 3, "processes": [1, 2, 4, 8], "trials": 8,
-             "process_limit": 20000, "fused": [1, 4, 8, 16], "sweep": "4m", "large_batch": 1024},
-    "tiny": {"limit": 600, "epochs": 2, "processes": [1, 2], "trials": 1, "process_limit": 600,
-             "fused": [1, 4], "sweep": "20s", "large_batch": 256},
+             "process_limit": 20000, "fused": [1, 4, 8, 16], "sweep": "4m", "large_batch": 1024,
+             "settings": None},
+    "tiny": {"limit": 600, "epochs": 2, "processes": [1], "trials": 1, "process_limit": 600,
+             "fused": [1, 4], "sweep": "20s", "large_batch": 256,
+             "settings": 2},  # the baseline and data on device (bench/gpu_path.py's test runs all)
 }
 NEEDS = {"seed_model": 120, "processes": 150, "fused": 5, "sweep": 330}  # seconds at full size
 
@@ -108,7 +110,8 @@ def seed_model(size: dict, emit) -> None:
     spec = DataSpec(name="fashion_mnist", limit=size["limit"])
     data = load_dataset(spec)
     precision = "mixed_float16" if has_accelerator() else "mixed_bfloat16"
-    for label, change in variants(size["large_batch"], precision, 16).items():
+    settings = list(variants(size["large_batch"], precision, 16).items())[:size["settings"]]
+    for label, change in settings:
         result = measure(change, spec, data, size["epochs"])
         emit({"setting": label, "images_per_s": round(result["steady"]),
               "first_epoch_s": round(result["first"], 2), "images": len(data.y_train),

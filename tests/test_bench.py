@@ -87,10 +87,11 @@ def test_the_device_script_rehearses_every_section_on_the_cpu(tmp_path):
                                                                  "sweep"]
     by = {section: [r for r in rows if r["section"] == section and not r.get("complete")]
           for section in ("seed_model", "processes", "fused", "sweep")}
-    assert by["seed_model"][0]["setting"].startswith("baseline") and len(by["seed_model"]) >= 5
+    assert [r["setting"] for r in by["seed_model"]] == ["baseline (host data, batch 128, float32)",
+                                                        "data on device"]
     assert all(r["images_per_s"] > 0 and r["device"] == "CPU" and r["backend"] == "jax"
                for r in by["seed_model"])
-    assert [r["processes"] for r in by["processes"]] == [1, 2]
+    assert [r["processes"] for r in by["processes"]] == [1]
     assert all(r["trials_per_hour"] > 0 for r in by["processes"])
     assert [r["k"] for r in by["fused"]] == [1, 4]
     sweep = by["sweep"][0]
