@@ -42,17 +42,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from common import header, table  # noqa: E402
+from tasks import DEVELOPMENT, EVALUATION, data_flags  # noqa: E402
 from search.inputs import parse_duration  # noqa: E402
 
-TASKS = {  # data flags for `run`, and the same as a data spec for the hand-made model
-    "fashion10k": (["--limit", "10000"], {"name": "fashion_mnist", "limit": 10000}),
-    "fashion": ([], {"name": "fashion_mnist"}),
-    "fashion3": (["--classes", "fashion3"], {"name": "fashion_mnist", "classes": "fashion3"}),
-    "fashion5": (["--classes", "0,1,2,3,4"], {"name": "fashion_mnist", "classes": [0, 1, 2, 3, 4]}),
-    "mnist": (["--data", "mnist"], {"name": "mnist"}),
-    "cifar10": (["--data", "cifar10"], {"name": "cifar10"}),
-    "digits": (["--data", "digits"], {"name": "digits"}),  # the CI smoke size
-}
+# Tasks: bench/tasks.py. Reported results come from its evaluation tasks; its development
+# tasks (digits: the CI smoke size) are where defaults are chosen, never reported as quality.
+TASKS = {name: (data_flags(spec), spec) for name, spec in {**DEVELOPMENT, **EVALUATION}.items()}
 CONTENDERS = {
     "ours": [],
     "random": ["--sampler", "random", "--pruner", "none", "--no-warm-start"],
