@@ -7,7 +7,7 @@ from typing import Any
 import optuna
 
 from replay_run import Contender, World
-from search.study.algorithms import make_pruner, make_sampler, pruner_rungs
+from search.study.algorithms import halving_rungs, make_pruner, make_sampler, pruner_rungs, tpe_sampler
 from search.study.local_search import IncumbentSampler
 
 CONTENDERS: dict[str, dict[str, Any]] = {
@@ -30,21 +30,6 @@ CONTENDERS: dict[str, dict[str, Any]] = {
 }
 
 
-def _rungs(first: int, factor: int):
-    def rungs(epochs: int) -> list[int]:
-        out, rung = [], first
-        while rung < epochs:
-            out, rung = out + [rung], rung * factor
-        return out
-    return rungs
-
-
-def _tpe(seed: int, **changes: Any) -> optuna.samplers.TPESampler:
-    settings = {**dict(seed=seed, multivariate=True, group=True, constant_liar=True,
-                       n_startup_trials=5), **changes}
-    return optuna.samplers.TPESampler(**settings)
-
-
 # Variants of the default's settings, each changing one: the first rung, the reduction
 # factor, TPE's random start-up trials, TPE's candidates per suggestion.
 for _name, _first, _factor, _tpe_changes in (("tpe-sh-first2", 2, 3, {}),
@@ -52,10 +37,10 @@ for _name, _first, _factor, _tpe_changes in (("tpe-sh-first2", 2, 3, {}),
                                              ("tpe-sh-startup10", 1, 3, {"n_startup_trials": 10}),
                                              ("tpe-sh-ei64", 1, 3, {"n_ei_candidates": 64})):
     CONTENDERS[_name] = dict(
-        sampler=lambda space, seed, changes=_tpe_changes: _tpe(seed, **changes),
+        sampler=lambda space, seed, changes=_tpe_changes: tpe_sampler(seed, **changes),
         pruner=lambda epochs, first=_first, factor=_factor: optuna.pruners.SuccessiveHalvingPruner(
             min_resource=first, reduction_factor=factor),
-        cost_rule="rung", rungs=lambda epochs, first=_first, factor=_factor: _rungs(first, factor)(epochs))
+        cost_rule="rung", rungs=lambda epochs, first=_first, factor=_factor: halving_rungs(first, factor, epochs))
 
 for _share in (0.3, 0.5):
     # tpe-sh, with that share of trials made neighbours of the incumbent.

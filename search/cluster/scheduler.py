@@ -51,16 +51,12 @@ def submit(script: Path, env: dict[str, str] | None = None) -> str:
 def check_submission(script: str) -> None:
     """``sbatch --test-only``: Slurm checks the script's partition, account, QOS and
     resources and submits nothing; a refusal is a SearchError before anything is created."""
-    argv = [require_slurm("sbatch"), "--test-only"]
     try:
-        done = subprocess.run(argv, input=script, capture_output=True, text=True,
-                              env=dict(os.environ), timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise SearchError(f"sbatch did not answer in {TIMEOUT} s; is slurmctld running?") from None
-    if done.returncode:
-        said = " ".join(redact(done.stderr or done.stdout).split())
-        raise SearchError(f"Slurm refused the sweep: {said}", hint="Nothing was submitted or "
-                          "created; check --partition, --account, --qos and the resources.")
+        _slurm([require_slurm("sbatch"), "--test-only"], dict(os.environ), script)
+    except SearchError as exc:
+        raise SearchError(str(exc).replace("Slurm refused:", "Slurm refused the sweep:"),
+                          hint="Nothing was submitted or created; check --partition, "
+                               "--account, --qos and the resources.") from None
 
 
 def array_tasks(job_ids: list[str]) -> list[ArrayTask] | str:
@@ -94,9 +90,10 @@ def _tasks(line: str) -> list[ArrayTask]:
                       int(fields.get("Restarts", 0) or 0)) for i in ids]
 
 
-def _slurm(argv: list[str], env: dict[str, str]) -> str:
+def _slurm(argv: list[str], env: dict[str, str], stdin: str | None = None) -> str:
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=TIMEOUT)
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env,
+                              timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         raise SearchError(f"{Path(argv[0]).name} did not answer in {TIMEOUT} s; is slurmctld "
                           "running?") from None

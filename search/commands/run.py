@@ -14,7 +14,7 @@ from search.errors import SearchError
 from search.space.space import Space
 from search.report.status import status_panel
 
-__all__ = ["run", "warm_start_entries"]
+__all__ = ["run", "warm_start_entries", "create_for_workers"]
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -50,9 +50,19 @@ def warm_start_entries(args: argparse.Namespace, space: Space) -> list:
     return files + ([] if args.no_warm_start else space_warm_start(space, space.warm_start))
 
 
-def _run_in_workers(args: argparse.Namespace, settings: Any, options: Any, console: Console) -> int:
+def create_for_workers(settings: Any, options: Any, console: Console):
+    """Create the study (or check a resume) once and store its budget and warm start, which
+    the workers it is made for follow; the study."""
     from search.study.lifecycle import open_study
     from search.study.runner import plan_warm_start, start_budget
+
+    warm = plan_warm_start(settings, options, console)  # checked before the study is touched
+    study = open_study(settings)
+    start_budget(study, settings, options, warm)
+    return study
+
+
+def _run_in_workers(args: argparse.Namespace, settings: Any, options: Any, console: Console) -> int:
     from search.study.workers import spawn_workers
 
     if args.tensorboard:
@@ -60,9 +70,7 @@ def _run_in_workers(args: argparse.Namespace, settings: Any, options: Any, conso
                           "run TensorBoard-logged trials separately.")
     plan = worker_plan(args, settings.name, settings.storage, None, None)
     plan.check()
-    # Create it (or check a resume) once; the workers follow the budget stored here.
-    warm = plan_warm_start(settings, options, console)
-    start_budget(open_study(settings), settings, options, warm)
+    create_for_workers(settings, options, console)
     return spawn_workers(plan, console, status_panel)
 
 

@@ -31,7 +31,7 @@ def slurm(args: argparse.Namespace, console: Console) -> int:
     _check_storage(settings.storage)
     job = sweep_job(args, settings.name, settings.storage)
     if args.check_shared:
-        _check_shared(job, settings.storage)
+        _check_shared(job, settings.storage, args.checkpoint_dir)
     script = sweep_script(job)
     if args.dry_run:
         sys.stdout.write(script)  # as it is: no markup, no wrapping
@@ -116,14 +116,10 @@ def _check_storage(storage: StorageURL) -> None:
                  "filesystem every node sees.")
 
 
-def _check_shared(job: SweepJob, storage: StorageURL) -> None:
-    paths = [("--studies-dir", job.studies_dir)]
-    if storage.journal_file is not None:
-        paths.append(("--storage", storage.journal_file))
-    paths += [("--checkpoint-dir", Path(a)) for f, a in zip(job.worker_args, job.worker_args[1:])
-              if f == "--checkpoint-dir"]
-    for flag, path in paths:
-        problem = shared_path_problem(path)
+def _check_shared(job: SweepJob, storage: StorageURL, checkpoint_dir: Path | None) -> None:
+    for flag, path in (("--studies-dir", job.studies_dir), ("--storage", storage.journal_file),
+                       ("--checkpoint-dir", checkpoint_dir)):
+        problem = path is not None and shared_path_problem(path)
         if problem:
             raise SearchError(f"{flag} '{path}': {problem}.",
                               hint="Put it on the cluster's shared filesystem (e.g. under your "
@@ -131,15 +127,11 @@ def _check_shared(job: SweepJob, storage: StorageURL) -> None:
 
 
 def _create_study(args: argparse.Namespace, request, console: Console):
-    """Create the study (or check a resume) and store its budget once, as `run` does."""
-    from search.commands.run import warm_start_entries
-    from search.study.lifecycle import open_study
-    from search.study.runner import RunOptions, plan_warm_start, start_budget
+    """The study, created (or its resume checked) with its budget stored, as `run` does."""
+    from search.commands.run import create_for_workers, warm_start_entries
+    from search.study.runner import RunOptions
 
     options = RunOptions(trials=request.trials, timeout=request.timeout,
                          max_failures=args.max_failures, owns_budget=True,
                          warm_start=warm_start_entries(args, request.settings.space))
-    study = open_study(request.settings)
-    start_budget(study, request.settings, options,
-                 plan_warm_start(request.settings, options, console))
-    return study
+    return create_for_workers(request.settings, options, console)

@@ -9,7 +9,7 @@ from search.errors import SearchError
 from search.space.space import Space
 from search.study.local_search import IncumbentSampler
 
-__all__ = ["make_sampler", "make_pruner", "pruner_rungs"]
+__all__ = ["make_sampler", "make_pruner", "pruner_rungs", "tpe_sampler", "halving_rungs"]
 
 SH_MIN_EPOCHS, SH_FACTOR = 1, 3  # successive halving's rungs: epochs 1, 3, 9, ...
 TPE_STARTUP = 5  # random trials before TPE's model
@@ -20,9 +20,9 @@ def make_sampler(name: str, space: Space, seed: int) -> optuna.samplers.BaseSamp
     """The Optuna sampler ``name`` (one of inputs.SAMPLERS), seeded with ``seed``;
     SearchError for gp without PyTorch."""
     if name == "tpe":
-        return _tpe(seed)
+        return tpe_sampler(seed)
     if name == "tpe-local":
-        return IncumbentSampler(_tpe(seed), share=LOCAL_SHARE, start=TPE_STARTUP, seed=seed)
+        return IncumbentSampler(tpe_sampler(seed), share=LOCAL_SHARE, start=TPE_STARTUP, seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
@@ -37,9 +37,12 @@ def make_sampler(name: str, space: Space, seed: int) -> optuna.samplers.BaseSamp
     return optuna.samplers.GridSampler(space.grid(), seed=seed)
 
 
-def _tpe(seed: int) -> optuna.samplers.TPESampler:
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                      constant_liar=True, n_startup_trials=TPE_STARTUP)
+def tpe_sampler(seed: int, **changes) -> optuna.samplers.TPESampler:
+    """The engine's TPE (multivariate over the space's conditional groups, a constant liar
+    for parallel workers), with ``changes`` to Optuna's defaults on top (for benchmarks)."""
+    return optuna.samplers.TPESampler(**{**dict(seed=seed, multivariate=True, group=True,
+                                                constant_liar=True, n_startup_trials=TPE_STARTUP),
+                                         **changes})
 
 
 def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
@@ -57,10 +60,13 @@ def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
 def pruner_rungs(name: str, epochs: int) -> list[int]:
     """The epochs before ``epochs`` where the pruner ``name`` judges every trial: successive
     halving's rungs (1, 3, 9, ...); none for pruners without fixed rungs."""
-    if name != "successive-halving":
-        return []
-    rungs, rung = [], SH_MIN_EPOCHS
+    return halving_rungs(SH_MIN_EPOCHS, SH_FACTOR, epochs) if name == "successive-halving" else []
+
+
+def halving_rungs(first: int, factor: int, epochs: int) -> list[int]:
+    """Successive halving's rungs before ``epochs``: ``first``, ``first * factor``, ..."""
+    rungs, rung = [], first
     while rung < epochs:
         rungs.append(rung)
-        rung *= SH_FACTOR
+        rung *= factor
     return rungs
