@@ -230,6 +230,8 @@ OPTIONS: dict[str, Option] = {
     "jit": Option(str, "XLA compilation", choices=JIT_MODES),
     "backend": Option(str, "Keras backend (default: the study's, else tensorflow)",
                       choices=("tensorflow", "jax", "torch")),
+    "repeats": Option(int, "train the config at N seeds (its own and the next N-1), fused into one "
+                      "program where it can be; one line per seed, then mean and sd", low=1, high=64),
     "probe": Option(str, "also score k-nearest neighbours on the penultimate layer's features",
                     choices=("knn",)),
     "data_placement": Option(str, "where training images live", choices=PLACEMENTS),

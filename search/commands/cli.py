@@ -25,6 +25,7 @@ from search.storage_url import STORAGE_ENV, redact
 __all__ = ["main", "build_parser", "EXIT_STORAGE_UNAVAILABLE"]
 
 EXIT_STORAGE_UNAVAILABLE = EXIT_INFRASTRUCTURE  # kept for callers of the earlier name
+NO_FUSE_HELP = "train the seeds one after another instead of as one fused program"
 
 # Each verb's module (imported only when that verb runs) and its function.
 HANDLERS = {"space": ("space", "show_space"), "run": ("run", "run"), "export": ("export", "export"),
@@ -140,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", help="where --refit saves the model (default: beside the YAML)")
     train.add_argument("--probe", **arg_help("probe"))
     train.add_argument("--data-dir", help="folder with the data files, if not where the YAML says")
+    train.add_argument("--repeats", **arg_help("repeats"))
+    train.add_argument("--no-fuse", action="store_true", help=NO_FUSE_HELP)
     _add_execution_options(train)
 
     worker = commands.add_parser("worker", help="join an existing study (any host, same storage)")
@@ -182,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--min-effect", **arg_help("min_effect"))
     ablate.add_argument("--interactions", **arg_help("interactions"))
     ablate.add_argument("--path-seeds", **arg_help("path_seeds"))
+    ablate.add_argument("--no-fuse", action="store_true", help=NO_FUSE_HELP)
     ablate.add_argument("--plan", action="store_true",
                         help="show the runs the ablation needs and an ETA, train nothing")
     ablate.add_argument("--epochs", **arg_help("epochs"))

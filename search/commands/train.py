@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from search.errors import SearchError
 from search.space.config import Config
 
 __all__ = ["train"]
@@ -29,8 +30,15 @@ def train(args: argparse.Namespace, console: Console) -> int:
         config = config.replace(data=dataclasses.replace(config.data, path=args.data_dir))
     if args.epochs:
         config = config.with_knob("training", "epochs", args.epochs)
+    repeats = getattr(args, "repeats", None) or 1
+    if repeats > 1 and (args.refit or args.probe):
+        raise SearchError(f"--repeats {repeats}: retrains and compares seeds on the validation "
+                          f"split; it does not combine with --{'refit' if args.refit else 'probe'}.")
     print_device(console)
     data = load_dataset(config.data)
+    if repeats > 1:
+        _train_repeats(console, config, data, repeats, fuse=not args.no_fuse, stored=result)
+        return 0
     if not args.refit:
         outcome = fit(config, data, verbose=2)
         _report_retrain(console, outcome, result)
@@ -46,6 +54,40 @@ def train(args: argparse.Namespace, console: Console) -> int:
 
         _print_probe(console, load_refit_model(model_path), data, "test")
     return 0
+
+
+def _train_repeats(console: Console, config: Config, data: Any, repeats: int, *, fuse: bool,
+                   stored: dict[str, Any]) -> None:
+    """Train ``repeats`` seeds from the config's own; one line per seed, then mean and sd."""
+    import numpy as np
+
+    from search.model.fused import train_seeds
+
+    seeds = [config.seed + i for i in range(repeats)]
+    console.print(f"training seeds {seeds[0]}..{seeds[-1]} of {config.digest()[:10]}")
+    results, how = train_seeds(config, data, seeds, fuse=fuse)
+    console.print(how)
+    table = Table(title=f"{repeats} seeds", caption="seconds: each seed's share of the training time")
+    for column in ("seed", "best val_accuracy", "best epoch", "epochs", "seconds"):
+        table.add_column(column)
+    for outcome in results:
+        if outcome.result is None:
+            table.add_row(str(outcome.seed), f"diverged: {outcome.failure}", "", "", "")
+            continue
+        run = outcome.result
+        table.add_row(str(outcome.seed), f"{run.best_val_accuracy:.4f}", str(run.best_epoch + 1),
+                      str(len(run.history)), f"{sum(h['seconds'] for h in run.history):.1f}")
+    console.print(table)
+    scores = np.array([outcome.best_val_accuracy for outcome in results])
+    scores = scores[np.isfinite(scores)]
+    if len(scores) == 0:
+        console.print("every seed diverged")
+        return
+    spread = f" ± {scores.std(ddof=1):.4f} (sd)" if len(scores) > 1 else ""
+    line = f"mean best val_accuracy over {len(scores)} seeds {scores.mean():.4f}{spread}"
+    if stored.get("val_accuracy") is not None:
+        line += f"; the search trial scored {stored['val_accuracy']:.4f}"
+    console.print(line)
 
 
 def _print_probe(console: Console, model: Any, data: Any, split: str) -> None:

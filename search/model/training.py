@@ -24,7 +24,7 @@ from search.model.network import ImpossibleNetwork, build_model
 from search.errors import TrialFailure
 
 __all__ = ["TrainResult", "TrainingDiverged", "train", "release_memory", "EVAL_BATCH_SIZE",
-           "trainable_params"]
+           "trainable_params", "current_lr"]
 
 # Evaluation has no gradient, so a large batch is free speed (measured in bench/).
 EVAL_BATCH_SIZE = 1024
@@ -76,7 +76,7 @@ class EpochRecorder(keras.callbacks.Callback):
         """Record the epoch's metrics, seconds and learning rate; stop on a NaN/inf loss."""
         row = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
         row["seconds"] = time.perf_counter() - self._start
-        row["learning_rate"] = _current_lr(self.model.optimizer)
+        row["learning_rate"] = current_lr(self.model.optimizer)
         del self.history[epoch:]  # a resumed run restarts at its checkpoint's epoch
         self.history.append({k: float(f"{v:.6g}") for k, v in row.items()})  # 6 significant digits
         bad = [k for k in ("loss", "val_loss") if k in row and not math.isfinite(row[k])]
@@ -85,7 +85,8 @@ class EpochRecorder(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _current_lr(optimizer: keras.optimizers.Optimizer) -> float:
+def current_lr(optimizer: keras.optimizers.Optimizer) -> float:
+    """The optimiser's learning rate now (a schedule's value at the current step)."""
     try:
         return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
     except Exception:  # a schedule object: read its value at the current step
@@ -162,7 +163,9 @@ def _training_inputs(x: np.ndarray, labels: np.ndarray, batch_size: int, seed: i
                      execution: Execution) -> dict[str, Any]:
     """``fit`` arguments for the training data: host arrays, or batches kept on the device."""
     if execution.data_on_device(x.nbytes + labels.nbytes):
-        return {"x": DeviceBatches(x, labels, batch_size, seed)}
+        # the batches' order is the seed's permutation alone: Keras' own batch shuffle would
+        # draw from the process's global random state
+        return {"x": DeviceBatches(x, labels, batch_size, seed), "shuffle": False}
     return {"x": x, "y": labels, "batch_size": batch_size, "shuffle": True}
 
 

@@ -5,6 +5,8 @@ trial's stored score; `--refit` trains on train+validation, tests once and saves
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 from rich.console import Console
 
@@ -54,3 +56,44 @@ def test_a_refit_tests_once_and_saves_the_model_and_its_scores(tmp_path):
     assert scores["trial"] == 4 and scores["epochs"] == 1
     assert set(scores["per_class"]) == {str(i) for i in range(10)}
     assert f"test accuracy {scores['accuracy']:.4f}" in text
+
+
+def _seed_rows(text: str) -> dict[int, float]:
+    return {int(seed): float(score) for seed, score in
+            re.findall(r"^│ (\d+)\s+│ (\d\.\d{4})\s+│", text, flags=re.M)}
+
+
+def test_repeats_fuse_the_seeds_and_report_each_with_mean_and_sd(tmp_path):
+    config = write(tmp_path, "best.yaml", CONFIG)
+    fused = run(config, "--epochs", "2", "--repeats", "3")
+    assert "fused: 3 seeds trained as one program" in fused
+    rows = _seed_rows(fused)
+    assert sorted(rows) == [1, 2, 3], fused  # the config's seed and the next two
+    assert len(set(rows.values())) > 1  # three different models, not one copied
+    scores = list(rows.values())
+    mean = sum(scores) / 3
+    sd = (sum((s - mean) ** 2 for s in scores) / 2) ** 0.5
+    found = re.search(r"mean best val_accuracy over 3 seeds (\d\.\d{4}) ± (\d\.\d{4}) \(sd\); "
+                      r"the search trial scored 0\.5000", fused)
+    assert found, fused
+    assert abs(float(found[1]) - mean) < 2e-4 and abs(float(found[2]) - sd) < 2e-4
+    alone = run(config, "--epochs", "2", "--repeats", "3", "--no-fuse")
+    assert "one seed after another (fusion was turned off)" in alone
+    assert _seed_rows(alone) == rows  # each tower is the model its seed trains alone
+
+
+def test_repeats_say_why_a_config_is_not_fused(tmp_path):
+    plateau = CONFIG.replace("head: {layers: 0}", "head: {layers: 0}\n  schedule: {name: plateau}")
+    text = run(write(tmp_path, "best.yaml", plateau), "--epochs", "1", "--repeats", "2")
+    assert "one seed after another (the plateau schedule follows each seed's own" in text
+    assert sorted(_seed_rows(text)) == [1, 2]
+
+
+def test_repeats_refuse_refit_and_probe(tmp_path):
+    config = write(tmp_path, "best.yaml", CONFIG)
+    for flag in ("--refit", "--probe=knn"):
+        done = subprocess.run([sys.executable, "-m", "search", "train", str(config), "--repeats",
+                               "2", flag], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert "--repeats 2: retrains and compares seeds on the validation split" in done.stderr
+        assert "Traceback" not in done.stderr

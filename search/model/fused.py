@@ -1,0 +1,248 @@
+"""Fused training: k seeds of one config trained as one compiled program.
+
+Each seed becomes a *tower*: the network that seed builds alone (same initial
+weights, same dropout and augmentation random streams, same batch order), side
+by side with the others in one Keras model whose loss is the sum of the towers'
+losses. A tower's weights appear in its own loss only, so the gradient each one
+gets, and the per-variable optimiser step it takes, are those of its solo run;
+the k forward and backward passes are one program (one XLA computation on JAX,
+one graph on TensorFlow) instead of k, which is where the time goes on a GPU.
+
+Each tower keeps its own per-epoch history and its own stop decision: a tower
+whose loss becomes NaN is recorded as diverged at that epoch while the others go
+on, and training ends when every tower has stopped. The batch order comes from
+the seed (``DeviceBatches``), as in a solo run with ``Execution(data="device")``;
+the equivalence with that run is tested on TensorFlow and JAX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import keras
+import numpy as np
+
+from search.data.dataset import Dataset
+from search.model.backbone import backbone_variables
+from search.model.execution import DeviceBatches, Execution, current
+from search.model.network import ImpossibleNetwork, build_model
+from search.model.training import (EVAL_BATCH_SIZE, TrainResult, TrainingDiverged, current_lr,
+                                   make_optimizer, train, trainable_params, value_range)
+from search.space.config import Config
+
+__all__ = ["TowerResult", "TowerRecorder", "fusion_obstacle", "train_fused", "train_seeds", "TOWER"]
+
+TOWER = "tower_{}"  # output name of the i-th tower: its metrics are logged as tower_i_accuracy
+TowerStop = Callable[[int, int, dict[str, float]], bool]  # (tower, epoch, row) -> stop it now
+
+
+@dataclass
+class TowerResult:
+    """One seed's outcome: its training (history, tower model) or why it failed."""
+
+    seed: int
+    result: TrainResult | None
+    failure: TrainingDiverged | None = None
+
+    @property
+    def best_val_accuracy(self) -> float:
+        """The seed's best validation accuracy; NaN when it diverged."""
+        return math.nan if self.result is None else self.result.best_val_accuracy
+
+
+def fusion_obstacle(config: Config) -> str | None:
+    """Why ``config``'s seeds cannot share one program (None when they can).
+
+    Everything the towers share must be the same for each of them: a plateau
+    schedule lowers the rate on one seed's validation loss, and mixed_float16's
+    dynamic loss scale would skip every seed's step when one overflows.
+    """
+    if config.get("schedule", "name") == "plateau":
+        return "the plateau schedule follows each seed's own validation loss"
+    if config.get("training", "precision") == "mixed_float16":
+        return "mixed_float16's loss scale would be shared by the seeds"
+    return None
+
+
+def train_seeds(config: Config, data: Dataset, seeds: Sequence[int], *,
+                execution: Execution | None = None, fuse: bool = True,
+                callbacks: Sequence[keras.callbacks.Callback] = ()) -> tuple[list[TowerResult], str]:
+    """``config`` trained at each of ``seeds``: fused when it can be, else one after another.
+
+    Returns one result per seed and a sentence that says how they were trained. Either
+    way each seed's batches follow its own permutation (``data="device"``), so a seed
+    trained alone and the same seed in a fused program are the same model.
+    """
+    execution = dataclasses.replace(execution or current(), data="device")
+    obstacle = fusion_obstacle(config) or (None if fuse else "fusion was turned off")
+    if obstacle is None and len(seeds) > 1:
+        results = train_fused(config, data, seeds, execution=execution, callbacks=callbacks)
+        return results, f"fused: {len(seeds)} seeds trained as one program"
+    results = [_alone(config.replace(seed=seed), data, execution, callbacks) for seed in seeds]
+    return results, ("one seed" if len(seeds) == 1 else
+                     f"one seed after another ({obstacle})")
+
+
+def _alone(config: Config, data: Dataset, execution: Execution,
+           callbacks: Sequence[keras.callbacks.Callback]) -> TowerResult:
+    try:
+        return TowerResult(config.seed, train(config, data, execution=execution,
+                                               callbacks=callbacks))
+    except TrainingDiverged as exc:
+        return TowerResult(config.seed, None, exc)
+
+
+def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
+                max_params: int | None = None, execution: Execution | None = None,
+                tower_stop: TowerStop | None = None, recorder: TowerRecorder | None = None,
+                callbacks: Sequence[keras.callbacks.Callback] = (),
+                verbose: int = 0) -> list[TowerResult]:
+    """Train ``config`` at each of ``seeds`` as towers of one model; one result per seed.
+
+    ``tower_stop(tower, epoch, row)`` is asked after every epoch of a running tower and
+    stops it when true (its history ends there). Pass your own ``recorder`` to keep the
+    histories when a callback interrupts training (or to resume them with a checkpoint).
+    Raises ImpossibleNetwork like ``train`` and ValueError when :func:`fusion_obstacle`
+    names a reason.
+    """
+    obstacle = fusion_obstacle(config)
+    if obstacle:
+        raise ValueError(f"cannot fuse the seeds of this config: {obstacle}")
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise ValueError(f"fused training needs distinct seeds; got {list(seeds)}")
+    execution = execution or current()
+    x, y = data.x_train, data.y_train
+    batch_size = min(config.get("training", "batch_size"), len(x))
+    towers = [_tower(config, data, seed, index, max_params) for index, seed in enumerate(seeds)]
+    model = _fused_model(towers, data.input_shape)
+    _compile(model, config, math.ceil(len(x) / batch_size), execution, len(seeds))
+    labels = keras.utils.to_categorical(y, data.n_classes)
+    val_labels = keras.utils.to_categorical(data.y_val, data.n_classes)
+    recorder = recorder or TowerRecorder(len(seeds))
+    recorder.tower_stop, recorder.towers = tower_stop, towers
+    model.fit(TowerBatches([DeviceBatches(x, labels, batch_size, seed) for seed in seeds]),
+              epochs=config.get("training", "epochs"), shuffle=False,
+              validation_data=([data.x_val] * len(seeds), [val_labels] * len(seeds)),
+              validation_batch_size=EVAL_BATCH_SIZE, callbacks=[recorder, *callbacks],
+              verbose=verbose)
+    return [_outcome(seed, tower, recorder, index) for index, (seed, tower)
+            in enumerate(zip(seeds, towers))]
+
+
+def _tower(config: Config, data: Dataset, seed: int, index: int,
+           max_params: int | None) -> keras.Model:
+    """The network ``seed`` builds alone, renamed as tower ``index``."""
+    keras.utils.set_random_seed(seed)  # as train() does before building: same weights, same streams
+    alone = build_model(config, data.input_shape, data.n_classes,
+                        value_range=value_range(data.x_train))
+    if max_params and trainable_params(alone) > max_params:
+        raise ImpossibleNetwork(f"network too large: {trainable_params(alone):,} trainable "
+                                f"parameters, more than the limit of {max_params:,} (--max-params)")
+    return keras.Model(alone.inputs, alone.outputs, name=TOWER.format(index))
+
+
+def _fused_model(towers: Sequence[keras.Model], input_shape: tuple[int, ...]) -> keras.Model:
+    inputs = [keras.Input(shape=input_shape, name=f"image_{i}") for i in range(len(towers))]
+    outputs = [tower(image) for tower, image in zip(towers, inputs)]
+    return keras.Model(inputs, outputs, name="fused")
+
+
+def _compile(model: keras.Model, config: Config, steps_per_epoch: int, execution: Execution,
+             k: int) -> None:
+    """One optimiser over every tower's variables: its updates are per variable, so each
+    tower takes its solo step; the schedule counts the same steps for all."""
+    names = [TOWER.format(i) for i in range(k)]
+    loss = keras.losses.CategoricalCrossentropy(
+        label_smoothing=config.get("training", "label_smoothing"))
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch, backbone_variables(model)),
+                  loss={name: loss for name in names},
+                  metrics={name: ["accuracy"] for name in names}, **execution.compile_options())
+
+
+class TowerBatches(keras.utils.PyDataset):
+    """Each tower's own batch of the step: k seed-ordered streams over the same images."""
+
+    def __init__(self, streams: Sequence[DeviceBatches]) -> None:
+        super().__init__()
+        self.streams = list(streams)
+
+    def __len__(self) -> int:
+        return len(self.streams[0])
+
+    def __getitem__(self, index: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        batches = [stream[index] for stream in self.streams]
+        return tuple(b[0] for b in batches), tuple(b[1] for b in batches)
+
+    def on_epoch_end(self) -> None:
+        """Reshuffle every stream from its own seed, as each would alone."""
+        for stream in self.streams:
+            stream.on_epoch_end()
+
+
+class TowerRecorder(keras.callbacks.Callback):
+    """Splits each epoch's logs into one history row per tower; stops diverged towers and those
+    ``tower_stop`` ends, and training once none runs."""
+
+    def __init__(self, k: int, tower_stop: TowerStop | None = None) -> None:
+        super().__init__()
+        self.towers: list[keras.Model] = []  # set by train_fused: their weight penalties
+        self.histories: list[list[dict[str, float]]] = [[] for _ in range(k)]
+        self.running = [True] * k
+        self.diverged: dict[int, str] = {}
+        self.tower_stop = tower_stop
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Start timing the epoch."""
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Record every running tower's row (seconds: its share of the fused epoch)."""
+        seconds = (time.perf_counter() - self._start) / len(self.running)
+        rate = current_lr(self.model.optimizer)
+        for tower in [i for i, on in enumerate(self.running) if on]:
+            row = tower_row(logs or {}, tower)
+            if self.towers:  # as in a solo run's logs, the losses include the weight penalty
+                penalty = _penalty(self.towers[tower])
+                row.update({k: row[k] + penalty for k in ("loss", "val_loss") if k in row})
+            del self.histories[tower][epoch:]  # a resumed run restarts at its checkpoint's epoch
+            self.histories[tower].append(
+                {k: float(f"{v:.6g}") for k, v in {**row, "seconds": seconds,
+                                                    "learning_rate": rate}.items()})
+            bad = [k for k in ("loss", "val_loss") if k in row and not math.isfinite(row[k])]
+            if bad:
+                self.diverged[tower] = f"{bad[0]} became {row[bad[0]]} at epoch {epoch + 1}"
+                self.running[tower] = False
+            elif self.tower_stop and self.tower_stop(tower, epoch, row):
+                self.running[tower] = False
+        if not any(self.running):
+            self.model.stop_training = True
+
+
+def _penalty(tower: keras.Model) -> float:
+    """The tower's weight penalty (L1/L2) at its current weights."""
+    return float(sum(float(keras.ops.convert_to_numpy(loss)) for loss in tower.losses))
+
+
+def tower_row(logs: dict[str, Any], tower: int) -> dict[str, float]:
+    """Tower ``tower``'s metrics from a fused model's logs, under the names a solo run uses
+    (its losses are the cross-entropy alone: the recorder adds the tower's weight penalty)."""
+    prefix = TOWER.format(tower) + "_"
+    row = {}
+    for key, value in logs.items():
+        split = "val_" if key.startswith("val_") else ""
+        name = key[len(split):].rpartition("/")[2]  # Keras logs an output's loss as "0/tower_0_loss"
+        if name.startswith(prefix):
+            row[split + name[len(prefix):]] = float(value)
+    return row
+
+
+def _outcome(seed: int, tower: keras.Model, recorder: TowerRecorder, index: int) -> TowerResult:
+    history = recorder.histories[index]
+    if index in recorder.diverged:
+        return TowerResult(seed, None, TrainingDiverged(recorder.diverged[index]))
+    return TowerResult(seed, TrainResult(tower, history, tower.count_params()))
