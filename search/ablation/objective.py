@@ -9,17 +9,21 @@ checkpoint goes once the run's value is stored (``forget``).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import keras
 
 from search.space.config import Config
 from search.data.dataset import load_dataset
+from search.model.execution import current
+from search.model.fused import TowerRecorder, fusion_obstacle, train_fused
 from search.model.network import ImpossibleNetwork
 from search.study.stop_signal import backup_and_restore, stop_check
 from search.study.trial import checkpoint_epoch
@@ -28,14 +32,22 @@ from search.model.training import EpochRecorder, TrainingDiverged, release_memor
 __all__ = ["KerasObjective"]
 
 HISTORY = "history.json"
+MEMBERS = "members.json"
+GROUP_PREFIX = "fused-"  # a fused group's checkpoint folder: fused-<hash of its run keys>
 
 
 class KerasObjective:
-    """``config -> best validation accuracy`` (NaN if it diverges or cannot be built)."""
+    """``config -> best validation accuracy`` (NaN if it diverges or cannot be built);
+    ``train_group`` trains the seeds of one config together (see search.model.fused)."""
 
     def __init__(self, checkpoint_root: Path | None = None,
-                 on_resume: Callable[[Config, int], None] | None = None) -> None:
-        self.checkpoint_root, self.on_resume = checkpoint_root, on_resume
+                 on_resume: Callable[[Config, int], None] | None = None, *, fuse: bool = True,
+                 on_group: Callable[[Sequence[Config], str], None] | None = None) -> None:
+        self.checkpoint_root, self.on_resume, self.fuse = checkpoint_root, on_resume, fuse
+        self.on_group = on_group  # told how each group of seeds trains
+        # every run's batches follow its seed's permutation, so a seed trained alone and the
+        # same seed in a fused group are the same model (and views pair seed with seed)
+        self.execution = dataclasses.replace(current(), data="device")
 
     def __call__(self, config: Config) -> float:
         recorder, callbacks = EpochRecorder(), [stop_check()]
@@ -48,11 +60,55 @@ class KerasObjective:
                           backup_and_restore(str(folder))]
         try:
             return train(config, load_dataset(config.data), callbacks=callbacks,
-                         recorder=recorder).best_val_accuracy
+                         recorder=recorder, execution=self.execution).best_val_accuracy
         except (TrainingDiverged, ImpossibleNetwork):
             return math.nan
         finally:
             release_memory()
+
+    def train_group(self, configs: Sequence[Config]) -> list[float]:
+        """The values of one config at several seeds, trained as one fused program when the
+        config allows (else one after another); resumable like a single run."""
+        config, seeds = configs[0], [c.seed for c in configs]
+        obstacle = "fusion was turned off" if not self.fuse else fusion_obstacle(config)
+        if self.on_group and len(configs) > 1:
+            self.on_group(configs, f"one seed after another ({obstacle})" if obstacle else
+                          f"fused: {len(configs)} seeds trained as one program")
+        if obstacle or len(configs) == 1:
+            return [self(c) for c in configs]
+        keys = [c.digest() for c in configs]
+        folder = self._folder(GROUP_PREFIX + hashlib.sha256(" ".join(keys).encode()).hexdigest()[:16])
+        recorder, callbacks = TowerRecorder(len(configs)), [stop_check()]
+        if folder is not None:
+            self._resume_group(configs, folder, recorder)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / MEMBERS).write_text(json.dumps(keys))
+            callbacks += [_TowerFile(folder / HISTORY, recorder), backup_and_restore(str(folder))]
+        try:
+            towers = train_fused(config, load_dataset(config.data), seeds, recorder=recorder,
+                                 execution=self.execution, callbacks=callbacks)
+        except ImpossibleNetwork:
+            return [math.nan] * len(configs)
+        finally:
+            release_memory()
+        return [tower.best_val_accuracy for tower in towers]
+
+    def _resume_group(self, configs: Sequence[Config], folder: Path, recorder: TowerRecorder) -> None:
+        epochs = checkpoint_epoch(folder)
+        try:
+            saved = json.loads((folder / HISTORY).read_text()) if epochs else None
+        except (OSError, ValueError):
+            saved = None
+        if not saved or len(saved["histories"]) != len(configs) or any(
+                len(h) < epochs for h, on in zip(saved["histories"], saved["running"]) if on):
+            shutil.rmtree(folder, ignore_errors=True)  # nothing usable: the group starts over
+            return
+        recorder.histories = [h[:epochs] for h in saved["histories"]]
+        recorder.running = list(saved["running"])
+        recorder.diverged = {int(k): v for k, v in saved["diverged"].items()}
+        if self.on_resume:
+            for config in configs:
+                self.on_resume(config, epochs)
 
     def forget(self, key: str) -> None:
         """The run's value is stored: its checkpoint is needed no more."""
@@ -62,10 +118,10 @@ class KerasObjective:
 
     def forget_stored(self, is_stored: Callable[[str], bool]) -> None:
         """Remove the checkpoints of runs whose values are stored now: runs interrupted here
-        and then trained to the end by another worker."""
+        and then trained to the end by another worker, and fused groups all of whose runs are."""
         if self.checkpoint_root is not None and self.checkpoint_root.is_dir():
             for folder in self.checkpoint_root.iterdir():
-                if folder.is_dir() and is_stored(folder.name):
+                if folder.is_dir() and all(map(is_stored, _members(folder))):
                     self.forget(folder.name)
 
     def _folder(self, key: str) -> Path | None:
@@ -88,6 +144,36 @@ class KerasObjective:
         return history
 
 
+def _members(folder: Path) -> list[str]:
+    """The run keys a checkpoint folder holds: its own name, or a fused group's members."""
+    if not folder.name.startswith(GROUP_PREFIX):
+        return [folder.name]
+    try:
+        return list(json.loads((folder / MEMBERS).read_text()))
+    except (OSError, ValueError):
+        return []  # a group cut short before it wrote its members: nothing to keep
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+class _TowerFile(keras.callbacks.Callback):
+    """Writes a fused group's histories, running flags and divergences after each epoch."""
+
+    def __init__(self, path: Path, recorder: TowerRecorder) -> None:
+        super().__init__()
+        self.path, self.recorder = path, recorder
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        r = self.recorder
+        _write_atomically(self.path, json.dumps({"histories": r.histories, "running": r.running,
+                                                 "diverged": r.diverged}))
+
+
 class _HistoryFile(keras.callbacks.Callback):
     """Writes the run's history after each epoch (atomically: a kill never leaves half a file)."""
 
@@ -96,7 +182,4 @@ class _HistoryFile(keras.callbacks.Callback):
         self.path, self.recorder = path, recorder
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".partial")
-        partial.write_text(json.dumps(self.recorder.history))
-        os.replace(partial, self.path)
+        _write_atomically(self.path, json.dumps(self.recorder.history))

@@ -17,7 +17,7 @@ from search.study.stop_signal import StopSignal
 
 __all__ = ["RunStore", "MemoryRunStore", "Runner", "Job", "Objective"]
 
-Objective = Callable[[Config], float]
+Objective = Callable[[Config], float]  # may also have train_group(configs) -> values
 Job = tuple[Config, str, str]  # config (with its seed), view, component
 
 
@@ -91,24 +91,43 @@ class Runner:
         return sum(1 for key in keys if self.store.get(key) is None)
 
     def prepare(self, jobs: Sequence[Job]) -> None:
-        """Train every run of ``jobs`` that is not stored and that no other worker has claimed."""
-        for config, view, component in jobs:
-            self._try_train(config, view, component)
+        """Train every run of ``jobs`` that is not stored and that no other worker has claimed;
+        the claimed seeds of one config train together when the objective can (``train_group``)."""
+        for group in _by_config(jobs).values():
+            self._train_claimed([job for job in group if self._claim(job)])
+
+    def _claim(self, job: Job) -> bool:
+        config, view, component = job
+        key = config.digest()
+        return self.store.get(key) is None and self.store.claim(
+            key, config=config, view=view, component=component)
 
     def _try_train(self, config: Config, view: str, component: str) -> bool:
-        key = config.digest()
-        if self.store.get(key) is not None or not self.store.claim(
-                key, config=config, view=view, component=component):
+        job = (config, view, component)
+        if not self._claim(job):
             return False
-        with self.store.working(key):
-            value = float(self.objective(config))
-        self.store.put(key, value, config=config, view=view, component=component)
-        self.trained += 1
-        if self.on_trained:
-            self.on_trained({"view": view, "component": component, "seed": config.seed,
-                             "value": value, "run": key, "trained": self.trained})
-        StopSignal.check()  # a stop held while the run was being stored: nothing new starts
+        self._train_claimed([job])
         return True
+
+    def _train_claimed(self, claimed: list[Job]) -> None:
+        """Train the claimed runs (one config's seeds) and store each value."""
+        if not claimed:
+            return
+        configs = [config for config, _, _ in claimed]
+        with contextlib.ExitStack() as working:
+            for config in configs:
+                working.enter_context(self.store.working(config.digest()))
+            group = getattr(self.objective, "train_group", None)
+            values = (group(configs) if group and len(configs) > 1
+                      else [self.objective(config) for config in configs])
+        for (config, view, component), value in zip(claimed, map(float, values)):
+            key = config.digest()
+            self.store.put(key, value, config=config, view=view, component=component)
+            self.trained += 1
+            if self.on_trained:
+                self.on_trained({"view": view, "component": component, "seed": config.seed,
+                                 "value": value, "run": key, "trained": self.trained})
+        StopSignal.check()  # a stop held while the runs were being stored: nothing new starts
 
     def values(self, config: Config, seeds: Sequence[int], view: str, component: str) -> list[float]:
         """The config's value at each of ``seeds``, in order (see :meth:`one`)."""
@@ -133,6 +152,14 @@ class Runner:
             if self.on_run:
                 self.on_run(row)
         return value
+
+
+def _by_config(jobs: Sequence[Job]) -> dict[str, list[Job]]:
+    """The distinct runs of ``jobs`` grouped by config without its seed, in first-seen order."""
+    groups: dict[str, dict[str, Job]] = {}
+    for job in jobs:
+        groups.setdefault(job[0].replace(seed=0).digest(), {}).setdefault(job[0].digest(), job)
+    return {name: list(runs.values()) for name, runs in groups.items()}
 
 
 def jobs(config: Config, seeds: Sequence[int], view: str, component: str) -> list[Job]:

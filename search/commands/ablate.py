@@ -121,7 +121,11 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
     objective = KerasObjective(study_dir(name, args.studies_dir) / "ablation" / "checkpoints",
                                on_resume=lambda config, epochs: console.print(
                                    f"  resuming run {config.digest()[:10]} (seed {config.seed}) "
-                                   f"from its checkpoint at epoch {epochs}"))
+                                   f"from its checkpoint at epoch {epochs}"),
+                               fuse=not getattr(args, "no_fuse", False),
+                               on_group=lambda configs, how: console.print(
+                                   f"  seeds {', '.join(str(c.seed) for c in configs)} of "
+                                   f"{configs[0].replace(seed=0).digest()[:10]}: {how}"))
 
     def trained(row: dict) -> None:
         objective.forget(row["run"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 
-from search.ablation.objective import HISTORY, KerasObjective
+from search.ablation.objective import GROUP_PREFIX, HISTORY, MEMBERS, KerasObjective
 from search.data.dataset import DataSpec
 from search.space.config import Config
 from search.study.trial import checkpoint_epoch
@@ -60,3 +60,34 @@ def test_only_checkpoints_of_stored_runs_are_removed(tmp_path):
     (tmp_path / "a-file").write_text("kept")
     KerasObjective(tmp_path).forget_stored(lambda key: key in ("stored", "a-file"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "open"]
+
+
+def test_the_seeds_of_one_config_train_fused_resume_and_are_cleaned_up(tmp_path):
+    told: list[str] = []
+    resumed: list[tuple[int, int]] = []
+    objective = KerasObjective(tmp_path, on_group=lambda configs, how: told.append(how),
+                               on_resume=lambda c, epochs: resumed.append((c.seed, epochs)))
+    configs = [CONFIG.replace(seed=s) for s in (5, 6)]
+    values = objective.train_group(configs)
+    assert told == ["fused: 2 seeds trained as one program"]
+    assert values == [objective(c) for c in configs]  # each seed is the model it trains alone
+    group = [p for p in tmp_path.iterdir() if p.name.startswith(GROUP_PREFIX)]
+    assert len(group) == 1 and checkpoint_epoch(group[0]) == 1
+    assert json.loads((group[0] / MEMBERS).read_text()) == [c.digest() for c in configs]
+    assert objective.train_group(configs) == values  # every epoch was done: resumed
+    assert resumed == [(5, 1), (6, 1)]
+    stored = {configs[0].digest()}
+    objective.forget_stored(stored.__contains__)
+    assert group[0].exists()  # one of its runs is not stored yet
+    stored.add(configs[1].digest())
+    objective.forget_stored(stored.__contains__)
+    assert not group[0].exists() and not any(tmp_path.iterdir())
+
+
+def test_fusion_turned_off_trains_the_seeds_one_after_another(tmp_path):
+    told: list[str] = []
+    objective = KerasObjective(tmp_path, fuse=False, on_group=lambda c, how: told.append(how))
+    values = objective.train_group([CONFIG.replace(seed=s) for s in (5, 6)])
+    assert told == ["one seed after another (fusion was turned off)"] and len(values) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        CONFIG.replace(seed=s).digest() for s in (5, 6))

@@ -80,3 +80,34 @@ def test_a_run_claimed_by_another_worker_is_waited_for_not_trained():
     runner = Runner(objective, ClaimedElsewhere(), None, poll_seconds=0)
     assert runner.one(CONFIG, "v", "c") == 0.7
     assert calls == [] and runner.trained == 0 and runner.distinct == 1
+
+
+class GroupObjective:
+    """Records how runs reach it: one config at a time, or one config's seeds together."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[int]] = []
+
+    def __call__(self, config: Config) -> float:
+        self.groups.append([config.seed])
+        return 0.5 + config.seed / 100
+
+    def train_group(self, configs: list[Config]) -> list[float]:
+        assert len({c.replace(seed=0).digest() for c in configs}) == 1  # one config's seeds
+        self.groups.append([c.seed for c in configs])
+        return [0.5 + c.seed / 100 for c in configs]
+
+
+def test_prepare_trains_the_claimed_seeds_of_each_config_together():
+    objective, other = GroupObjective(), CONFIG.with_knob("bn", "momentum", 0.5)
+    store = MemoryRunStore({CONFIG.replace(seed=2).digest(): 0.9})
+    trained: list[dict] = []
+    runner = Runner(objective, store, None, on_trained=trained.append)
+    runner.prepare(jobs(CONFIG, [1, 2, 3], "v", "ref") + jobs(other, [1, 2], "v", "bn")
+                   + jobs(CONFIG, [3], "w", "again"))  # the same run in another view: once
+    assert objective.groups == [[1, 3], [1, 2]]  # the stored seed is not retrained
+    assert [(t["component"], t["seed"], t["value"]) for t in trained] == [
+        ("ref", 1, 0.51), ("ref", 3, 0.53), ("bn", 1, 0.51), ("bn", 2, 0.52)]
+    assert store.get(other.replace(seed=2).digest()) == 0.52
+    assert runner.values(CONFIG, [1, 2, 3], "v", "ref") == [0.51, 0.9, 0.53]
+    assert objective.groups == [[1, 3], [1, 2]]  # nothing more trained

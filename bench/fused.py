@@ -1,0 +1,88 @@
+"""Fused training: k seeds of the users' model 3 as one program against the same k trained
+one after another, side by side in one process.
+
+    python bench/fused.py --k 1 4 8 --limit 4000 --epochs 2 --repeats 3
+    KERAS_BACKEND=jax python bench/fused.py --k 1 4 8 16 --limit 60000 --epochs 3   # a GPU
+
+Both sides train the very same k models (each seed's batches in its own order, data
+placement "device"), so the ratio is time alone. Each repetition runs the sequential side
+and then the fused one; times are wall seconds of the whole training (compilation included,
+as a trial pays it) and the table gives the median and the range over repetitions. The
+best validation accuracies of the two sides are printed too, as a check that they agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from common import header, table  # noqa: E402
+from gpu_path import MODEL_3  # noqa: E402
+from search.data.dataset import DataSpec, load_dataset  # noqa: E402
+from search.model.execution import Execution  # noqa: E402
+from search.model.fused import train_fused  # noqa: E402
+from search.model.training import release_memory, train  # noqa: E402
+from search.space.config import Config  # noqa: E402
+
+
+def config(epochs: int, spec: DataSpec) -> Config:
+    """Model 3 with its augmentation, batch 128, ``epochs`` epochs."""
+    return Config({**MODEL_3, "training": {"epochs": epochs, "batch_size": 128}}, spec)
+
+
+def measure(k: int, spec: DataSpec, data, epochs: int,
+            timed_alone: int | None = None) -> dict[str, float]:
+    """Wall seconds of k seeds trained one after another, then as one fused program.
+
+    ``timed_alone``: train only that many of the k seeds alone and scale their time to k
+    (the device script's budget cannot hold 29 solo runs); None trains all k."""
+    base, execution = config(epochs, spec), Execution(data="device")
+    seeds = list(range(k))
+    solo = seeds[:timed_alone] if timed_alone else seeds
+    started = time.perf_counter()
+    alone = []
+    for seed in solo:
+        alone.append(train(base.replace(seed=seed), data, execution=execution).best_val_accuracy)
+        release_memory()
+    sequential = (time.perf_counter() - started) * k / len(solo)
+    started = time.perf_counter()
+    towers = train_fused(base, data, seeds, execution=execution)
+    fused = time.perf_counter() - started
+    release_memory()
+    gap = max(abs(a - t.best_val_accuracy) for a, t in zip(alone, towers))
+    return {"sequential_s": sequential, "fused_s": fused, "speedup": sequential / fused,
+            "max_accuracy_gap": gap, "timed_alone": len(solo)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--limit", type=int, default=4000, help="Fashion-MNIST images")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    spec = DataSpec(name="fashion_mnist", limit=args.limit)
+    data = load_dataset(spec)
+    print(header(f"fused training, model 3, {len(data.y_train)} training images, "
+                 f"{args.epochs} epochs, {args.repeats} repetitions"))
+    rows = []
+    for k in args.k:
+        runs = [measure(k, spec, data, args.epochs) for _ in range(args.repeats)]
+        speedups = [r["speedup"] for r in runs]
+        rows.append([k, f"{statistics.median(r['sequential_s'] for r in runs):.1f}",
+                     f"{statistics.median(r['fused_s'] for r in runs):.1f}",
+                     f"{statistics.median(speedups):.2f} ({min(speedups):.2f}-{max(speedups):.2f})",
+                     f"{max(r['max_accuracy_gap'] for r in runs):.4f}"])
+        print(f"k={k}: {rows[-1]}", flush=True)
+    print(table(["k", "k sequential, s", "fused, s", "sequential / fused (range)",
+                 "largest accuracy gap"], rows))
+
+
+if __name__ == "__main__":
+    main()
