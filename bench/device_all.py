@@ -43,7 +43,7 @@ SIZES = {  # what each section runs at; "tiny" is the CPU rehearsal
              "process_limit": 20000, "fused": [1, 4, 8, 16], "fused_limit": 10000, "sweep": "4m", "large_batch": 1024,
              "settings": None},
     "tiny": {"limit": 600, "epochs": 2, "processes": [1], "trials": 1, "process_limit": 600,
-             "fused": [1, 2], "fused_limit": 300, "sweep": "20s", "large_batch": 256,
+             "fused": [2], "fused_limit": 300, "sweep": "20s", "large_batch": 256,
              "settings": 2},  # the baseline and data on device (bench/gpu_path.py's test runs all)
 }
 NEEDS = {"seed_model": 120, "processes": 150, "fused": 90, "sweep": 330}  # seconds at full size

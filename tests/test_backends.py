@@ -21,7 +21,7 @@ config = Config({"conv": {"depth": 1, "filters": [8]}, "bn": {"enabled": True},
                  "cutout": {"enabled": True}, "head": {"layers": 0},
                  "schedule": {"name": "cosine", "warmup_epochs": 1},
                  "optimizer": {"learning_rate": 0.005},
-                 "training": {"epochs": 4, "batch_size": 32}}, spec, seed=0)
+                 "training": {"epochs": 2, "batch_size": 32}}, spec, seed=0)
 result = train(config, load_dataset(spec))
 fast = train(config.with_knob("training", "precision", "mixed_bfloat16"), load_dataset(spec),
              execution=Execution(steps_per_execution=4, data="device"))

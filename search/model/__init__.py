@@ -1,5 +1,6 @@
 """Keras models: shapes planned before building, augmentation, conv blocks or a backbone, the
-head; optimisers and schedules; training with its per-epoch record; where it runs."""
+head; optimisers and schedules; training with its per-epoch record, alone or k seeds fused
+into one program; where it runs."""
 
 from __future__ import annotations
 
@@ -10,4 +11,5 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "TrainResult": "training", "TrainingDiverged": "training", "train": "training",
     "release_memory": "training", "plan_backbone": "backbone", "check_weights": "backbone",
     "Execution": "execution", "configure": "execution", "device_report": "devices",
+    "train_fused": "fused", "train_seeds": "fused", "fusion_obstacle": "fused",
 })

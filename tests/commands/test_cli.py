@@ -195,7 +195,8 @@ def test_ablate_a_real_study_and_resume_without_retraining(tmp_path, tiny_space_
 
     with pytest.raises(KeyError):  # --plan created nothing
         optuna.load_study(study_name="a.ablation", storage=f"sqlite:///{tmp_path / 'studies/a/study.db'}")
-    first = search("ablate", "a", "--seeds", "2", "--path-seeds", "1", cwd=tmp_path)
+    first = search("ablate", "a", "--seeds", "2", "--path-seeds", "1", "--interactions", "2",
+                   cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "leave-one-out" in first.stdout and "add-one-in" in first.stdout
     assert "fused: 2 seeds trained as one program" in " ".join(first.stdout.split())
@@ -209,7 +210,8 @@ def test_ablate_a_real_study_and_resume_without_retraining(tmp_path, tiny_space_
             tmp_path / "studies/a/study.db")).trials)
 
     trained = ablation_runs()
-    again = search("ablate", "a", "--seeds", "2", "--path-seeds", "1", cwd=tmp_path)
+    again = search("ablate", "a", "--seeds", "2", "--path-seeds", "1", "--interactions", "2",
+                   cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert f"{trained} runs already stored" in " ".join(again.stdout.split())
     assert ablation_runs() == trained  # the second pass trained nothing new

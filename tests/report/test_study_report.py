@@ -47,7 +47,7 @@ def reported_study(tmp_path_factory):
                                  (0, 2, 3, 4, 6), (1, 5, 7, 9), (8,)),
                                  class_names=("Top", "Bottom", "Accessories")),
                              storage=default_storage("r", root / "studies"), pruner="none")
-    study = run_study(settings, RunOptions(trials=4), Console(file=open("/dev/null", "w")))
+    study = run_study(settings, RunOptions(trials=3), Console(file=open("/dev/null", "w")))
     status = main(["report", "r", "--studies-dir", str(root / "studies")])
     assert status == 0
     return study, root / "studies" / "r" / "report"
@@ -62,7 +62,7 @@ def test_report_files_exist_and_match_the_study(reported_study):
                  "curves.png", "examples.png", "embedding.png", "predictions.csv"):
         assert (out / name).stat().st_size > 0, name
     markdown = (out / "report.md").read_text()
-    assert "not shown: importance needs at least 10 complete trials" in markdown  # 4 trials
+    assert "not shown: importance needs at least 10 complete trials" in markdown  # 3 trials
     assert not (out / "importance.png").exists()
     assert f"Best validation accuracy {study.best_value:.4f} (trial {study.best_trial.number}" in markdown
     predictions = pd.read_csv(out / "predictions.csv")

@@ -102,8 +102,8 @@ def test_every_sampler_runs(tmp_path, sampler):
                           "{'learning_rate': Float(0.001, 0.01, step=0.003)}, 'training': "
                           "{'epochs': 1}}\n")
     settings = settings_for(tmp_path, space_file, pruner="none", sampler=sampler)
-    study = run_study(settings, RunOptions(trials=3), QUIET)
-    assert len(study.trials) == 3 and all(t.state == TrialState.COMPLETE for t in study.trials)
+    study = run_study(settings, RunOptions(trials=2), QUIET)
+    assert len(study.trials) == 2 and all(t.state == TrialState.COMPLETE for t in study.trials)
 
 
 @pytest.mark.slow
