@@ -207,3 +207,12 @@ def test_the_fitted_kerastuner_schedule_counts_epochs_as_kerastuners_own_oracle(
     assert iteration_epochs(20) * 8.0 > 1200  # the space's own 20 epochs: one iteration > 20 min
     fitted = fitted_max_epochs(20, 1200, 8.0)
     assert iteration_epochs(fitted) * 8.0 <= 1200 < iteration_epochs(fitted + 1) * 8.0
+
+
+@requires_fashion
+@pytest.mark.slow
+def test_fused_runs():
+    out = bench("bench/fused.py", "--k", "2", "--limit", "300", "--epochs", "1", "--repeats", "1")
+    row = [r for r in out.splitlines() if r.startswith("| 2 |")]
+    assert row, out
+    assert float(row[0].split("|")[-2]) <= 1e-3  # the fused seeds are the sequential models

@@ -205,7 +205,7 @@ class TowerRecorder(keras.callbacks.Callback):
         seconds = (time.perf_counter() - self._start) / len(self.running)
         rate = current_lr(self.model.optimizer)
         for tower in [i for i, on in enumerate(self.running) if on]:
-            row = tower_row(logs or {}, tower)
+            row = tower_row(logs or {}, tower, len(self.running))
             if self.towers:  # as in a solo run's logs, the losses include the weight penalty
                 penalty = _penalty(self.towers[tower])
                 row.update({k: row[k] + penalty for k in ("loss", "val_loss") if k in row})
@@ -228,9 +228,12 @@ def _penalty(tower: keras.Model) -> float:
     return float(sum(float(keras.ops.convert_to_numpy(loss)) for loss in tower.losses))
 
 
-def tower_row(logs: dict[str, Any], tower: int) -> dict[str, float]:
+def tower_row(logs: dict[str, Any], tower: int, towers: int = 2) -> dict[str, float]:
     """Tower ``tower``'s metrics from a fused model's logs, under the names a solo run uses
-    (its losses are the cross-entropy alone: the recorder adds the tower's weight penalty)."""
+    (its losses are the cross-entropy alone: the recorder adds the tower's weight penalty).
+    A model of one tower has one output, which Keras logs without its name."""
+    if towers == 1:
+        return {k: float(v) for k, v in logs.items() if k != "learning_rate"}
     prefix = TOWER.format(tower) + "_"
     row = {}
     for key, value in logs.items():

@@ -156,16 +156,16 @@ def test_grayscale_is_repeated_and_pixels_restored_for_caffe_preprocessing():
 @pytest.mark.slow
 def test_run_and_ablate_with_a_backbone(tmp_path):
     space = write(tmp_path, "s.py", (
-        "from search.knobs import Choice, Int\n"
-        "SPACE = {'backbone': {'name': Choice('none', 'mobilenet_v3_small'), 'weights': 'none',"
-        " 'trainable_blocks': Int(0, 11)}, 'conv': {'depth': 1, 'filters': 8},"
+        "from search.knobs import Int\n"
+        "SPACE = {'backbone': {'name': 'mobilenet_v3_small', 'weights': 'none',"
+        " 'trainable_blocks': Int(0, 11)},"
         " 'head': {'layers': 0}, 'training': {'epochs': 1, 'batch_size': 32}}\n"
         "DATA = {'name': 'digits', 'limit': 120}\n"))
     run = subprocess.run([sys.executable, "-m", "search", "run", str(space), "--study", "b",
-                          "--trials", "4", "--sampler", "random", "--pruner", "none"],
+                          "--trials", "2", "--sampler", "random", "--pruner", "none"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
-    assert "backbone.name=mobilenet_v3_small" in run.stdout  # the seed draws it at least once
+    assert run.stdout.count("backbone.trainable_blocks=") >= 2  # both trials drew the backbone's knob
     write(tmp_path, "ab.yaml", (
         "study: ab\ndata: {name: digits, limit: 120}\nseeds: 2\npath_seeds: 1\ninteractions: 0\n"
         "baseline:\n  backbone: {name: mobilenet_v3_small, weights: none, trainable_blocks: 0}\n"

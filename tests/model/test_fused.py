@@ -123,6 +123,8 @@ def test_tower_rows_use_the_names_of_a_solo_run():
             "val_tower_0_accuracy": 0.4, "1/tower_1_loss": 9.0, "loss": 10.0}
     assert tower_row(logs, 0) == {"loss": 1.0, "accuracy": 0.5, "val_loss": 2.0,
                                   "val_accuracy": 0.4}
+    alone = {"loss": 1.0, "accuracy": 0.5, "val_accuracy": 0.4, "learning_rate": 0.1}
+    assert tower_row(alone, 0, towers=1) == {"loss": 1.0, "accuracy": 0.5, "val_accuracy": 0.4}
 
 
 def test_what_cannot_be_fused_is_named_and_trained_one_seed_after_another():
@@ -139,3 +141,10 @@ def test_what_cannot_be_fused_is_named_and_trained_one_seed_after_another():
     results, how = train_seeds(short, load_dataset(SPEC), [0, 1])
     assert how.startswith("one seed after another (the plateau schedule")
     assert [r.seed for r in results] == [0, 1] and all(r.result for r in results)
+
+
+def test_one_seed_alone_in_a_fused_program_keeps_its_metrics():
+    short = Config({**SMALL, "training": {**SMALL["training"], "epochs": 1}}, SPEC)
+    (tower,) = train_fused(short, load_dataset(SPEC), [4])
+    assert {"accuracy", "val_accuracy", "val_loss", "loss"} <= set(tower.result.history[0])
+    assert 0 < tower.best_val_accuracy <= 1
