@@ -45,6 +45,7 @@ class KerasObjective:
                  on_group: Callable[[Sequence[Config], str], None] | None = None) -> None:
         self.checkpoint_root, self.on_resume, self.fuse = checkpoint_root, on_resume, fuse
         self.on_group = on_group  # told how each group of seeds trains
+        self._stored: set[str] = set()  # runs forgotten here: their values are stored
         # every run's batches follow its seed's permutation, so a seed trained alone and the
         # same seed in a fused group are the same model (and views pair seed with seed)
         self.execution = dataclasses.replace(current(), data="device")
@@ -66,18 +67,24 @@ class KerasObjective:
         finally:
             release_memory()
 
+    def fuses(self, configs: Sequence[Config]) -> bool:
+        """Whether these seeds of one config train as one fused program; when they cannot,
+        ``on_group`` is told why (and the runner trains and stores them one by one)."""
+        obstacle = "fusion was turned off" if not self.fuse else fusion_obstacle(configs[0])
+        if obstacle and self.on_group and len(configs) > 1:
+            self.on_group(configs, f"one seed after another ({obstacle})")
+        return obstacle is None and len(configs) > 1
+
     def train_group(self, configs: Sequence[Config]) -> list[float]:
-        """The values of one config at several seeds, trained as one fused program when the
-        config allows (else one after another); resumable like a single run."""
+        """The values of one config at several seeds, trained as one fused program (see
+        :meth:`fuses`); resumable from its checkpoint like a single run, as long as the same
+        seeds are trained together again."""
         config, seeds = configs[0], [c.seed for c in configs]
-        obstacle = "fusion was turned off" if not self.fuse else fusion_obstacle(config)
-        if self.on_group and len(configs) > 1:
-            self.on_group(configs, f"one seed after another ({obstacle})" if obstacle else
-                          f"fused: {len(configs)} seeds trained as one program")
-        if obstacle or len(configs) == 1:
-            return [self(c) for c in configs]
+        if self.on_group:
+            self.on_group(configs, f"fused: {len(configs)} seeds trained as one program")
         keys = [c.digest() for c in configs]
-        folder = self._folder(GROUP_PREFIX + hashlib.sha256(" ".join(keys).encode()).hexdigest()[:16])
+        name = hashlib.sha256(" ".join(sorted(keys)).encode()).hexdigest()[:16]
+        folder = self._folder(GROUP_PREFIX + name)
         recorder, callbacks = TowerRecorder(len(configs)), [stop_check()]
         if folder is not None:
             self._resume_group(configs, folder, recorder)
@@ -97,24 +104,28 @@ class KerasObjective:
         epochs = checkpoint_epoch(folder)
         try:
             saved = json.loads((folder / HISTORY).read_text()) if epochs else None
-        except (OSError, ValueError):
+            stopped = {int(t): e for t, e in saved["stopped_at"].items()} if saved else {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             saved = None
         if not saved or len(saved["histories"]) != len(configs) or any(
-                len(h) < epochs for h, on in zip(saved["histories"], saved["running"]) if on):
+                len(h) < epochs for t, h in enumerate(saved["histories"]) if t not in stopped):
             shutil.rmtree(folder, ignore_errors=True)  # nothing usable: the group starts over
             return
+        # the file is written before the checkpoint: a stop in the epoch after it is undone
+        stopped = {t: e for t, e in stopped.items() if e < epochs}
         recorder.histories = [h[:epochs] for h in saved["histories"]]
-        recorder.running = list(saved["running"])
-        recorder.diverged = {int(k): v for k, v in saved["diverged"].items()}
+        recorder.running = [t not in stopped for t in range(len(configs))]
+        recorder.stopped_at = stopped
+        recorder.diverged = {int(t): why for t, why in saved["diverged"].items() if int(t) in stopped}
         if self.on_resume:
             for config in configs:
                 self.on_resume(config, epochs)
 
     def forget(self, key: str) -> None:
-        """The run's value is stored: its checkpoint is needed no more."""
-        folder = self._folder(key)
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+        """The run's value is stored: its checkpoint is needed no more, nor that of a fused
+        group once every run of it has been forgotten here."""
+        self._stored.add(key)
+        self.forget_stored(self._stored.__contains__)
 
     def forget_stored(self, is_stored: Callable[[str], bool]) -> None:
         """Remove the checkpoints of runs whose values are stored now: runs interrupted here
@@ -122,7 +133,7 @@ class KerasObjective:
         if self.checkpoint_root is not None and self.checkpoint_root.is_dir():
             for folder in self.checkpoint_root.iterdir():
                 if folder.is_dir() and all(map(is_stored, _members(folder))):
-                    self.forget(folder.name)
+                    shutil.rmtree(folder, ignore_errors=True)
 
     def _folder(self, key: str) -> Path | None:
         return None if self.checkpoint_root is None else self.checkpoint_root / key
@@ -171,7 +182,8 @@ class _TowerFile(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         r = self.recorder
         _write_atomically(self.path, json.dumps({"histories": r.histories, "running": r.running,
-                                                 "diverged": r.diverged}))
+                                                 "diverged": r.diverged,
+                                                 "stopped_at": r.stopped_at}))
 
 
 class _HistoryFile(keras.callbacks.Callback):

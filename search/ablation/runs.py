@@ -17,7 +17,7 @@ from search.study.stop_signal import StopSignal
 
 __all__ = ["RunStore", "MemoryRunStore", "Runner", "Job", "Objective"]
 
-Objective = Callable[[Config], float]  # may also have train_group(configs) -> values
+Objective = Callable[[Config], float]  # may also have fuses(configs) and train_group(configs)
 Job = tuple[Config, str, str]  # config (with its seed), view, component
 
 
@@ -92,35 +92,48 @@ class Runner:
 
     def prepare(self, jobs: Sequence[Job]) -> None:
         """Train every run of ``jobs`` that is not stored and that no other worker has claimed;
-        the claimed seeds of one config train together when the objective can (``train_group``)."""
+        the claimed seeds of one config train together when the objective fuses them
+        (``fuses``/``train_group``), else one by one, each stored as it finishes."""
+        fuses = getattr(self.objective, "fuses", None)
         for group in _by_config(jobs).values():
-            self._train_claimed([job for job in group if self._claim(job)])
+            group = [job for job in group if self.store.get(job[0].digest()) is None]
+            if fuses is None or len(group) < 2 or not fuses([config for config, _, _ in group]):
+                for job in group:
+                    self._try_train(*job)
+                continue
+            with contextlib.ExitStack() as working:  # each claim held from the moment it is made
+                claimed = [job for job in group if self._claim(job, working)]
+                values = self._values(claimed)
+            self._store(claimed, values)
 
-    def _claim(self, job: Job) -> bool:
+    def _claim(self, job: Job, working: contextlib.ExitStack) -> bool:
+        """Claim the run for this worker and keep the claim alive in ``working``."""
         config, view, component = job
         key = config.digest()
-        return self.store.get(key) is None and self.store.claim(
-            key, config=config, view=view, component=component)
+        if self.store.get(key) is not None or not self.store.claim(
+                key, config=config, view=view, component=component):
+            return False
+        working.enter_context(self.store.working(key))
+        return True
+
+    def _values(self, claimed: list[Job]) -> list[float]:
+        configs = [config for config, _, _ in claimed]
+        if len(configs) > 1:
+            return [float(v) for v in self.objective.train_group(configs)]
+        return [float(self.objective(config)) for config in configs]
 
     def _try_train(self, config: Config, view: str, component: str) -> bool:
         job = (config, view, component)
-        if not self._claim(job):
-            return False
-        self._train_claimed([job])
+        with contextlib.ExitStack() as working:
+            if not self._claim(job, working):
+                return False
+            values = self._values([job])
+        self._store([job], values)
         return True
 
-    def _train_claimed(self, claimed: list[Job]) -> None:
-        """Train the claimed runs (one config's seeds) and store each value."""
-        if not claimed:
-            return
-        configs = [config for config, _, _ in claimed]
-        with contextlib.ExitStack() as working:
-            for config in configs:
-                working.enter_context(self.store.working(config.digest()))
-            group = getattr(self.objective, "train_group", None)
-            values = (group(configs) if group and len(configs) > 1
-                      else [self.objective(config) for config in configs])
-        for (config, view, component), value in zip(claimed, map(float, values)):
+    def _store(self, claimed: list[Job], values: list[float]) -> None:
+        """Store each trained run's value and report it."""
+        for (config, view, component), value in zip(claimed, values, strict=True):
             key = config.digest()
             self.store.put(key, value, config=config, view=view, component=component)
             self.trained += 1

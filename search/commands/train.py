@@ -37,8 +37,9 @@ def train(args: argparse.Namespace, console: Console) -> int:
     print_device(console)
     data = load_dataset(config.data)
     if repeats > 1:
-        _train_repeats(console, config, data, repeats, fuse=not args.no_fuse, stored=result)
-        return 0
+        finished = _train_repeats(console, args.config, config, data, repeats,
+                                  fuse=not args.no_fuse, stored=result)
+        return 0 if finished else 1
     if not args.refit:
         outcome = fit(config, data, verbose=2)
         _report_retrain(console, outcome, result)
@@ -56,18 +57,25 @@ def train(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _train_repeats(console: Console, config: Config, data: Any, repeats: int, *, fuse: bool,
-                   stored: dict[str, Any]) -> None:
-    """Train ``repeats`` seeds from the config's own; one line per seed, then mean and sd."""
+def _train_repeats(console: Console, path: str, config: Config, data: Any, repeats: int, *,
+                   fuse: bool, stored: dict[str, Any]) -> bool:
+    """Train ``repeats`` seeds from the config's own; one line per seed, then mean and sd.
+    False when every seed diverged."""
     import numpy as np
 
     from search.model.fused import train_seeds
+    from search.model.network import ImpossibleNetwork
 
     seeds = [config.seed + i for i in range(repeats)]
     console.print(f"training seeds {seeds[0]}..{seeds[-1]} of {config.digest()[:10]}")
-    results, how = train_seeds(config, data, seeds, fuse=fuse)
+    try:
+        results, how = train_seeds(config, data, seeds, fuse=fuse)
+    except ImpossibleNetwork as exc:
+        raise SearchError(f"{path}: {exc}") from None
     console.print(how)
-    table = Table(title=f"{repeats} seeds", caption="seconds: each seed's share of the training time")
+    caption = ("seconds: each seed's share of the fused program's time" if how.startswith("fused")
+               else "seconds: each seed's own training time")
+    table = Table(title=f"{repeats} seeds", caption=caption)
     for column in ("seed", "best val_accuracy", "best epoch", "epochs", "seconds"):
         table.add_column(column)
     for outcome in results:
@@ -82,12 +90,13 @@ def _train_repeats(console: Console, config: Config, data: Any, repeats: int, *,
     scores = scores[np.isfinite(scores)]
     if len(scores) == 0:
         console.print("every seed diverged")
-        return
+        return False
     spread = f" ± {scores.std(ddof=1):.4f} (sd)" if len(scores) > 1 else ""
     line = f"mean best val_accuracy over {len(scores)} seeds {scores.mean():.4f}{spread}"
     if stored.get("val_accuracy") is not None:
         line += f"; the search trial scored {stored['val_accuracy']:.4f}"
     console.print(line)
+    return True
 
 
 def _print_probe(console: Console, model: Any, data: Any, split: str) -> None:

@@ -34,7 +34,8 @@ from search.model.training import (EVAL_BATCH_SIZE, TrainResult, TrainingDiverge
                                    make_optimizer, train, trainable_params, value_range)
 from search.space.config import Config
 
-__all__ = ["TowerResult", "TowerRecorder", "fusion_obstacle", "train_fused", "train_seeds", "TOWER"]
+__all__ = ["TowerResult", "TowerRecorder", "TowerBatches", "fusion_obstacle", "train_fused",
+           "train_seeds", "tower_row", "TOWER"]
 
 TOWER = "tower_{}"  # output name of the i-th tower: its metrics are logged as tower_i_accuracy
 TowerStop = Callable[[int, int, dict[str, float]], bool]  # (tower, epoch, row) -> stop it now
@@ -104,7 +105,8 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
     """Train ``config`` at each of ``seeds`` as towers of one model; one result per seed.
 
     ``tower_stop(tower, epoch, row)`` is asked after every epoch of a running tower and
-    stops it when true (its history ends there). Pass your own ``recorder`` to keep the
+    stops it when true: its history and result end there (its weights, shared in the one
+    program, go on changing until the last tower stops). Pass your own ``recorder`` to keep the
     histories when a callback interrupts training (or to resume them with a checkpoint).
     Raises ImpossibleNetwork like ``train`` and ValueError when :func:`fusion_obstacle`
     names a reason.
@@ -119,12 +121,12 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
     batch_size = min(config.get("training", "batch_size"), len(x))
     towers = [_tower(config, data, seed, index, max_params) for index, seed in enumerate(seeds)]
     model = _fused_model(towers, data.input_shape)
-    _compile(model, config, math.ceil(len(x) / batch_size), execution, len(seeds))
+    _compile(model, towers, config, math.ceil(len(x) / batch_size), execution)
     labels = keras.utils.to_categorical(y, data.n_classes)
     val_labels = keras.utils.to_categorical(data.y_val, data.n_classes)
     recorder = recorder or TowerRecorder(len(seeds))
     recorder.tower_stop, recorder.towers = tower_stop, towers
-    model.fit(TowerBatches([DeviceBatches(x, labels, batch_size, seed) for seed in seeds]),
+    model.fit(TowerBatches.over(x, labels, batch_size, seeds),
               epochs=config.get("training", "epochs"), shuffle=False,
               validation_data=([data.x_val] * len(seeds), [val_labels] * len(seeds)),
               validation_batch_size=EVAL_BATCH_SIZE, callbacks=[recorder, *callbacks],
@@ -151,14 +153,16 @@ def _fused_model(towers: Sequence[keras.Model], input_shape: tuple[int, ...]) ->
     return keras.Model(inputs, outputs, name="fused")
 
 
-def _compile(model: keras.Model, config: Config, steps_per_epoch: int, execution: Execution,
-             k: int) -> None:
+def _compile(model: keras.Model, towers: Sequence[keras.Model], config: Config,
+             steps_per_epoch: int, execution: Execution) -> None:
     """One optimiser over every tower's variables: its updates are per variable, so each
-    tower takes its solo step; the schedule counts the same steps for all."""
-    names = [TOWER.format(i) for i in range(k)]
+    tower takes its solo step; the schedule counts the same steps for all, and every
+    tower's backbone gets the backbone's own rate."""
+    names = [TOWER.format(i) for i in range(len(towers))]
     loss = keras.losses.CategoricalCrossentropy(
         label_smoothing=config.get("training", "label_smoothing"))
-    model.compile(optimizer=make_optimizer(config, steps_per_epoch, backbone_variables(model)),
+    backbone = [v for tower in towers for v in backbone_variables(tower)]
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch, backbone),
                   loss={name: loss for name in names},
                   metrics={name: ["accuracy"] for name in names}, **execution.compile_options())
 
@@ -169,6 +173,14 @@ class TowerBatches(keras.utils.PyDataset):
     def __init__(self, streams: Sequence[DeviceBatches]) -> None:
         super().__init__()
         self.streams = list(streams)
+
+    @classmethod
+    def over(cls, x: np.ndarray, y: np.ndarray, batch_size: int,
+             seeds: Sequence[int]) -> TowerBatches:
+        """One stream per seed over a single device copy of the images."""
+        first = DeviceBatches(x, y, batch_size, seeds[0])
+        return cls([first, *(DeviceBatches(first.x, first.y, batch_size, seed)
+                             for seed in seeds[1:])])
 
     def __len__(self) -> int:
         return len(self.streams[0])
@@ -193,6 +205,7 @@ class TowerRecorder(keras.callbacks.Callback):
         self.histories: list[list[dict[str, float]]] = [[] for _ in range(k)]
         self.running = [True] * k
         self.diverged: dict[int, str] = {}
+        self.stopped_at: dict[int, int] = {}  # tower -> the epoch (0-based) it stopped after
         self.tower_stop = tower_stop
         self._start = 0.0
 
@@ -206,7 +219,8 @@ class TowerRecorder(keras.callbacks.Callback):
         rate = current_lr(self.model.optimizer)
         for tower in [i for i, on in enumerate(self.running) if on]:
             row = tower_row(logs or {}, tower, len(self.running))
-            if self.towers:  # as in a solo run's logs, the losses include the weight penalty
+            if len(self.towers) > 1:  # as in a solo run's logs, the losses include the weight
+                # penalty (a one-tower model's logs, which tower_row passes on, have it already)
                 penalty = _penalty(self.towers[tower])
                 row.update({k: row[k] + penalty for k in ("loss", "val_loss") if k in row})
             del self.histories[tower][epoch:]  # a resumed run restarts at its checkpoint's epoch
@@ -216,9 +230,8 @@ class TowerRecorder(keras.callbacks.Callback):
             bad = [k for k in ("loss", "val_loss") if k in row and not math.isfinite(row[k])]
             if bad:
                 self.diverged[tower] = f"{bad[0]} became {row[bad[0]]} at epoch {epoch + 1}"
-                self.running[tower] = False
-            elif self.tower_stop and self.tower_stop(tower, epoch, row):
-                self.running[tower] = False
+            if bad or (self.tower_stop and self.tower_stop(tower, epoch, row)):
+                self.running[tower], self.stopped_at[tower] = False, epoch
         if not any(self.running):
             self.model.stop_training = True
 

@@ -68,6 +68,7 @@ def test_the_seeds_of_one_config_train_fused_resume_and_are_cleaned_up(tmp_path)
     objective = KerasObjective(tmp_path, on_group=lambda configs, how: told.append(how),
                                on_resume=lambda c, epochs: resumed.append((c.seed, epochs)))
     configs = [CONFIG.replace(seed=s) for s in (5, 6)]
+    assert objective.fuses(configs) and not objective.fuses(configs[:1])
     values = objective.train_group(configs)
     assert told == ["fused: 2 seeds trained as one program"]
     assert values == [objective(c) for c in configs]  # each seed is the model it trains alone
@@ -76,18 +77,18 @@ def test_the_seeds_of_one_config_train_fused_resume_and_are_cleaned_up(tmp_path)
     assert json.loads((group[0] / MEMBERS).read_text()) == [c.digest() for c in configs]
     assert objective.train_group(configs) == values  # every epoch was done: resumed
     assert resumed == [(5, 1), (6, 1)]
-    stored = {configs[0].digest()}
-    objective.forget_stored(stored.__contains__)
+    objective.forget(configs[0].digest())
     assert group[0].exists()  # one of its runs is not stored yet
-    stored.add(configs[1].digest())
-    objective.forget_stored(stored.__contains__)
+    objective.forget(configs[1].digest())
     assert not group[0].exists() and not any(tmp_path.iterdir())
 
 
-def test_fusion_turned_off_trains_the_seeds_one_after_another(tmp_path):
+def test_fusion_turned_off_or_impossible_is_told_with_the_reason():
     told: list[str] = []
-    objective = KerasObjective(tmp_path, fuse=False, on_group=lambda c, how: told.append(how))
-    values = objective.train_group([CONFIG.replace(seed=s) for s in (5, 6)])
-    assert told == ["one seed after another (fusion was turned off)"] and len(values) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        CONFIG.replace(seed=s).digest() for s in (5, 6))
+    configs = [CONFIG.replace(seed=s) for s in (5, 6)]
+    assert not KerasObjective(fuse=False, on_group=lambda c, how: told.append(how)).fuses(configs)
+    plateau = [c.with_knob("schedule", "name", "plateau") for c in configs]
+    assert not KerasObjective(on_group=lambda c, how: told.append(how)).fuses(plateau)
+    assert told == ["one seed after another (fusion was turned off)",
+                    "one seed after another (the plateau schedule follows each seed's own "
+                    "validation loss)"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
+
 from search.ablation.runs import MemoryRunStore, Runner, jobs
 from search.space.config import Config
 
@@ -92,6 +94,9 @@ class GroupObjective:
         self.groups.append([config.seed])
         return 0.5 + config.seed / 100
 
+    def fuses(self, configs: list[Config]) -> bool:
+        return True
+
     def train_group(self, configs: list[Config]) -> list[float]:
         assert len({c.replace(seed=0).digest() for c in configs}) == 1  # one config's seeds
         self.groups.append([c.seed for c in configs])
@@ -111,3 +116,45 @@ def test_prepare_trains_the_claimed_seeds_of_each_config_together():
     assert store.get(other.replace(seed=2).digest()) == 0.52
     assert runner.values(CONFIG, [1, 2, 3], "v", "ref") == [0.51, 0.9, 0.53]
     assert objective.groups == [[1, 3], [1, 2]]  # nothing more trained
+
+
+class NoFusion(GroupObjective):
+    def fuses(self, configs: list[Config]) -> bool:
+        return False
+
+
+def test_seeds_that_cannot_fuse_are_trained_and_stored_one_by_one():
+    objective, stored = NoFusion(), []
+
+    class Recording(MemoryRunStore):
+        def put(self, key, value, **tags):
+            stored.append((tags["config"].seed, len(objective.groups)))
+            super().put(key, value, **tags)
+
+    Runner(objective, Recording(), None).prepare(jobs(CONFIG, [1, 2], "v", "c"))
+    assert objective.groups == [[1], [2]]
+    assert stored == [(1, 1), (2, 2)]  # each value stored before the next run trains
+
+
+class Failing(GroupObjective):
+    def train_group(self, configs: list[Config]) -> list[float]:
+        raise RuntimeError("out of memory")
+
+
+def test_every_claim_of_a_group_is_released_when_its_training_fails():
+    released: list[str] = []
+
+    class Claims(MemoryRunStore):
+        @contextlib.contextmanager
+        def working(self, key):
+            try:
+                yield
+            except BaseException:
+                released.append(key)
+                raise
+
+    runner = Runner(Failing(), Claims(), None)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        runner.prepare(jobs(CONFIG, [1, 2], "v", "c"))
+    assert sorted(released) == sorted(CONFIG.replace(seed=s).digest() for s in (1, 2))
+    assert runner.trained == 0

@@ -97,3 +97,13 @@ def test_repeats_refuse_refit_and_probe(tmp_path):
         assert done.returncode == 2, done.stderr
         assert "--repeats 2: retrains and compares seeds on the validation split" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_repeats_of_a_network_that_cannot_be_built_are_refused_by_name(tmp_path):
+    impossible = CONFIG.replace("conv: {depth: 1, filters: [8]}",
+                                "conv: {depth: 5, filters: [8, 8, 8, 8, 8], pooling: max}")
+    config = write(tmp_path, "best.yaml", impossible)
+    done = subprocess.run([sys.executable, "-m", "search", "train", str(config), "--repeats", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"{config}: block" in done.stderr  # which file, and which block fails

@@ -143,8 +143,34 @@ def test_what_cannot_be_fused_is_named_and_trained_one_seed_after_another():
     assert [r.seed for r in results] == [0, 1] and all(r.result for r in results)
 
 
-def test_one_seed_alone_in_a_fused_program_keeps_its_metrics():
-    short = Config({**SMALL, "training": {**SMALL["training"], "epochs": 1}}, SPEC)
+def test_one_seed_alone_in_a_fused_program_is_its_solo_run_weight_penalty_included():
+    from search.model.execution import Execution
+    from search.model.training import train
+
+    short = Config({**SMALL, "l2": {"enabled": True, "factor": 0.01},
+                    "training": {**SMALL["training"], "epochs": 1}}, SPEC, seed=4)
     (tower,) = train_fused(short, load_dataset(SPEC), [4])
-    assert {"accuracy", "val_accuracy", "val_loss", "loss"} <= set(tower.result.history[0])
-    assert 0 < tower.best_val_accuracy <= 1
+    (alone,) = train(short, load_dataset(SPEC), execution=Execution(data="device")).history
+    for key in ("accuracy", "val_accuracy", "val_loss"):
+        assert abs(tower.result.history[0][key] - alone[key]) <= 1e-4, key
+    assert abs(tower.result.history[0]["loss"] / alone["loss"] - 1) <= 0.02
+
+
+def test_every_towers_backbone_learns_at_the_backbones_own_rate():
+    from search.model.backbone import backbone_variables
+    from search.model.execution import Execution
+    from search.model.fused import _compile, _fused_model, _tower
+
+    spec = DataSpec(name="digits", limit=120)
+    config = Config({"backbone": {"name": "mobilenet_v3_small", "weights": "none",
+                                  "trainable_blocks": 11, "lr_ratio": 0.1, "head_epochs": 1},
+                     "head": {"layers": 0}, "training": {"epochs": 2, "batch_size": 64}}, spec)
+    data = load_dataset(spec)
+    towers = [_tower(config, data, seed, i, None) for i, seed in enumerate((0, 1))]
+    model = _fused_model(towers, data.input_shape)
+    _compile(model, towers, config, 2, Execution())
+    model.optimizer.build(model.trainable_variables)
+    expected = {model.optimizer._var_key(v) for t in towers for v in backbone_variables(t)}
+    assert len(expected) == 2 * len(backbone_variables(towers[0])) > 0
+    assert model.optimizer.backbone_keys == expected  # both backbones, and no head
+    assert model.optimizer.backbone_lr_ratio == 0.1 and model.optimizer.backbone_frozen_steps == 2
