@@ -66,7 +66,8 @@ def test_the_seeds_of_one_config_train_fused_resume_and_are_cleaned_up(tmp_path)
     told: list[str] = []
     resumed: list[tuple[int, int]] = []
     objective = KerasObjective(tmp_path, on_group=lambda configs, how: told.append(how),
-                               on_resume=lambda c, epochs: resumed.append((c.seed, epochs)))
+                               on_resume=lambda c, epochs: resumed.append((c.seed, epochs)),
+                               fuse=True)
     configs = [CONFIG.replace(seed=s) for s in (5, 6)]
     assert objective.fuses(configs) and not objective.fuses(configs[:1])
     values = objective.train_group(configs)
@@ -88,7 +89,17 @@ def test_fusion_turned_off_or_impossible_is_told_with_the_reason():
     configs = [CONFIG.replace(seed=s) for s in (5, 6)]
     assert not KerasObjective(fuse=False, on_group=lambda c, how: told.append(how)).fuses(configs)
     plateau = [c.with_knob("schedule", "name", "plateau") for c in configs]
-    assert not KerasObjective(on_group=lambda c, how: told.append(how)).fuses(plateau)
+    assert not KerasObjective(on_group=lambda c, how: told.append(how), fuse=True).fuses(plateau)
     assert told == ["one seed after another (fusion was turned off)",
                     "one seed after another (the plateau schedule follows each seed's own "
                     "validation loss)"]
+
+
+def test_on_tensorflow_ablation_does_not_fuse_unless_asked_and_says_why():
+    told: list[str] = []
+    objective = KerasObjective(on_group=lambda c, how: told.append(how))
+    assert not objective.fuses([CONFIG.replace(seed=s) for s in (5, 6)])
+    assert told == ["one seed after another (on TensorFlow a fused program stopped mid-epoch "
+                    "can hang in tf.data's clean-up of its Python batch feed; JAX and PyTorch "
+                    "fuse)"]
+    assert objective.execution.data == "auto"  # the engine's own placement, as in a search
