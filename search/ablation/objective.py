@@ -23,7 +23,7 @@ import keras
 from search.space.config import Config
 from search.data.dataset import load_dataset
 from search.model.execution import current
-from search.model.fused import TowerRecorder, fusion_obstacle, train_fused
+from search.model.fused import TowerRecorder, fusion_obstacle, stop_hazard, train_fused
 from search.model.network import ImpossibleNetwork
 from search.study.stop_signal import backup_and_restore, stop_check
 from search.study.trial import checkpoint_epoch
@@ -33,8 +33,6 @@ __all__ = ["KerasObjective"]
 
 HISTORY = "history.json"
 MEMBERS = "members.json"
-INTERRUPT_HANG = ("on TensorFlow a fused program stopped mid-epoch can hang in tf.data's "
-                  "clean-up of its Python batch feed; JAX and PyTorch fuse")
 GROUP_PREFIX = "fused-"  # a fused group's checkpoint folder: fused-<hash of its run keys>
 
 
@@ -46,16 +44,16 @@ class KerasObjective:
                  on_resume: Callable[[Config, int], None] | None = None, *,
                  fuse: bool | None = None,
                  on_group: Callable[[Sequence[Config], str], None] | None = None) -> None:
-        self.checkpoint_root, self.on_resume, self.fuse = checkpoint_root, on_resume, fuse
+        self.checkpoint_root, self.on_resume = checkpoint_root, on_resume
         self.on_group = on_group  # told how each group of seeds trains
-        # None: fuse where a stop cannot hang the process (see INTERRUPT_HANG)
-        self.interrupt_hang = fuse is None and keras.backend.backend() == "tensorflow"
-        self.fuse = bool(fuse is None and not self.interrupt_hang or fuse)
+        # None: fuse where a stop cannot hang the process; True: fuse anyway; False: never
+        self.refusal = ("fusion was turned off" if fuse is False else
+                        stop_hazard() if fuse is None else None)
         self._stored: set[str] = set()  # runs forgotten here: their values are stored
         # with fusion, every run's batches follow its seed's permutation, so a seed trained
         # alone and the same seed in a fused group are the same model (views pair seed with seed)
-        self.execution = (dataclasses.replace(current(), data="device") if self.fuse
-                          else current())
+        self.execution = (current() if self.refusal else
+                          dataclasses.replace(current(), data="device"))
 
     def __call__(self, config: Config) -> float:
         recorder, callbacks = EpochRecorder(), [stop_check()]
@@ -77,8 +75,7 @@ class KerasObjective:
     def fuses(self, configs: Sequence[Config]) -> bool:
         """Whether these seeds of one config train as one fused program; when they cannot,
         ``on_group`` is told why (and the runner trains and stores them one by one)."""
-        obstacle = (INTERRUPT_HANG if self.interrupt_hang else
-                    "fusion was turned off" if not self.fuse else fusion_obstacle(configs[0]))
+        obstacle = self.refusal or fusion_obstacle(configs[0])
         if obstacle and self.on_group and len(configs) > 1:
             self.on_group(configs, f"one seed after another ({obstacle})")
         return obstacle is None and len(configs) > 1

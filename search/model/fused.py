@@ -34,8 +34,8 @@ from search.model.training import (EVAL_BATCH_SIZE, TrainResult, TrainingDiverge
                                    make_optimizer, train, trainable_params, value_range)
 from search.space.config import Config
 
-__all__ = ["TowerResult", "TowerRecorder", "TowerBatches", "fusion_obstacle", "train_fused",
-           "train_seeds", "tower_row", "TOWER"]
+__all__ = ["TowerResult", "TowerRecorder", "TowerBatches", "fusion_obstacle", "stop_hazard",
+           "train_fused", "train_seeds", "tower_row", "TOWER"]
 
 TOWER = "tower_{}"  # output name of the i-th tower: its metrics are logged as tower_i_accuracy
 TowerStop = Callable[[int, int, dict[str, float]], bool]  # (tower, epoch, row) -> stop it now
@@ -66,6 +66,20 @@ def fusion_obstacle(config: Config) -> str | None:
         return "the plateau schedule follows each seed's own validation loss"
     if config.get("training", "precision") == "mixed_float16":
         return "mixed_float16's loss scale would be shared by the seeds"
+    return None
+
+
+def stop_hazard() -> str | None:
+    """Why stopping a fused program mid-epoch could hang this process (None when it cannot).
+
+    The towers' batches come from a Python feed (``TowerBatches``). Keras wraps such a feed
+    on TensorFlow in a prefetching dataset whose clean-up, when a stop interrupts an epoch,
+    can wait forever for a prefetch thread that waits for the interpreter lock (seen when
+    an ablation was sent SIGTERM). JAX and PyTorch iterate the feed in Python.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return ("on TensorFlow a fused program stopped mid-epoch can hang in the clean-up "
+                "of its batch feed; JAX and PyTorch fuse")
     return None
 
 

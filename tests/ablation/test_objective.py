@@ -100,6 +100,5 @@ def test_on_tensorflow_ablation_does_not_fuse_unless_asked_and_says_why():
     objective = KerasObjective(on_group=lambda c, how: told.append(how))
     assert not objective.fuses([CONFIG.replace(seed=s) for s in (5, 6)])
     assert told == ["one seed after another (on TensorFlow a fused program stopped mid-epoch "
-                    "can hang in tf.data's clean-up of its Python batch feed; JAX and PyTorch "
-                    "fuse)"]
+                    "can hang in the clean-up of its batch feed; JAX and PyTorch fuse)"]
     assert objective.execution.data == "auto"  # the engine's own placement, as in a search
