@@ -100,3 +100,12 @@ def wait_until_gone(job: str, timeout: float = 900) -> None:
             return
         time.sleep(1)
     raise AssertionError(f"Slurm job {job} still queued after {timeout} s:\n{queue}")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """With ``-n 2`` (pytest-xdist, the README's command), the tests that use the one-node
+    Slurm run on one worker, one after another: two sweeps at once would queue behind each
+    other's array tasks."""
+    for item in items:
+        if "slurm" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
