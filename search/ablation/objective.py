@@ -23,7 +23,7 @@ import keras
 from search.space.config import Config
 from search.data.dataset import load_dataset
 from search.model.execution import current
-from search.model.fused import TowerRecorder, fusion_obstacle, stop_hazard, train_fused
+from search.model.fused import TowerRecorder, fusion_obstacle, train_fused
 from search.model.network import ImpossibleNetwork
 from search.study.stop_signal import backup_and_restore, stop_check
 from search.study.trial import checkpoint_epoch
@@ -46,14 +46,11 @@ class KerasObjective:
                  on_group: Callable[[Sequence[Config], str], None] | None = None) -> None:
         self.checkpoint_root, self.on_resume = checkpoint_root, on_resume
         self.on_group = on_group  # told how each group of seeds trains
-        # None: fuse where a stop cannot hang the process; True: fuse anyway; False: never
-        self.refusal = ("fusion was turned off" if fuse is False else
-                        stop_hazard() if fuse is None else None)
+        self.refusal = "fusion was turned off" if fuse is False else None
         self._stored: set[str] = set()  # runs forgotten here: their values are stored
-        # with fusion, every run's batches follow its seed's permutation, so a seed trained
-        # alone and the same seed in a fused group are the same model (views pair seed with seed)
-        self.execution = (current() if self.refusal else
-                          dataclasses.replace(current(), data="device"))
+        # runs that cannot fuse train with the engine's own data placement; fused groups (one
+        # seed or more) follow each seed's batch stream, so a seed is the same model in any group
+        self.execution = current()
 
     def __call__(self, config: Config) -> float:
         recorder, callbacks = EpochRecorder(), [stop_check()]
@@ -73,39 +70,44 @@ class KerasObjective:
             release_memory()
 
     def fuses(self, configs: Sequence[Config]) -> bool:
-        """Whether these seeds of one config train as one fused program; when they cannot,
-        ``on_group`` is told why (and the runner trains and stores them one by one)."""
+        """Whether these seeds of one config (one seed or more) train as one fused program;
+        when they cannot, ``on_group`` is told why (and the runner trains and stores them one
+        by one)."""
         obstacle = self.refusal or fusion_obstacle(configs[0])
         if obstacle and self.on_group and len(configs) > 1:
             self.on_group(configs, f"one seed after another ({obstacle})")
-        return obstacle is None and len(configs) > 1
+        return obstacle is None
 
     def train_group(self, configs: Sequence[Config]) -> list[float]:
         """The values of one config at several seeds, trained as one fused program (see
         :meth:`fuses`); resumable from its checkpoint like a single run, as long as the same
         seeds are trained together again."""
         config, seeds = configs[0], [c.seed for c in configs]
-        if self.on_group:
+        if self.on_group and len(configs) > 1:
             self.on_group(configs, f"fused: {len(configs)} seeds trained as one program")
         keys = [c.digest() for c in configs]
         name = hashlib.sha256(" ".join(sorted(keys)).encode()).hexdigest()[:16]
         folder = self._folder(GROUP_PREFIX + name)
         recorder, callbacks = TowerRecorder(len(configs)), [stop_check()]
+        start = 0
         if folder is not None:
-            self._resume_group(configs, folder, recorder)
+            start = self._resume_group(configs, folder, recorder)
             folder.mkdir(parents=True, exist_ok=True)
             (folder / MEMBERS).write_text(json.dumps(keys))
             callbacks += [_TowerFile(folder / HISTORY, recorder), backup_and_restore(str(folder))]
         try:
             towers = train_fused(config, load_dataset(config.data), seeds, recorder=recorder,
-                                 execution=self.execution, callbacks=callbacks)
+                                 execution=dataclasses.replace(self.execution, data="device"),
+                                 callbacks=callbacks, start_epoch=start)
         except ImpossibleNetwork:
             return [math.nan] * len(configs)
         finally:
             release_memory()
         return [tower.best_val_accuracy for tower in towers]
 
-    def _resume_group(self, configs: Sequence[Config], folder: Path, recorder: TowerRecorder) -> None:
+    def _resume_group(self, configs: Sequence[Config], folder: Path, recorder: TowerRecorder) -> int:
+        """The epoch the group's checkpoint restores (0: it starts over), its histories and
+        stops loaded into ``recorder``."""
         epochs = checkpoint_epoch(folder)
         try:
             saved = json.loads((folder / HISTORY).read_text()) if epochs else None
@@ -115,7 +117,7 @@ class KerasObjective:
         if not saved or len(saved["histories"]) != len(configs) or any(
                 len(h) < epochs for t, h in enumerate(saved["histories"]) if t not in stopped):
             shutil.rmtree(folder, ignore_errors=True)  # nothing usable: the group starts over
-            return
+            return 0
         # the file is written before the checkpoint: a stop in the epoch after it is undone
         stopped = {t: e for t, e in stopped.items() if e < epochs}
         recorder.histories = [h[:epochs] for h in saved["histories"]]
@@ -125,6 +127,7 @@ class KerasObjective:
         if self.on_resume:
             for config in configs:
                 self.on_resume(config, epochs)
+        return epochs
 
     def forget(self, key: str) -> None:
         """The run's value is stored: its checkpoint is needed no more, nor that of a fused

@@ -10,18 +10,16 @@ that every config records.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from search.inputs import JIT_MODES, PLACEMENTS
 
-__all__ = ["Execution", "configure", "current", "has_accelerator", "DeviceBatches",
+__all__ = ["Execution", "configure", "current", "has_accelerator",
            "process_share_env", "JIT_MODES", "PLACEMENTS"]
 
 # Data sets up to this size are copied to the accelerator once per trial (Fashion-MNIST: 188 MB).
@@ -122,30 +120,3 @@ def process_share_env(processes: int, cores: int | None = None) -> dict[str, str
     return {"XLA_PYTHON_CLIENT_MEM_FRACTION": fraction, GPU_SHARE_ENV: fraction,
             "TF_FORCE_GPU_ALLOW_GROWTH": "true", "TF_NUM_INTRAOP_THREADS": threads,
             "TF_NUM_INTEROP_THREADS": "1" if processes > 1 else "0", "OMP_NUM_THREADS": threads}
-
-
-class DeviceBatches(keras.utils.PyDataset):
-    """Training batches gathered from arrays held on the accelerator.
-
-    The images are copied to the device once; each step only sends the batch's
-    indices and gathers on the device. Reshuffled every epoch from ``seed``.
-    """
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> None:
-        super().__init__()
-        self.x, self.y = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
-        self.count, self.batch_size = len(x), batch_size
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(self.count)
-
-    def __len__(self) -> int:
-        return math.ceil(self.count / self.batch_size)
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        rows = keras.ops.convert_to_tensor(rows.astype("int32"))
-        return keras.ops.take(self.x, rows, axis=0), keras.ops.take(self.y, rows, axis=0)
-
-    def on_epoch_end(self) -> None:
-        """Reshuffle the order of the images for the next epoch."""
-        self.order = self.rng.permutation(self.count)

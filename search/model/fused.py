@@ -11,8 +11,10 @@ one graph on TensorFlow) instead of k, which is where the time goes on a GPU.
 Each tower keeps its own per-epoch history and its own stop decision: a tower
 whose loss becomes NaN is recorded as diverged at that epoch while the others go
 on, and training ends when every tower has stopped. The batch order comes from
-the seed (``DeviceBatches``), as in a solo run with ``Execution(data="device")``;
-the equivalence with that run is tested on TensorFlow and JAX.
+the seed (search.model.batches), as in a solo run with ``Execution(data="device")``;
+the equivalence with that run is tested on TensorFlow and JAX. On TensorFlow the towers
+take index arrays and gather their images inside the program, so no Python feed runs on
+a background thread and a stop mid-epoch cannot hang the clean-up.
 """
 
 from __future__ import annotations
@@ -24,18 +26,17 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import keras
-import numpy as np
 
 from search.data.dataset import Dataset
 from search.model.backbone import backbone_variables
-from search.model.execution import DeviceBatches, Execution, current
+from search.model.batches import Gather, IndexFeed, StreamEpoch, TowerBatches
+from search.model.execution import Execution, current
 from search.model.network import ImpossibleNetwork, build_model
 from search.model.training import (EVAL_BATCH_SIZE, TrainResult, TrainingDiverged, current_lr,
                                    make_optimizer, train, trainable_params, value_range)
 from search.space.config import Config
 
-__all__ = ["TowerResult", "TowerRecorder", "TowerBatches", "fusion_obstacle", "stop_hazard",
-           "train_fused", "train_seeds", "tower_row", "TOWER"]
+__all__ = ["TowerResult", "TowerRecorder", "fusion_obstacle", "train_fused", "train_seeds", "tower_row", "TOWER"]
 
 TOWER = "tower_{}"  # output name of the i-th tower: its metrics are logged as tower_i_accuracy
 TowerStop = Callable[[int, int, dict[str, float]], bool]  # (tower, epoch, row) -> stop it now
@@ -69,41 +70,35 @@ def fusion_obstacle(config: Config) -> str | None:
     return None
 
 
-def stop_hazard() -> str | None:
-    """Why stopping a fused program mid-epoch could hang this process (None when it cannot).
-
-    The towers' batches come from a Python feed (``TowerBatches``). Keras wraps such a feed
-    on TensorFlow in a prefetching dataset whose clean-up, when a stop interrupts an epoch,
-    can wait forever for a prefetch thread that waits for the interpreter lock (seen when
-    an ablation was sent SIGTERM). JAX and PyTorch iterate the feed in Python.
-    """
-    if keras.backend.backend() == "tensorflow":
-        return ("on TensorFlow a fused program stopped mid-epoch can hang in the clean-up "
-                "of its batch feed; JAX and PyTorch fuse")
-    return None
-
-
 def train_seeds(config: Config, data: Dataset, seeds: Sequence[int], *,
                 execution: Execution | None = None, fuse: bool = True,
                 callbacks: Sequence[keras.callbacks.Callback] = ()) -> tuple[list[TowerResult], str]:
     """``config`` trained at each of ``seeds``: fused when it can be, else one after another.
 
-    Returns one result per seed and a sentence that says how they were trained. Either
-    way each seed's batches follow its own permutation (``data="device"``), so a seed
-    trained alone and the same seed in a fused program are the same model.
+    Returns one result per seed and a sentence that says how they were trained. A seed
+    trained alone (``fuse=False``) is a program of one tower over the seed's own batch
+    stream, so it is the same model as that seed in a fused program. A config that cannot
+    fuse trains each seed with the engine's own path (``train``).
     """
     execution = dataclasses.replace(execution or current(), data="device")
-    obstacle = fusion_obstacle(config) or (None if fuse else "fusion was turned off")
-    if obstacle is None and len(seeds) > 1:
+    obstacle = fusion_obstacle(config)
+    if obstacle:
+        results = [_alone(config.replace(seed=seed), data, execution, callbacks) for seed in seeds]
+    elif fuse:
         results = train_fused(config, data, seeds, execution=execution, callbacks=callbacks)
-        return results, f"fused: {len(seeds)} seeds trained as one program"
-    results = [_alone(config.replace(seed=seed), data, execution, callbacks) for seed in seeds]
-    return results, ("one seed" if len(seeds) == 1 else
-                     f"one seed after another ({obstacle})")
+        if len(seeds) > 1:
+            return results, f"fused: {len(seeds)} seeds trained as one program"
+    else:
+        obstacle = "fusion was turned off"
+        results = [train_fused(config, data, [seed], execution=execution, callbacks=callbacks)[0]
+                   for seed in seeds]
+    return results, ("one seed" if len(seeds) == 1 else f"one seed after another ({obstacle})")
 
 
 def _alone(config: Config, data: Dataset, execution: Execution,
            callbacks: Sequence[keras.callbacks.Callback]) -> TowerResult:
+    if keras.backend.backend() == "tensorflow":  # no Python batch feed there (search.model.batches)
+        execution = dataclasses.replace(execution, data=current().data)
     try:
         return TowerResult(config.seed, train(config, data, execution=execution,
                                                callbacks=callbacks))
@@ -115,13 +110,15 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
                 max_params: int | None = None, execution: Execution | None = None,
                 tower_stop: TowerStop | None = None, recorder: TowerRecorder | None = None,
                 callbacks: Sequence[keras.callbacks.Callback] = (),
-                verbose: int = 0) -> list[TowerResult]:
+                verbose: int = 0, start_epoch: int = 0) -> list[TowerResult]:
     """Train ``config`` at each of ``seeds`` as towers of one model; one result per seed.
 
     ``tower_stop(tower, epoch, row)`` is asked after every epoch of a running tower and
     stops it when true: its history and result end there (its weights, shared in the one
     program, go on changing until the last tower stops). Pass your own ``recorder`` to keep the
-    histories when a callback interrupts training (or to resume them with a checkpoint).
+    histories when a callback interrupts training (or to resume them with a checkpoint);
+    ``start_epoch``: the epoch a resumed group's checkpoint restores, where each seed's batch
+    stream goes on.
     Raises ImpossibleNetwork like ``train`` and ValueError when :func:`fusion_obstacle`
     names a reason.
     """
@@ -131,20 +128,30 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"fused training needs distinct seeds; got {list(seeds)}")
     execution = execution or current()
-    x, y = data.x_train, data.y_train
+    x = data.x_train
     batch_size = min(config.get("training", "batch_size"), len(x))
     towers = [_tower(config, data, seed, index, max_params) for index, seed in enumerate(seeds)]
-    model = _fused_model(towers, data.input_shape)
-    _compile(model, towers, config, math.ceil(len(x) / batch_size), execution)
-    labels = keras.utils.to_categorical(y, data.n_classes)
+    labels = keras.utils.to_categorical(data.y_train, data.n_classes)
     val_labels = keras.utils.to_categorical(data.y_val, data.n_classes)
+    epochs = config.get("training", "epochs")
+    options = execution.compile_options()
+    if keras.backend.backend() == "tensorflow":
+        feed = IndexFeed.build(x, labels, data.x_val, val_labels, batch_size, seeds, epochs,
+                               start_epoch)
+        model = _fused_model(towers, Gather(feed.images, name="images"))
+        options["steps_per_execution"] = feed.execution_steps(options.get("steps_per_execution", 1))
+        fit_args, callbacks = feed.fit_args, list(callbacks)
+    else:
+        model = _fused_model(towers, None, data.input_shape)
+        batches = TowerBatches.over(x, labels, batch_size, seeds)
+        fit_args = {"x": batches, "shuffle": False, "initial_epoch": start_epoch,
+                    "validation_data": ([data.x_val] * len(seeds), [val_labels] * len(seeds))}
+        callbacks = [StreamEpoch(batches), *callbacks]
+    _compile(model, towers, config, math.ceil(len(x) / batch_size), options)
     recorder = recorder or TowerRecorder(len(seeds))
     recorder.tower_stop, recorder.towers = tower_stop, towers
-    model.fit(TowerBatches.over(x, labels, batch_size, seeds),
-              epochs=config.get("training", "epochs"), shuffle=False,
-              validation_data=([data.x_val] * len(seeds), [val_labels] * len(seeds)),
-              validation_batch_size=EVAL_BATCH_SIZE, callbacks=[recorder, *callbacks],
-              verbose=verbose)
+    model.fit(**fit_args, epochs=epochs, validation_batch_size=EVAL_BATCH_SIZE,
+              callbacks=[recorder, *callbacks], verbose=verbose)
     return [_outcome(seed, tower, recorder, index) for index, (seed, tower)
             in enumerate(zip(seeds, towers))]
 
@@ -161,14 +168,21 @@ def _tower(config: Config, data: Dataset, seed: int, index: int,
     return keras.Model(alone.inputs, alone.outputs, name=TOWER.format(index))
 
 
-def _fused_model(towers: Sequence[keras.Model], input_shape: tuple[int, ...]) -> keras.Model:
-    inputs = [keras.Input(shape=input_shape, name=f"image_{i}") for i in range(len(towers))]
-    outputs = [tower(image) for tower, image in zip(towers, inputs)]
+def _fused_model(towers: Sequence[keras.Model], gather: Gather | None,
+                 input_shape: tuple[int, ...] = ()) -> keras.Model:
+    """The towers side by side: each takes its own images, or its own rows of ``gather``."""
+    if gather is None:
+        inputs = [keras.Input(shape=input_shape, name=f"image_{i}") for i in range(len(towers))]
+        images = inputs
+    else:
+        inputs = [keras.Input(shape=(), dtype="int32", name=f"rows_{i}") for i in range(len(towers))]
+        images = [gather(rows) for rows in inputs]
+    outputs = [tower(image) for tower, image in zip(towers, images)]
     return keras.Model(inputs, outputs, name="fused")
 
 
 def _compile(model: keras.Model, towers: Sequence[keras.Model], config: Config,
-             steps_per_epoch: int, execution: Execution) -> None:
+             steps_per_epoch: int, options: dict[str, Any]) -> None:
     """One optimiser over every tower's variables: its updates are per variable, so each
     tower takes its solo step; the schedule counts the same steps for all, and every
     tower's backbone gets the backbone's own rate."""
@@ -178,35 +192,7 @@ def _compile(model: keras.Model, towers: Sequence[keras.Model], config: Config,
     backbone = [v for tower in towers for v in backbone_variables(tower)]
     model.compile(optimizer=make_optimizer(config, steps_per_epoch, backbone),
                   loss={name: loss for name in names},
-                  metrics={name: ["accuracy"] for name in names}, **execution.compile_options())
-
-
-class TowerBatches(keras.utils.PyDataset):
-    """Each tower's own batch of the step: k seed-ordered streams over the same images."""
-
-    def __init__(self, streams: Sequence[DeviceBatches]) -> None:
-        super().__init__()
-        self.streams = list(streams)
-
-    @classmethod
-    def over(cls, x: np.ndarray, y: np.ndarray, batch_size: int,
-             seeds: Sequence[int]) -> TowerBatches:
-        """One stream per seed over a single device copy of the images."""
-        first = DeviceBatches(x, y, batch_size, seeds[0])
-        return cls([first, *(DeviceBatches(first.x, first.y, batch_size, seed)
-                             for seed in seeds[1:])])
-
-    def __len__(self) -> int:
-        return len(self.streams[0])
-
-    def __getitem__(self, index: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        batches = [stream[index] for stream in self.streams]
-        return tuple(b[0] for b in batches), tuple(b[1] for b in batches)
-
-    def on_epoch_end(self) -> None:
-        """Reshuffle every stream from its own seed, as each would alone."""
-        for stream in self.streams:
-            stream.on_epoch_end()
+                  metrics={name: ["accuracy"] for name in names}, **options)
 
 
 class TowerRecorder(keras.callbacks.Callback):

@@ -19,7 +19,8 @@ from search.model.backbone import backbone_variables
 from search.model.backbone_rate import with_backbone_rate
 from search.space.config import Config
 from search.data.dataset import Dataset
-from search.model.execution import DeviceBatches, Execution, current
+from search.model.batches import DeviceBatches, StreamEpoch
+from search.model.execution import Execution, current
 from search.model.network import ImpossibleNetwork, build_model
 from search.errors import TrialFailure
 
@@ -202,10 +203,11 @@ def train(config: Config, data: Dataset, *, callbacks: Sequence[keras.callbacks.
     validation = None if refit else (data.x_val, keras.utils.to_categorical(data.y_val, data.n_classes))
     inputs = _training_inputs(x, keras.utils.to_categorical(y, data.n_classes), batch_size,
                               config.seed, execution)
+    feed = [StreamEpoch(inputs["x"])] if isinstance(inputs["x"], DeviceBatches) else []
     model.fit(**inputs, epochs=min(stop_after or math.inf, config.get("training", "epochs")),
               initial_epoch=initial_epoch, validation_data=validation,
               validation_batch_size=EVAL_BATCH_SIZE,
-              callbacks=[recorder, *_plateau_callback(config, "loss" if refit else "val_loss"),
+              callbacks=[*feed, recorder, *_plateau_callback(config, "loss" if refit else "val_loss"),
                          *callbacks],
               verbose=verbose)
     if recorder.diverged:

@@ -69,10 +69,12 @@ def test_the_seeds_of_one_config_train_fused_resume_and_are_cleaned_up(tmp_path)
                                on_resume=lambda c, epochs: resumed.append((c.seed, epochs)),
                                fuse=True)
     configs = [CONFIG.replace(seed=s) for s in (5, 6)]
-    assert objective.fuses(configs) and not objective.fuses(configs[:1])
+    assert objective.fuses(configs) and objective.fuses(configs[:1])  # one seed: one tower
     values = objective.train_group(configs)
     assert told == ["fused: 2 seeds trained as one program"]
-    assert values == [objective(c) for c in configs]  # each seed is the model it trains alone
+    alone = KerasObjective(fuse=True)
+    assert values == [alone.train_group([c])[0] for c in configs]  # each seed: the model it
+    assert told == ["fused: 2 seeds trained as one program"]  # trains alone, told nothing
     group = [p for p in tmp_path.iterdir() if p.name.startswith(GROUP_PREFIX)]
     assert len(group) == 1 and checkpoint_epoch(group[0]) == 1
     assert json.loads((group[0] / MEMBERS).read_text()) == [c.digest() for c in configs]
@@ -95,10 +97,8 @@ def test_fusion_turned_off_or_impossible_is_told_with_the_reason():
                     "validation loss)"]
 
 
-def test_on_tensorflow_ablation_does_not_fuse_unless_asked_and_says_why():
+def test_an_ablation_fuses_by_default_and_runs_that_cannot_keep_the_engines_placement():
     told: list[str] = []
     objective = KerasObjective(on_group=lambda c, how: told.append(how))
-    assert not objective.fuses([CONFIG.replace(seed=s) for s in (5, 6)])
-    assert told == ["one seed after another (on TensorFlow a fused program stopped mid-epoch "
-                    "can hang in the clean-up of its batch feed; JAX and PyTorch fuse)"]
-    assert objective.execution.data == "auto"  # the engine's own placement, as in a search
+    assert objective.fuses([CONFIG.replace(seed=s) for s in (5, 6)]) and told == []
+    assert objective.execution.data == "auto"  # runs trained alone: as in a search

@@ -10,7 +10,7 @@ import pytest
 from search.space.config import Config
 from search.data.dataset import DataSpec, load_dataset
 from search.errors import SearchError
-from search.model.execution import DeviceBatches, Execution, process_share_env
+from search.model.execution import Execution, process_share_env
 from search.model.training import train
 
 DIGITS = DataSpec(name="digits")
@@ -54,25 +54,6 @@ def test_mixed_precision_computes_in_half_and_keeps_float32_weights(precision):
     assert keras.config.dtype_policy().name == "float32"  # the process's policy is restored
     loss_scaled = type(result.model.optimizer).__name__ == "LossScaleOptimizer"
     assert loss_scaled == (precision == "mixed_float16")
-
-
-def test_device_batches_cover_every_image_once_per_epoch_in_a_new_order():
-    import keras
-
-    x = np.arange(10, dtype="float32").reshape(10, 1)
-    batches = DeviceBatches(x, x.copy(), batch_size=4, seed=0)
-    assert len(batches) == 3
-
-    def epoch() -> list[float]:
-        seen = [keras.ops.convert_to_numpy(batches[i][0]).ravel() for i in range(len(batches))]
-        return list(np.concatenate(seen))
-
-    first = epoch()
-    batches.on_epoch_end()
-    second = epoch()
-    assert sorted(first) == sorted(second) == list(range(10)) and first != second
-    images, labels = batches[0]
-    assert np.array_equal(keras.ops.convert_to_numpy(images), keras.ops.convert_to_numpy(labels))
 
 
 def test_auto_keeps_data_on_the_host_without_an_accelerator():

@@ -167,8 +167,8 @@ def test_every_towers_backbone_learns_at_the_backbones_own_rate():
                      "head": {"layers": 0}, "training": {"epochs": 2, "batch_size": 64}}, spec)
     data = load_dataset(spec)
     towers = [_tower(config, data, seed, i, None) for i, seed in enumerate((0, 1))]
-    model = _fused_model(towers, data.input_shape)
-    _compile(model, towers, config, 2, Execution())
+    model = _fused_model(towers, None, data.input_shape)
+    _compile(model, towers, config, 2, Execution().compile_options())
     model.optimizer.build(model.trainable_variables)
     expected = {model.optimizer._var_key(v) for t in towers for v in backbone_variables(t)}
     assert len(expected) == 2 * len(backbone_variables(towers[0])) > 0
