@@ -102,6 +102,7 @@ def wait_until_gone(job: str, timeout: float = 900) -> None:
     raise AssertionError(f"Slurm job {job} still queued after {timeout} s:\n{queue}")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items) -> None:
     """With ``-n 2`` (pytest-xdist, the README's command), the tests that use the one-node
     Slurm run on one worker, one after another: two sweeps at once would queue behind each

@@ -1,8 +1,9 @@
 """The Keras objective of an ablation run, resumable from its last finished epoch.
 
 Like a search trial, a run keeps Keras' BackupAndRestore checkpoint (weights,
-optimiser, epoch) under ``checkpoint_root/<run digest>`` while it trains, with
-its per-epoch history beside it. An interrupted run (SIGTERM, Ctrl-C, a killed
+optimiser, epoch) while it trains, with its per-epoch history beside it: under
+``checkpoint_root/fused-<hash of its runs>`` for the seeds of a config trained as one
+program (one seed or more), ``checkpoint_root/<run digest>`` for a run that cannot fuse. An interrupted run (SIGTERM, Ctrl-C, a killed
 worker) resumes there the next time any worker on this machine trains it; the
 checkpoint goes once the run's value is stored (``forget``).
 """
@@ -42,17 +43,19 @@ class KerasObjective:
 
     def __init__(self, checkpoint_root: Path | None = None,
                  on_resume: Callable[[Config, int], None] | None = None, *,
-                 fuse: bool | None = None,
+                 fuse: bool = True,
                  on_group: Callable[[Sequence[Config], str], None] | None = None) -> None:
         self.checkpoint_root, self.on_resume = checkpoint_root, on_resume
         self.on_group = on_group  # told how each group of seeds trains
-        self.refusal = "fusion was turned off" if fuse is False else None
+        self.refusal = None if fuse else "fusion was turned off"
         self._stored: set[str] = set()  # runs forgotten here: their values are stored
         # runs that cannot fuse train with the engine's own data placement; fused groups (one
         # seed or more) follow each seed's batch stream, so a seed is the same model in any group
         self.execution = current()
 
     def __call__(self, config: Config) -> float:
+        if self.refusal is None and fusion_obstacle(config) is None:
+            return self.train_group([config])[0]  # one tower over the seed's own batch stream
         recorder, callbacks = EpochRecorder(), [stop_check()]
         folder = self._folder(config.digest())
         if folder is not None:

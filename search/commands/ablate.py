@@ -122,7 +122,7 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
                                on_resume=lambda config, epochs: console.print(
                                    f"  resuming run {config.digest()[:10]} (seed {config.seed}) "
                                    f"from its checkpoint at epoch {epochs}"),
-                               fuse=False if getattr(args, "no_fuse", False) else None,
+                               fuse=not getattr(args, "no_fuse", False),
                                on_group=lambda configs, how: console.print(
                                    f"  seeds {', '.join(str(c.seed) for c in configs)} of "
                                    f"{configs[0].replace(seed=0).digest()[:10]}: {how}"))

@@ -9,9 +9,10 @@ is the same whichever epoch a run starts from, so a resumed run goes on where it
 Two feeds serve the stream, both from one device copy of the images:
 
 - ``DeviceBatches`` / ``TowerBatches``: Keras ``PyDataset`` objects that gather each batch
-  on the device (JAX and PyTorch iterate them in Python);
+  on the device (fused training on JAX and PyTorch, and ``data="device"`` runs);
 - ``IndexFeed``: on TensorFlow, plain index and label arrays for ``fit``, gathered inside
-  the model by ``Gather``. Keras wraps a ``PyDataset`` on TensorFlow in a prefetching
+  the model by ``Gather`` (fused training on TensorFlow, one tower or more). Steps per
+  execution must then divide an epoch's steps. Keras wraps a ``PyDataset`` on TensorFlow in a prefetching
   pipeline that runs Python on a background thread; stopping such a pipeline mid-epoch
   (a SIGTERM, a Ctrl-C) can hang its clean-up, which waits for that thread while holding
   the interpreter lock. Arrays need no Python on that thread.
@@ -36,15 +37,17 @@ class SeedOrder:
         self.count, self.batch_size = count, batch_size
         self.steps = math.ceil(count / batch_size)  # batches per epoch
         self._rng = np.random.default_rng(seed)
+        self._permutations: list[np.ndarray] = []
         self._stream = np.empty(0, dtype="int32")
 
     def rows(self, first_epoch: int, epochs: int = 1) -> np.ndarray:
         """The image rows of ``epochs`` epochs from ``first_epoch``, batch after batch."""
         per_epoch = self.steps * self.batch_size
         end = (first_epoch + epochs) * per_epoch
-        while len(self._stream) < end:
-            self._stream = np.concatenate(
-                [self._stream, self._rng.permutation(self.count).astype("int32")])
+        if len(self._stream) < end:
+            while len(self._permutations) * self.count < end:
+                self._permutations.append(self._rng.permutation(self.count).astype("int32"))
+            self._stream = np.concatenate(self._permutations)
         return self._stream[first_epoch * per_epoch:end]
 
 
@@ -155,6 +158,7 @@ class IndexFeed:
         orders = [SeedOrder(len(x), batch_size, seed) for seed in seeds]
         rows = [order.rows(start_epoch, max(epochs - start_epoch, 1)) for order in orders]
         val_rows = np.arange(len(x), len(x) + len(x_val), dtype="int32")
+        labels = labels.astype("uint8")  # one-hot: the loss casts them; 8x less than float64
         fit_args = {"x": tuple(rows), "y": tuple(labels[r] for r in rows),
                     "batch_size": batch_size, "steps_per_epoch": orders[0].steps,
                     "shuffle": False, "initial_epoch": start_epoch,

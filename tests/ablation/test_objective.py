@@ -19,7 +19,7 @@ CONFIG = Config({"conv": {"depth": 1, "filters": 8}, "head": {"layers": 0},
 def test_a_run_scores_keeps_its_checkpoint_and_resumes_from_it(tmp_path):
     resumed: list[tuple[str, int]] = []
     objective = KerasObjective(tmp_path, on_resume=lambda c, epochs: resumed.append(
-        (c.digest(), epochs)))
+        (c.digest(), epochs)), fuse=False)  # the engine's own path, as in a search
     value = objective(CONFIG)
     assert 0.0 <= value <= 1.0
     folder = tmp_path / CONFIG.digest()
@@ -37,7 +37,7 @@ def test_a_checkpoint_without_its_history_starts_the_run_over(tmp_path):
     folder.mkdir()
     (folder / "training_metadata.json").write_text(json.dumps({"epoch": 1}))
     resumed: list = []
-    value = KerasObjective(tmp_path, on_resume=lambda *a: resumed.append(a))(CONFIG)
+    value = KerasObjective(tmp_path, on_resume=lambda *a: resumed.append(a), fuse=False)(CONFIG)
     assert resumed == [] and 0.0 <= value <= 1.0
     assert len(json.loads((folder / HISTORY).read_text())) == 1  # trained afresh
 
@@ -72,8 +72,8 @@ def test_the_seeds_of_one_config_train_fused_resume_and_are_cleaned_up(tmp_path)
     assert objective.fuses(configs) and objective.fuses(configs[:1])  # one seed: one tower
     values = objective.train_group(configs)
     assert told == ["fused: 2 seeds trained as one program"]
-    alone = KerasObjective(fuse=True)
-    assert values == [alone.train_group([c])[0] for c in configs]  # each seed: the model it
+    alone = KerasObjective()  # a lone seed: a program of one tower over its own batch stream
+    assert values == [alone(c) for c in configs]  # each seed: the model it
     assert told == ["fused: 2 seeds trained as one program"]  # trains alone, told nothing
     group = [p for p in tmp_path.iterdir() if p.name.startswith(GROUP_PREFIX)]
     assert len(group) == 1 and checkpoint_epoch(group[0]) == 1
