@@ -24,7 +24,8 @@ import keras
 from search.space.config import Config
 from search.data.dataset import load_dataset
 from search.model.execution import current
-from search.model.fused import TowerRecorder, fusion_obstacle, train_fused
+from search.model.fused import (TOO_BIG, TowerRecorder, fusion_obstacle, out_of_memory,
+                                train_fused)
 from search.model.network import ImpossibleNetwork
 from search.study.stop_signal import backup_and_restore, stop_check
 from search.study.trial import checkpoint_epoch
@@ -104,8 +105,16 @@ class KerasObjective:
                                  callbacks=callbacks, start_epoch=start)
         except ImpossibleNetwork:
             return [math.nan] * len(configs)
+        except Exception as exc:  # noqa: BLE001 - each backend names running out differently
+            if len(configs) == 1 or not out_of_memory(exc):
+                raise
+            towers = None  # left here, so the fused program's memory can go before the next
         finally:
             release_memory()
+        if towers is None:
+            if self.on_group:
+                self.on_group(configs, f"one seed after another ({TOO_BIG})")
+            return [self.train_group([c])[0] for c in configs]
         return [tower.best_val_accuracy for tower in towers]
 
     def _resume_group(self, configs: Sequence[Config], folder: Path, recorder: TowerRecorder) -> int:

@@ -33,12 +33,14 @@ from search.model.batches import Gather, IndexFeed, StreamEpoch, TowerBatches
 from search.model.execution import Execution, current
 from search.model.network import ImpossibleNetwork, build_model
 from search.model.training import (EVAL_BATCH_SIZE, TrainResult, TrainingDiverged, current_lr,
-                                   make_optimizer, train, trainable_params, value_range)
+                                   make_optimizer, release_memory, train, trainable_params,
+                                   value_range)
 from search.space.config import Config
 
-__all__ = ["TowerResult", "TowerRecorder", "fusion_obstacle", "train_fused", "train_seeds", "tower_row", "TOWER"]
+__all__ = ["TowerResult", "TowerRecorder", "fusion_obstacle", "out_of_memory", "train_fused", "train_seeds", "tower_row", "TOWER"]
 
 TOWER = "tower_{}"  # output name of the i-th tower: its metrics are logged as tower_i_accuracy
+TOO_BIG = "the fused program did not fit in memory"
 TowerStop = Callable[[int, int, dict[str, float]], bool]  # (tower, epoch, row) -> stop it now
 
 
@@ -84,15 +86,37 @@ def train_seeds(config: Config, data: Dataset, seeds: Sequence[int], *,
     obstacle = fusion_obstacle(config)
     if obstacle:
         results = [_alone(config.replace(seed=seed), data, execution, callbacks) for seed in seeds]
-    elif fuse:
-        results = train_fused(config, data, seeds, execution=execution, callbacks=callbacks)
-        if len(seeds) > 1:
-            return results, f"fused: {len(seeds)} seeds trained as one program"
     else:
-        obstacle = "fusion was turned off"
-        results = [train_fused(config, data, [seed], execution=execution, callbacks=callbacks)[0]
-                   for seed in seeds]
+        results, obstacle = _towers(config, data, seeds, execution, callbacks, fuse)
+        if obstacle is None and len(seeds) > 1:
+            return results, f"fused: {len(seeds)} seeds trained as one program"
     return results, ("one seed" if len(seeds) == 1 else f"one seed after another ({obstacle})")
+
+
+def _towers(config: Config, data: Dataset, seeds: Sequence[int], execution: Execution,
+            callbacks: Sequence[keras.callbacks.Callback],
+            fuse: bool) -> tuple[list[TowerResult], str | None]:
+    """The seeds as one program (and None), or each as a program of one tower and why: fusion
+    is off, or the fused program ran out of memory."""
+    if fuse:
+        try:
+            return train_fused(config, data, seeds, execution=execution, callbacks=callbacks), None
+        except Exception as exc:  # noqa: BLE001 - each backend names running out differently
+            if len(seeds) == 1 or not out_of_memory(exc):
+                raise
+        release_memory()
+    results = [train_fused(config, data, [seed], execution=execution, callbacks=callbacks)[0]
+               for seed in seeds]
+    return results, TOO_BIG if fuse else "fusion was turned off"
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says the device ran out of memory (TensorFlow's ResourceExhaustedError,
+    JAX's RESOURCE_EXHAUSTED, PyTorch's OutOfMemoryError, or the host's MemoryError)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return isinstance(exc, MemoryError) or any(
+        mark in text for mark in ("ResourceExhausted", "RESOURCE_EXHAUSTED", "OutOfMemory",
+                                  "out of memory"))
 
 
 def _alone(config: Config, data: Dataset, execution: Execution,

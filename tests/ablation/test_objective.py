@@ -102,3 +102,26 @@ def test_an_ablation_fuses_by_default_and_runs_that_cannot_keep_the_engines_plac
     objective = KerasObjective(on_group=lambda c, how: told.append(how))
     assert objective.fuses([CONFIG.replace(seed=s) for s in (5, 6)]) and told == []
     assert objective.execution.data == "auto"  # runs trained alone: as in a search
+
+
+def test_a_group_that_does_not_fit_in_memory_trains_its_seeds_one_by_one(tmp_path, monkeypatch):
+    import search.ablation.objective as objective_module
+
+    real, asked, told = objective_module.train_fused, [], []
+
+    def too_big_together(config, data, seeds, **kwargs):
+        asked.append(list(seeds))
+        if len(seeds) > 1:
+            raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate")
+        return real(config, data, seeds, **kwargs)
+
+    monkeypatch.setattr(objective_module, "train_fused", too_big_together)
+    objective = KerasObjective(tmp_path, on_group=lambda configs, how: told.append(how))
+    configs = [CONFIG.replace(seed=s) for s in (5, 6)]
+    values = objective.train_group(configs)
+    assert asked == [[5, 6], [5], [6]] and all(0.0 <= v <= 1.0 for v in values)
+    assert told == ["fused: 2 seeds trained as one program",
+                    "one seed after another (the fused program did not fit in memory)"]
+    for config in configs:
+        objective.forget(config.digest())
+    assert not any(tmp_path.iterdir())  # the group's and the seeds' checkpoints are gone

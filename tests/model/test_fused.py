@@ -174,3 +174,40 @@ def test_every_towers_backbone_learns_at_the_backbones_own_rate():
     assert len(expected) == 2 * len(backbone_variables(towers[0])) > 0
     assert model.optimizer.backbone_keys == expected  # both backbones, and no head
     assert model.optimizer.backbone_lr_ratio == 0.1 and model.optimizer.backbone_frozen_steps == 2
+
+
+class ResourceExhaustedError(RuntimeError):
+    """Named as TensorFlow names a device that ran out of memory."""
+
+
+def test_out_of_memory_is_recognised_on_every_backend():
+    from search.model.fused import out_of_memory
+
+    assert out_of_memory(ResourceExhaustedError("OOM when allocating tensor"))
+    assert out_of_memory(RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate"))
+    assert out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert out_of_memory(MemoryError())
+    assert not out_of_memory(ValueError("shapes (3,) and (4,) are incompatible"))
+
+
+def test_a_fused_program_that_does_not_fit_trains_its_seeds_one_by_one(monkeypatch):
+    import search.model.fused as fused
+
+    real, asked = fused.train_fused, []
+
+    def too_big_together(config, data, seeds, **kwargs):
+        asked.append(list(seeds))
+        if len(seeds) > 1:
+            raise ResourceExhaustedError("OOM when allocating tensor with shape [3,64,8,8]")
+        return real(config, data, seeds, **kwargs)
+
+    monkeypatch.setattr(fused, "train_fused", too_big_together)
+    config = Config({**SMALL, "training": {**SMALL["training"], "epochs": 1}}, SPEC, seed=0)
+    results, how = train_seeds(config, load_dataset(SPEC), [0, 1])
+    assert how == "one seed after another (the fused program did not fit in memory)"
+    assert asked == [[0, 1], [0], [1]] and [r.seed for r in results] == [0, 1]
+    assert all(r.result and len(r.result.history) == 1 for r in results)
+    monkeypatch.setattr(fused, "train_fused", lambda *a, **k: (_ for _ in ()).throw(
+        ValueError("not a memory problem")))
+    with pytest.raises(ValueError, match="not a memory problem"):  # anything else is raised
+        train_seeds(config, load_dataset(SPEC), [0, 1])
