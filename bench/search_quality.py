@@ -12,7 +12,10 @@ contenders running together see the same machine):
 - ``kt-hyperband`` / ``kt-bayesian``: ``--engine keras-tuner`` / ``keras-tuner-bayesian``,
   cold (KerasTuner has no warm start); Hyperband's ``max_epochs`` fitted to the budget so
   one iteration of its brackets fits (``kt_schedule``);
-- ``hand``: our users' hand-made model (studies/fashion-hand.yaml), no search.
+- ``hand``: our users' hand-made model (studies/fashion-hand.yaml), no search;
+- ``ours-portfolio`` / ``portfolio``: ours with the warm-start portfolio made on the
+  development tasks (``--portfolio``, spaces/cnn_portfolio.yaml) instead of the space's
+  WARM_START, and that portfolio alone (its entries trained, nothing sampled).
 
 Each search's best config is then refit on train+validation and tested once
 (``train best.yaml --refit``): that test accuracy is the score. The search's
@@ -54,6 +57,10 @@ CONTENDERS = {
     "kt-hyperband": ["--engine", "keras-tuner"],
     "kt-bayesian": ["--engine", "keras-tuner-bayesian"],
     "hand": None,  # no search
+    # the warm-start portfolio made on the development tasks (bench/portfolio.py), with the
+    # search after it, and alone (its entries trained, nothing sampled)
+    "ours-portfolio": ["--no-warm-start", "--warm-start", "PORTFOLIO"],
+    "portfolio": ["--no-warm-start", "--warm-start", "PORTFOLIO", "--trials", "PORTFOLIO_SIZE"],
 }
 EPOCH_LINE = re.compile(r"^(trial \d+) epoch (\d+)/\d+: val_accuracy ([0-9.na]+)")
 
@@ -89,6 +96,8 @@ def parse_args() -> argparse.Namespace:
                         default=["ours", "kt-hyperband", "random", "kt-bayesian", "hand"])
     parser.add_argument("--space", default=str(REPO / "spaces" / "cnn.py"))
     parser.add_argument("--hand", default=str(REPO / "studies" / "fashion-hand.yaml"))
+    parser.add_argument("--portfolio", default=str(REPO / "spaces" / "cnn_portfolio.yaml"),
+                        help="warm-start portfolio of the portfolio contenders")
     parser.add_argument("--cores", type=int, default=1, help="CPU cores per search")
     parser.add_argument("--parallel", type=int, default=None,
                         help="searches at once (default: all cores / --cores)")
@@ -96,7 +105,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--figure", help="PNG of best-so-far validation accuracy against time")
     parser.add_argument("--extra", default="", help="more `run` flags for ours, e.g. '--epochs 3'")
     args = parser.parse_args()
-    args.space, args.hand = str(Path(args.space).resolve()), str(Path(args.hand).resolve())
+    args.space, args.hand, args.portfolio = (
+        str(Path(p).resolve()) for p in (args.space, args.hand, args.portfolio))
     unknown = [c for c in args.contenders if c not in CONTENDERS]
     if unknown:
         parser.error(f"unknown contender(s) {unknown}; choose from {', '.join(CONTENDERS)}")
@@ -128,7 +138,7 @@ def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path, slots: Qu
         shutil.rmtree(out / "studies" / study, ignore_errors=True)  # an interrupted earlier try
         command = ["run", args.space, "--study", study, "--studies-dir", str(out / "studies"),
                    "--timeout", f"{args.budget:.0f}s", "--seed", str(rep), *TASKS[args.task][0],
-                   *CONTENDERS[name], *(args.extra.split() if name == "ours" else []),
+                   *contender_flags(name, args), *(args.extra.split() if name == "ours" else []),
                    *(kt_schedule(args) if name == "kt-hyperband" else [])]
         started = time.time()
         epochs, log = timed_run(command, cores, folder.with_suffix(".log"))
@@ -142,6 +152,16 @@ def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path, slots: Qu
                 "test_accuracy": test, "curve": best_so_far(epochs), "cores": cores}
     finally:
         slots.put(cores)
+
+
+def contender_flags(name: str, args: argparse.Namespace) -> list[str]:
+    """The ``run`` flags of contender ``name``, the portfolio file filled in."""
+    from search.space.warm_start import read_portfolio
+
+    fill = {"PORTFOLIO": args.portfolio}
+    if "PORTFOLIO_SIZE" in CONTENDERS[name]:
+        fill["PORTFOLIO_SIZE"] = str(len(read_portfolio(args.portfolio)))
+    return [fill.get(flag, flag) for flag in CONTENDERS[name]]
 
 
 def kt_schedule(args: argparse.Namespace) -> list[str]:
@@ -269,7 +289,7 @@ def draw(results: list[dict], path: str, budget: float) -> None:
 
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(8, 5))
-    colours = dict(zip(CONTENDERS, ("C0", "C1", "C2", "C3", "C4")))
+    colours = dict(zip(CONTENDERS, ("C0", "C1", "C2", "C3", "C4", "C5", "C6")))
     for r in results:
         if r["curve"]:
             xs = [t / 60 for t, _ in r["curve"]] + [budget / 60]

@@ -181,8 +181,8 @@ OPTIONS: dict[str, Option] = {
     "trials": Option(int, "total finished trials for the study, across all workers", low=1, high=MAX_COUNT),
     "timeout": Option("duration", "search for this long, e.g. 20m or 8h (a running trial stops "
                       "at the deadline and keeps its best epoch)"),
-    "warm_start": Option("text", "a config YAML (e.g. another study's best.yaml) tried first; "
-                         "repeatable, after the space file's WARM_START"),
+    "warm_start": Option("text", "a config YAML (e.g. another study's best.yaml) or a portfolio "
+                         "file (entries:) tried first; repeatable, before the space file's WARM_START"),
     "sampler": Option(str, "Optuna sampler", choices=SAMPLERS),
     "pruner": Option(str, "Optuna pruner", choices=PRUNERS),
     "engine": Option(str, "optuna, or KerasTuner's Hyperband or Bayesian optimisation over the same space", choices=ENGINES),

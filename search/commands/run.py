@@ -44,9 +44,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 def warm_start_entries(args: argparse.Namespace, space: Space) -> list:
     """Each --warm-start FILE, then the space file's WARM_START (unless --no-warm-start)."""
-    from search.space.warm_start import read_warm_start_file, space_warm_start
+    from search.space.warm_start import read_warm_start, space_warm_start
 
-    files = [read_warm_start_file(path) for path in args.warm_start or []]
+    files = [entry for path in args.warm_start or [] for entry in read_warm_start(path)]
     return files + ([] if args.no_warm_start else space_warm_start(space, space.warm_start))
 
 

@@ -12,5 +12,6 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "never_active": "structure", "structure_problems": "structure", "Space": "space", "load_space": "space",
     "space_from_json": "space", "Config": "config", "WarmStart": "warm_start",
     "warm_start_trials": "warm_start", "read_warm_start_file": "warm_start",
+    "read_warm_start": "warm_start",
     "space_warm_start": "warm_start",
 })

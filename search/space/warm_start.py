@@ -22,8 +22,8 @@ from search.space.schema import COMPONENTS
 from search.space.structure import never_active
 from search.space.space import Space
 
-__all__ = ["WarmStart", "warm_start_trials", "read_warm_start_file", "space_warm_start",
-           "read_portfolio"]
+__all__ = ["WarmStart", "warm_start_trials", "read_warm_start", "read_warm_start_file",
+           "space_warm_start", "read_portfolio"]
 
 PORTFOLIO_ENTRY_KEYS = ("params", "chosen_from", "val_accuracy")
 
@@ -61,6 +61,15 @@ def read_portfolio(path: str | Path) -> list[dict[str, dict[str, Any]]]:
     if problems:
         raise SearchError(problems)
     return [entry["params"] for entry in entries]
+
+
+def read_warm_start(path: str | Path) -> list[WarmStart]:
+    """``--warm-start FILE``: a config YAML (one entry, like a study's best.yaml) or a
+    portfolio file (``entries:``, as bench/portfolio.py writes; one entry each, in order)."""
+    raw = read_yaml(path)
+    if isinstance(raw, dict) and "entries" in raw:
+        return [(f"{path}: entries[{i}]", params) for i, params in enumerate(read_portfolio(path))]
+    return [read_warm_start_file(path)]
 
 
 def read_warm_start_file(path: str | Path) -> WarmStart:

@@ -12,7 +12,8 @@ from conftest import write
 from search.errors import SearchError
 from search.knobs import Bool, Choice, Int
 from search.space.space import Space
-from search.space.warm_start import (read_portfolio, read_warm_start_file, space_warm_start,
+from search.space.warm_start import (read_portfolio, read_warm_start, read_warm_start_file,
+                                     space_warm_start,
                                      stored_warm_start_problems, warm_start_trials)
 
 SPACE = Space.of({"conv": {"depth": Int(1, 3), "filters": Choice(16, 32)},
@@ -78,6 +79,27 @@ def test_a_portfolio_file_gives_its_entries_params_in_order(tmp_path):
     path = write(tmp_path, "p.yaml", "entries:\n- chosen_from: digits/x/3\n  val_accuracy: {digits: 0.9}\n"
                  "  params: {conv: {depth: 2}}\n- params: {bn: {enabled: true}}\n")
     assert read_portfolio(path) == [{"conv": {"depth": 2}}, {"bn": {"enabled": True}}]
+    assert read_warm_start(path) == [(f"{path}: entries[0]", {"conv": {"depth": 2}}),
+                                     (f"{path}: entries[1]", {"bn": {"enabled": True}})]
+    config = write(tmp_path, "best.yaml", "params: {conv: {depth: 3}}\n")
+    assert read_warm_start(config) == [(str(config), {"conv": {"depth": 3}})]
+
+
+def test_run_tries_each_warm_start_files_entries_before_the_space_files(tmp_path):
+    import argparse
+    import dataclasses
+
+    from search.commands.run import warm_start_entries
+
+    path = write(tmp_path, "p.yaml", "entries:\n- params: {conv: {depth: 2}}\n"
+                 "- params: {bn: {enabled: true}}\n")
+    space = dataclasses.replace(Space.of({"conv": {"depth": Int(1, 3)}, "bn": {"enabled": Bool()}},
+                                         path="space.py"), warm_start=[{"conv": {"depth": 1}}])
+    args = argparse.Namespace(warm_start=[str(path)], no_warm_start=False)
+    assert [p for _, p in warm_start_entries(args, space)] == [
+        {"conv": {"depth": 2}}, {"bn": {"enabled": True}}, {"conv": {"depth": 1}}]
+    args.no_warm_start = True
+    assert len(warm_start_entries(args, space)) == 2
 
 
 @pytest.mark.parametrize("text, message", [
@@ -89,3 +111,20 @@ def test_a_portfolio_file_gives_its_entries_params_in_order(tmp_path):
 def test_a_malformed_portfolio_file_names_the_file_and_entry(tmp_path, text, message):
     with pytest.raises(SearchError, match=re.escape(message)):
         read_portfolio(write(tmp_path, "p.yaml", text))
+
+
+def test_the_portfolio_made_on_development_tasks_is_a_valid_warm_start_of_spaces_cnn():
+    import yaml
+
+    from conftest import REPO
+    from search.space.space import load_space
+
+    path = REPO / "spaces" / "cnn_portfolio.yaml"
+    entries = read_portfolio(path)
+    trials, notes = warm_start_trials(load_space(REPO / "spaces" / "cnn.py"),
+                                      [(f"entry {i}", e) for i, e in enumerate(entries)])
+    assert len(trials) == len(entries) == 3 and notes == []
+    raw = yaml.safe_load(path.read_text())["entries"]
+    development = ("digits/", "fashion-pairs5/")  # bench/tasks.py: chosen on these only
+    assert all(e["chosen_from"].startswith(development) for e in raw)
+    assert all(set(e["val_accuracy"]) == {"digits", "fashion-pairs5"} for e in raw)
