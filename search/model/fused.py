@@ -30,7 +30,7 @@ import keras
 from search.data.dataset import Dataset
 from search.model.backbone import backbone_variables
 from search.model.batches import Gather, IndexFeed, StreamEpoch, TowerBatches
-from search.model.execution import Execution, current
+from search.model.execution import Execution, current, has_accelerator
 from search.model.network import ImpossibleNetwork, build_model
 from search.model.training import (EVAL_BATCH_SIZE, TrainResult, TrainingDiverged, current_lr,
                                    make_optimizer, release_memory, train, trainable_params,
@@ -164,6 +164,10 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
                                start_epoch)
         model = _fused_model(towers, Gather(feed.images, name="images"))
         options["steps_per_execution"] = feed.execution_steps(options.get("steps_per_execution", 1))
+        if options["jit_compile"] == "auto" and not has_accelerator():
+            # bench/fused.py, k = 4 on a 2-core CPU: 16 s a run without XLA; with it 16 s
+            # once compiled, 26 s when it compiles, which every new config's program does
+            options["jit_compile"] = False
         fit_args, callbacks = feed.fit_args, list(callbacks)
     else:
         model = _fused_model(towers, None, data.input_shape)
