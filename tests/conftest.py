@@ -110,3 +110,14 @@ def pytest_collection_modifyitems(items) -> None:
     for item in items:
         if "slurm" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("slurm"))
+
+
+def out_of_memory_when_fused(real, asked: list, error: Exception):
+    """A stand-in for ``train_fused`` that records each call's seeds and raises ``error`` (a
+    device running out of memory) for a program of more than one seed."""
+    def train_fused(config, data, seeds, **kwargs):
+        asked.append(list(seeds))
+        if len(seeds) > 1:
+            raise error
+        return real(config, data, seeds, **kwargs)
+    return train_fused

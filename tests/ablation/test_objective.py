@@ -107,15 +107,13 @@ def test_an_ablation_fuses_by_default_and_runs_that_cannot_keep_the_engines_plac
 def test_a_group_that_does_not_fit_in_memory_trains_its_seeds_one_by_one(tmp_path, monkeypatch):
     import search.ablation.objective as objective_module
 
-    real, asked, told = objective_module.train_fused, [], []
+    from conftest import out_of_memory_when_fused
 
-    def too_big_together(config, data, seeds, **kwargs):
-        asked.append(list(seeds))
-        if len(seeds) > 1:
-            raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate")
-        return real(config, data, seeds, **kwargs)
-
-    monkeypatch.setattr(objective_module, "train_fused", too_big_together)
+    asked: list[list[int]] = []
+    told: list[str] = []
+    monkeypatch.setattr(objective_module, "train_fused", out_of_memory_when_fused(
+        objective_module.train_fused, asked,
+        RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate")))
     objective = KerasObjective(tmp_path, on_group=lambda configs, how: told.append(how))
     configs = [CONFIG.replace(seed=s) for s in (5, 6)]
     values = objective.train_group(configs)

@@ -193,15 +193,11 @@ def test_out_of_memory_is_recognised_on_every_backend():
 def test_a_fused_program_that_does_not_fit_trains_its_seeds_one_by_one(monkeypatch):
     import search.model.fused as fused
 
-    real, asked = fused.train_fused, []
+    from conftest import out_of_memory_when_fused
 
-    def too_big_together(config, data, seeds, **kwargs):
-        asked.append(list(seeds))
-        if len(seeds) > 1:
-            raise ResourceExhaustedError("OOM when allocating tensor with shape [3,64,8,8]")
-        return real(config, data, seeds, **kwargs)
-
-    monkeypatch.setattr(fused, "train_fused", too_big_together)
+    asked: list[list[int]] = []
+    monkeypatch.setattr(fused, "train_fused", out_of_memory_when_fused(
+        fused.train_fused, asked, ResourceExhaustedError("OOM when allocating tensor [3,64,8,8]")))
     config = Config({**SMALL, "training": {**SMALL["training"], "epochs": 1}}, SPEC, seed=0)
     results, how = train_seeds(config, load_dataset(SPEC), [0, 1])
     assert how == "one seed after another (the fused program did not fit in memory)"
