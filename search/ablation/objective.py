@@ -10,7 +10,6 @@ checkpoint goes once the run's value is stored (``forget``).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -55,7 +54,7 @@ class KerasObjective:
         self.execution = current()
 
     def __call__(self, config: Config) -> float:
-        if self.refusal is None and fusion_obstacle(config) is None:
+        if self.fuses([config]):
             return self.train_group([config])[0]  # one tower over the seed's own batch stream
         recorder, callbacks = EpochRecorder(), [stop_check()]
         folder = self._folder(config.digest())
@@ -101,8 +100,7 @@ class KerasObjective:
             callbacks += [_TowerFile(folder / HISTORY, recorder), backup_and_restore(str(folder))]
         try:
             towers = train_fused(config, load_dataset(config.data), seeds, recorder=recorder,
-                                 execution=dataclasses.replace(self.execution, data="device"),
-                                 callbacks=callbacks, start_epoch=start)
+                                 execution=self.execution, callbacks=callbacks, start_epoch=start)
         except ImpossibleNetwork:
             return [math.nan] * len(configs)
         except Exception as exc:  # noqa: BLE001 - each backend names running out differently

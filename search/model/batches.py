@@ -44,8 +44,9 @@ class SeedOrder:
         """The image rows of ``epochs`` epochs from ``first_epoch``, batch after batch."""
         per_epoch = self.steps * self.batch_size
         end = (first_epoch + epochs) * per_epoch
-        if len(self._stream) < end:
-            while len(self._permutations) * self.count < end:
+        if len(self._stream) < end:  # draw ahead, doubling, so a long run concatenates rarely
+            wanted = max(math.ceil(end / self.count), 2 * len(self._permutations))
+            while len(self._permutations) < wanted:
                 self._permutations.append(self._rng.permutation(self.count).astype("int32"))
             self._stream = np.concatenate(self._permutations)
         return self._stream[first_epoch * per_epoch:end]

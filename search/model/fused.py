@@ -19,7 +19,6 @@ a background thread and a stop mid-epoch cannot hang the clean-up.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -82,7 +81,7 @@ def train_seeds(config: Config, data: Dataset, seeds: Sequence[int], *,
     stream, so it is the same model as that seed in a fused program. A config that cannot
     fuse trains each seed with the engine's own path (``train``).
     """
-    execution = dataclasses.replace(execution or current(), data="device")
+    execution = execution or current()  # fused towers feed themselves, whatever its placement
     obstacle = fusion_obstacle(config)
     if obstacle:
         results = [_alone(config.replace(seed=seed), data, execution, callbacks) for seed in seeds]
@@ -121,8 +120,6 @@ def out_of_memory(exc: BaseException) -> bool:
 
 def _alone(config: Config, data: Dataset, execution: Execution,
            callbacks: Sequence[keras.callbacks.Callback]) -> TowerResult:
-    if keras.backend.backend() == "tensorflow":  # no Python batch feed there (search.model.batches)
-        execution = dataclasses.replace(execution, data=current().data)
     try:
         return TowerResult(config.seed, train(config, data, execution=execution,
                                                callbacks=callbacks))
