@@ -218,8 +218,10 @@ def test_ablate_a_real_study_and_resume_without_retraining(tmp_path, tiny_space_
 
 
 @pytest.mark.slow
-def test_sigterm_during_ablate_keeps_the_runs_checkpoint_and_the_rerun_resumes_it(tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_sigterm_during_ablate_keeps_the_runs_checkpoint_and_the_rerun_resumes_it(tmp_path, backend):
     import glob
+    import os
     from pathlib import Path
 
     import optuna
@@ -230,8 +232,9 @@ def test_sigterm_during_ablate_keeps_the_runs_checkpoint_and_the_rerun_resumes_i
     write(tmp_path, "ab.yaml", "study: ab\ndata: {name: digits}\nseeds: 2\npath_seeds: 1\n"
           "interactions: 0\nbaseline:\n" + model + "reference:\n" + model + "  bn: {enabled: true}\n")
     command = [sys.executable, "-m", "search", "ablate", "ab.yaml"]
+    env = {**os.environ, "KERAS_BACKEND": backend}
     process = subprocess.Popen(command, cwd=tmp_path, text=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, env=env)
     checkpoints = str(tmp_path / "studies/ab/ablation/checkpoints/*")
     out, err = sigterm_when(process, lambda: any(  # a run's checkpoint holds 2 finished epochs
         (checkpoint_epoch(Path(folder)) or 0) >= 2 for folder in glob.glob(checkpoints)))
@@ -247,7 +250,8 @@ def test_sigterm_during_ablate_keeps_the_runs_checkpoint_and_the_rerun_resumes_i
     assert len(kept) == 1 and checkpoint_epoch(kept[0]) >= 2
     assert (kept[0] / "history.json").is_file()
 
-    rerun = subprocess.run(command, cwd=tmp_path, text=True, capture_output=True, timeout=600)
+    rerun = subprocess.run(command, cwd=tmp_path, text=True, capture_output=True, timeout=600,
+                           env=env)
     assert rerun.returncode == 0, rerun.stderr
     resumed = re.search(r"resuming run \w+ \(seed \d+\) from its checkpoint at epoch (\d+)",
                         rerun.stdout)
