@@ -124,9 +124,10 @@ def train_on(params: dict[str, Any], task: str) -> float:
 
 
 def greedy(candidates: list[dict[str, Any]], scores: dict[tuple[str, str], float],
-           size: int) -> list[dict[str, Any]]:
-    """Auto-sklearn 2.0's greedy portfolio over per-task normalised scores."""
-    tasks = list(DEVELOPMENT)
+           size: int, tasks: list[str] | None = None) -> list[dict[str, Any]]:
+    """Auto-sklearn 2.0's greedy portfolio over per-task normalised scores (on ``tasks``,
+    all development tasks by default)."""
+    tasks = list(tasks or DEVELOPMENT)
     matrix = np.array([[scores[(c["key"], t)] for t in tasks] for c in candidates])
     low, high = matrix.min(axis=0), matrix.max(axis=0)
     normal = (matrix - low) / np.where(high > low, high - low, 1.0)

@@ -49,6 +49,8 @@ for _share in (0.3, 0.5):
                                                            share=share, seed=seed))}
 
 
-def contender(name: str, world: World, warm_start: list[dict] | None = None) -> Contender:
-    """The named contender, optionally warm-started with Optuna parameter sets."""
-    return Contender(name=name, warm_start=list(warm_start or []), **CONTENDERS[name])
+def contender(name: str, world: World, warm_start: list[dict] | None = None,
+              **changes: Any) -> Contender:
+    """The named contender, optionally warm-started with Optuna parameter sets, with
+    ``changes`` to its fields (e.g. ``spare_warm_start=True``)."""
+    return Contender(name=name, warm_start=list(warm_start or []), **{**CONTENDERS[name], **changes})

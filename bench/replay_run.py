@@ -38,6 +38,7 @@ class Contender:
     warm_start: list[dict[str, Any]] = field(default_factory=list)  # Optuna params, run first
     cost_rule: str | None = "full"  # "full": the whole run's cost; "rung": to the next rung
     rungs: Callable[[int], list[int]] | None = None  # the pruner's judgement epochs, for "rung"
+    spare_warm_start: bool = False  # warm-start entries are never pruned (train to the end)
 
 
 @dataclass
@@ -79,7 +80,9 @@ def replay(contender: Contender, world: World, budget: float, seed: int) -> Trac
     """Run ``contender`` for ``budget`` simulated seconds; its best-so-far trace."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     epochs_max = _max_epochs(world.space)
-    study = optuna.create_study(direction="maximize", sampler=contender.sampler(world.space, seed),
+    # a fixed name: Hyperband assigns a trial's bracket by hashing the study's name with it
+    study = optuna.create_study(study_name=f"replay-{seed}", direction="maximize",
+                                sampler=contender.sampler(world.space, seed),
                                 pruner=contender.pruner(epochs_max))
     for params in contender.warm_start:
         study.enqueue_trial(params, user_attrs={"warm_start": True}, skip_if_exists=False)
@@ -128,7 +131,7 @@ def _run_one(trial: optuna.Trial, contender: Contender, world: World, budget: fl
         if e + 1 == PATIENCE and epochs > PATIENCE and \
                 max(out.observed[:PATIENCE]) <= world.chance + MARGIN:
             return TrialState.PRUNED, best, best_true, clock
-        if e + 1 < epochs and trial.should_prune():
+        if e + 1 < epochs and (guarded or not contender.spare_warm_start) and trial.should_prune():
             return TrialState.PRUNED, best, best_true, clock
         if guarded and contender.cost_rule == "rung" and \
                 _cut_for_cost(contender, out.seconds, e + 1, epochs, budget):

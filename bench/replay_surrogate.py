@@ -129,9 +129,9 @@ class Surrogate:
         encoded = self.encode(params)
         x = np.array([np.concatenate([encoded, _epoch_features(e, epochs)])
                       for e in range(1, epochs + 1)])
-        true = np.clip(self.curve_model.predict(x), 0.0, 1.0)
+        true = np.clip(_predict(self.curve_model, x), 0.0, 1.0)
         observed = np.clip(true + rng.normal(0.0, self.noise, size=epochs), 0.0, 1.0)
-        first, later, setup = np.exp(self.time_model.predict(encoded[None, :])[0])
+        first, later, setup = np.exp(_predict(self.time_model, encoded[None, :])[0])
         return Outcome(observed.tolist(), true.tolist(), [first] + [later] * (epochs - 1), setup)
 
     def final_quality(self, params: dict[str, Any], epochs: int) -> float:
@@ -139,7 +139,15 @@ class Surrogate:
         encoded = self.encode(params)
         x = np.array([np.concatenate([encoded, _epoch_features(e, epochs)])
                       for e in range(1, epochs + 1)])
-        return float(np.clip(self.curve_model.predict(x), 0.0, 1.0).max())
+        return float(np.clip(_predict(self.curve_model, x), 0.0, 1.0).max())
+
+
+def _predict(forest: Any, x: np.ndarray) -> np.ndarray:
+    """``forest.predict(x)``, the same numbers without scikit-learn's per-call checks and
+    thread pool (a tenth of the time for the few rows a replayed trial asks for)."""
+    x32 = np.asarray(x, dtype=np.float32)
+    mean = np.mean([tree.tree_.predict(x32) for tree in forest.estimators_], axis=0)
+    return mean.reshape(mean.shape[0], -1) if forest.n_outputs_ > 1 else mean.reshape(-1)
 
 
 def _epoch_features(epoch: int, epochs: int) -> np.ndarray:

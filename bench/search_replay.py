@@ -4,9 +4,15 @@
 
 Every contender runs the engine's own sampler, pruner and trial rules against a
 surrogate of real training fitted to recorded learning curves (bench/replay_run.py,
-bench/replay_surrogate.py) of a *development* task, on a simulated clock. All run
-cold (no warm start), so the search itself is compared; ``--portfolio`` adds the
-greedy portfolio's contenders. Printed: the surrogate's held-out fidelity, then per
+bench/replay_surrogate.py) of a *development* task, on a simulated clock. The named
+contenders run cold (no warm start), so the search itself is compared. Two more run
+the default (TPE with successive halving) after a warm start, as ``search run`` does:
+``ours`` after spaces/cnn.py's WARM_START (our users' hand-made models), and
+``ours-portfolio`` after the portfolio rebuilt *without* the replayed task (the
+greedy construction of bench/portfolio.py over the other development tasks'
+recorded candidates), so no entry was chosen on the task it is judged on;
+``ours-spared`` and ``ours-portfolio-spared`` the same with the warm-start entries
+spared by the pruner (trained to their end). Printed: the surrogate's held-out fidelity, then per
 contender the median (and quartiles) of the incumbent's true accuracy at a quarter,
 half and all of the budget, the median time to reach random search's median final
 accuracy (as a share of the budget), and how many trials ran. ``--figure`` draws the
@@ -34,6 +40,11 @@ from search.inputs import parse_duration  # noqa: E402
 from tasks import DEVELOPMENT  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+# Warm-started contenders: (the search after the warm start, which warm start, whether
+# the pruner spares the warm-start entries).
+WARM = {"ours": ("tpe-sh", "hand", False), "ours-portfolio": ("tpe-sh", "portfolio", False),
+        "ours-spared": ("tpe-sh", "hand", True),
+        "ours-portfolio-spared": ("tpe-sh", "portfolio", True)}
 
 
 def main() -> None:
@@ -48,7 +59,8 @@ def main() -> None:
           f"seconds per epoch Spearman {quality['time_spearman']:.2f}; epoch noise "
           f"{world.surrogate.noise:.4f}\n")
     budget = parse_duration(args.budget)
-    traces = {name: [replay(contender(name, world), world, budget, seed)
+    warm = warm_starts(args.task, world.space)
+    traces = {name: [replay(make_contender(name, world, warm), world, budget, seed)
                      for seed in range(args.repetitions)] for name in args.contenders}
     print(summary(traces, budget))
     if args.figure:
@@ -60,7 +72,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--task", choices=sorted(DEVELOPMENT), default="fashion-pairs5")
     parser.add_argument("--budget", default="20m", help="simulated search time, e.g. 20m or 8h")
     parser.add_argument("--repetitions", type=int, default=100)
-    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=list(CONTENDERS))
+    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS),
+                        choices=list(CONTENDERS) + list(WARM))
     parser.add_argument("--figure", help="write the anytime curves to this PNG")
     return parser.parse_args()
 
@@ -79,6 +92,36 @@ def make_world(task: str) -> World:
     return World(surrogate, space, tuple(data.x_train.shape[1:]), chance_level(data.y_val))
 
 
+def make_contender(name: str, world: World, warm: dict[str, list[dict]]):
+    """A named contender of bench/replay_contenders.py, or a warm-started one of ``WARM``."""
+    if name not in WARM:
+        return contender(name, world)
+    search, _, spare = WARM[name]
+    return contender(search, world, warm[name], spare_warm_start=spare)
+
+
+def warm_starts(task: str, space) -> dict[str, list[dict]]:
+    """Each warm-started contender's entries as Optuna parameters: the space's WARM_START,
+    and the portfolio made from the development tasks other than ``task``."""
+    from portfolio import greedy, pick_candidates
+    from search.space.warm_start import space_warm_start, warm_start_trials
+
+    others = [t for t in DEVELOPMENT if t != task]
+    if len(others) != 1:
+        raise SystemExit("a leave-one-task-out portfolio over several development tasks needs "
+                         "their cross-task scores: extend this with bench/portfolio.py's")
+    pool = [c for c in pick_candidates(6) if c["task"] in others]
+    own = {(c["key"], c["task"]): c["own"] for c in pool}  # each candidate on its own task
+    chosen = greedy(pool, own, 3, tasks=others)
+    entries = {"hand": space_warm_start(space, space.warm_start),
+               "portfolio": [(c["key"], c["params"]) for c in chosen]}
+    out = {}
+    for name, (_, which, _) in WARM.items():
+        trials, _notes = warm_start_trials(space, entries[which])
+        out[name] = [t["params"] for t in trials]
+    return out
+
+
 def summary(traces: dict[str, list], budget: float) -> str:
     """The contender table."""
     random_final = np.median([t.quality_at(budget) for t in traces.get("random", [])] or [np.nan])
@@ -93,9 +136,11 @@ def summary(traces: dict[str, list], budget: float) -> str:
         cells.append(f"{np.median([t.trials for t in runs]):.0f}")
         cells.append(f"{np.median([t.completed for t in runs]):.0f}")
         cells.append(f"{np.median([t.cost_cut for t in runs]):.0f}")
+        cells.append(f"{np.mean([not t.best_from_warm_start for t in runs]):.2f}")
         rows.append(cells)
     return table(["contender", "at 1/4 budget", "at 1/2", "at the end",
-                  "time to random's final (share)", "trials", "complete", "cut for cost"], rows)
+                  "time to random's final (share)", "trials", "complete", "cut for cost",
+                  "best sampled (share)"], rows)
 
 
 def _quartiles(values: np.ndarray) -> str:
