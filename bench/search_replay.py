@@ -12,7 +12,8 @@ the default (TPE with successive halving) after a warm start, as ``search run`` 
 greedy construction of bench/portfolio.py over the other development tasks'
 recorded candidates), so no entry was chosen on the task it is judged on;
 ``ours-spared`` and ``ours-portfolio-spared`` the same with the warm-start entries
-spared by the pruner (trained to their end). Printed: the surrogate's held-out fidelity, then per
+spared by the pruner (trained to their end); ``previous-default``: TPE under Hyperband's
+brackets after the space's warm start, the default before successive halving. Printed: the surrogate's held-out fidelity, then per
 contender the median (and quartiles) of the incumbent's true accuracy at a quarter,
 half and all of the budget, the median time to reach random search's median final
 accuracy (as a share of the budget), and how many trials ran. ``--figure`` draws the
@@ -44,7 +45,9 @@ REPO = Path(__file__).resolve().parent.parent
 # the pruner spares the warm-start entries).
 WARM = {"ours": ("tpe-sh", "hand", False), "ours-portfolio": ("tpe-sh", "portfolio", False),
         "ours-spared": ("tpe-sh", "hand", True),
-        "ours-portfolio-spared": ("tpe-sh", "portfolio", True)}
+        "ours-portfolio-spared": ("tpe-sh", "portfolio", True),
+        # the default before successive halving: TPE under Hyperband after the space's warm start
+        "previous-default": ("tpe-hyperband", "hand", False)}
 
 
 def main() -> None:
