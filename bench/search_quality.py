@@ -33,7 +33,6 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -45,7 +44,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from common import header, table  # noqa: E402
+from search_quality_report import draw, summary  # noqa: E402
 from tasks import DEVELOPMENT, EVALUATION, data_flags  # noqa: E402
 from search.inputs import parse_duration  # noqa: E402
 
@@ -73,7 +72,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     done = load_results(out)
     jobs = [(rep, name) for rep in range(args.repeats) for name in args.contenders
-            if (name, rep) not in done]
+            if (name, rep) not in done and not args.report_only]
     slots: Queue = Queue()
     for cores in core_sets(args.cores, args.parallel):
         slots.put(cores)
@@ -84,7 +83,7 @@ def main() -> None:
             print(f"{result['contender']} rep {result['rep']}: test {result['test_accuracy']}",
                   flush=True)
     results = [r for r in load_results(out).values() if r["contender"] in args.contenders]
-    print(summary(args, results))
+    print(summary(args, results, out))
     if args.figure:
         draw(results, args.figure, args.budget)
 
@@ -105,6 +104,8 @@ def parse_args() -> argparse.Namespace:
                         help="searches at once (default: all cores / --cores)")
     parser.add_argument("--out", help="results folder (default bench/out/search-quality-TASK)")
     parser.add_argument("--figure", help="PNG of best-so-far validation accuracy against time")
+    parser.add_argument("--report-only", action="store_true",
+                        help="print the table (and figure) of what is done, run nothing")
     parser.add_argument("--extra", default="", help="more `run` flags for ours, e.g. '--epochs 3'")
     args = parser.parse_args()
     args.space, args.hand, args.portfolio = (
@@ -243,65 +244,6 @@ def best_so_far(epochs: list) -> list[list[float]]:
             best = value
             curve.append([round(seconds, 1), value])
     return curve
-
-
-def summary(args: argparse.Namespace, results: list[dict]) -> str:
-    lines = [header(f"Search quality: {args.task}, {args.budget / 60:g} minutes per search"), ""]
-    by = {name: sorted((r for r in results if r["contender"] == name), key=lambda r: r["rep"])
-          for name in args.contenders}
-    rows = []
-    for name, runs in by.items():
-        tests = [r["test_accuracy"] for r in runs if r["test_accuracy"] is not None]
-        rows.append([name, len(runs), spread(tests), f"{min(tests, default=0):.4f}–"
-                     f"{max(tests, default=0):.4f}", spread([r["best_val"] for r in runs
-                                                           if r["best_val"] is not None]),
-                     median([r["trials"] for r in runs]), median([r["epochs"] for r in runs
-                                                                 if r["epochs"] is not None])])
-    lines.append(table(["contender", "repetitions", "test accuracy (mean ± sd)", "range",
-                        "best validation accuracy", "trials (median)", "epochs (median)"], rows))
-    ours = {r["rep"]: r["test_accuracy"] for r in by.get("ours", [])}
-    wins = []
-    for name, runs in by.items():
-        if name == "ours" or not ours:
-            continue
-        pairs = [(ours[r["rep"]], r["test_accuracy"]) for r in runs if r["rep"] in ours
-                 and None not in (ours[r["rep"]], r["test_accuracy"])]
-        ahead = sum(a > b for a, b in pairs)
-        diff = statistics.mean(a - b for a, b in pairs) * 100 if pairs else float("nan")
-        wins.append([name, f"{ahead} of {len(pairs)}", f"{diff:+.2f}"])
-    if wins:
-        lines += ["", table(["ours against", "ours ahead in", "mean difference (points)"], wins)]
-    return "\n".join(lines)
-
-
-def spread(values: list[float]) -> str:
-    if not values:
-        return "—"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.4f} ± {sd:.4f}"
-
-
-def median(values: list) -> str:
-    return f"{statistics.median(values):g}" if values else "—"
-
-
-def draw(results: list[dict], path: str, budget: float) -> None:
-    """Best-so-far validation accuracy against minutes: one line per search, colour per contender."""
-    from search.report.plotting import pyplot
-
-    plt = pyplot()
-    figure, axis = plt.subplots(figsize=(8, 5))
-    colours = dict(zip(CONTENDERS, ("C0", "C1", "C2", "C3", "C4", "C5", "C6")))
-    for r in results:
-        if r["curve"]:
-            xs = [t / 60 for t, _ in r["curve"]] + [budget / 60]
-            ys = [v for _, v in r["curve"]] + [r["curve"][-1][1]]
-            axis.step(xs, ys, where="post", color=colours[r["contender"]], alpha=0.7,
-                      label=r["contender"] if r["rep"] == 0 else None)
-    axis.set(xlabel="minutes", ylabel="best validation accuracy so far", ylim=(0.8, None))
-    axis.legend()
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(figure)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,8 @@ def main() -> None:
     traces = {name: [replay(make_contender(name, world, warm), world, budget, seed)
                      for seed in range(args.repetitions)] for name in args.contenders}
     print(summary(traces, budget))
+    if args.anytime_of in traces:
+        print("\n" + anytime(traces, budget, args.anytime_of))
     if args.figure:
         plot(traces, budget, Path(args.figure), f"{args.task}, {args.budget}")
 
@@ -78,6 +80,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS),
                         choices=list(CONTENDERS) + list(WARM))
     parser.add_argument("--figure", help="write the anytime curves to this PNG")
+    parser.add_argument("--anytime-of", default="ours",
+                        help="compare this contender's anytime curve with every other's")
     return parser.parse_args()
 
 
@@ -144,6 +148,32 @@ def summary(traces: dict[str, list], budget: float) -> str:
     return table(["contender", "at 1/4 budget", "at 1/2", "at the end",
                   "time to random's final (share)", "trials", "complete", "cut for cost",
                   "best sampled (share)"], rows)
+
+
+def anytime(traces: dict[str, list], budget: float, name: str) -> str:
+    """Where ``name``'s median anytime curve is at or above each other contender's: the
+    share of the budget (200 moments, those where both medians exist) and the largest gap
+    below."""
+    grid = np.linspace(0, budget, 201)[1:]
+    ours = _median_curve(traces[name], grid)
+    rows = []
+    for other, runs in traces.items():
+        if other == name:
+            continue
+        theirs = _median_curve(runs, grid)
+        both = ~np.isnan(ours) & ~np.isnan(theirs)
+        ahead = (ours[both] >= theirs[both]).mean() if both.any() else float("nan")
+        gap = np.max(theirs[both] - ours[both], initial=0.0)
+        rows.append([other, f"{ahead:.2f}", f"{max(gap, 0.0):.4f}"])
+    return table([f"{name} against", "share of the budget at or above", "largest gap below"], rows)
+
+
+def _median_curve(runs: list, grid: np.ndarray) -> np.ndarray:
+    values = np.array([[t.quality_at(s) for s in grid] for t in runs])
+    enough = np.isnan(values).mean(axis=0) <= 0.5
+    out = np.full(len(grid), np.nan)
+    out[enough] = np.nanmedian(values[:, enough], axis=0)
+    return out
 
 
 def _quartiles(values: np.ndarray) -> str:
