@@ -110,8 +110,21 @@ def make_contender(name: str, world: World, warm: dict[str, list[dict]]):
 def warm_starts(task: str, space) -> dict[str, list[dict]]:
     """Each warm-started contender's entries as Optuna parameters: the space's WARM_START,
     and the portfolio made from the development tasks other than ``task``."""
-    from portfolio import greedy, pick_candidates
     from search.space.warm_start import space_warm_start, warm_start_trials
+
+    entries = {"hand": space_warm_start(space, space.warm_start),
+               "portfolio": [(c["key"], c["params"]) for c in portfolio_without(task)]}
+    out = {}
+    for name, (_, which, _) in WARM.items():
+        trials, _notes = warm_start_trials(space, entries[which])
+        out[name] = [t["params"] for t in trials]
+    return out
+
+
+def portfolio_without(task: str, size: int = 3) -> list[dict]:
+    """bench/portfolio.py's greedy portfolio over the other development task's recorded
+    candidates and scores: nothing in it was chosen on ``task``."""
+    from portfolio import greedy, pick_candidates
 
     others = [t for t in DEVELOPMENT if t != task]
     if len(others) != 1:
@@ -119,14 +132,7 @@ def warm_starts(task: str, space) -> dict[str, list[dict]]:
                          "their cross-task scores: extend this with bench/portfolio.py's")
     pool = [c for c in pick_candidates(6) if c["task"] in others]
     own = {(c["key"], c["task"]): c["own"] for c in pool}  # each candidate on its own task
-    chosen = greedy(pool, own, 3, tasks=others)
-    entries = {"hand": space_warm_start(space, space.warm_start),
-               "portfolio": [(c["key"], c["params"]) for c in chosen]}
-    out = {}
-    for name, (_, which, _) in WARM.items():
-        trials, _notes = warm_start_trials(space, entries[which])
-        out[name] = [t["params"] for t in trials]
-    return out
+    return greedy(pool, own, size, tasks=others)
 
 
 def summary(traces: dict[str, list], budget: float) -> str:

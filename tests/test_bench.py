@@ -161,11 +161,30 @@ def test_the_replay_test_bed_runs_every_contender():
     sys.path.insert(0, str(REPO / "bench"))
     from replay_contenders import CONTENDERS
 
-    out = bench("bench/search_replay.py", "--budget", "3m", "--repetitions", "2")
+    from search_replay import WARM
+
+    out = bench("bench/search_replay.py", "--budget", "3m", "--repetitions", "2",
+                "--contenders", *CONTENDERS, *WARM)
     assert "held-out Spearman" in out
     assert len(CONTENDERS) >= 10
-    for name in CONTENDERS:
+    for name in [*CONTENDERS, *WARM]:
         assert f"| {name} |" in out
+    assert "| ours against | share of the budget at or above |" in out
+
+
+@requires_fashion
+def test_the_replayed_portfolio_never_holds_an_entry_chosen_on_the_replayed_task():
+    sys.path.insert(0, str(REPO / "bench"))
+    import search_replay
+    from search.space.space import load_space
+
+    space = load_space(REPO / "spaces" / "cnn.py")
+    for task in ("digits", "fashion-pairs5"):
+        warm = search_replay.warm_starts(task, space)
+        assert len(warm["ours-portfolio"]) == 3
+        assert len(warm["ours"]) == len(space.warm_start)
+        chosen = [c["key"] for c in search_replay.portfolio_without(task)]
+        assert len(chosen) == 3 and not any(key.startswith(task + "/") for key in chosen)
 
 
 def test_the_portfolio_procedure_reads_development_tasks_only():
