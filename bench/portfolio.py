@@ -16,7 +16,8 @@ Greedy portfolio construction, as in Auto-sklearn 2.0 (Feurer et al., 2022):
    score is added, until ``--size`` entries (ties go to the cheaper candidate).
 
 Test scores are never read, and no evaluation task is touched. The result is written to
-spaces/cnn_portfolio.yaml, which spaces/cnn.py reads as its WARM_START.
+spaces/cnn_portfolio.yaml, a warm-start file for ``run --warm-start`` (not the space's
+default WARM_START: bench/warm_start_choice.py decides that).
 """
 
 from __future__ import annotations
@@ -140,6 +141,23 @@ def greedy(candidates: list[dict[str, Any]], scores: dict[tuple[str, str], float
         chosen.append(pick)
         best = np.maximum(best, normal[pick])
     return [candidates[i] for i in chosen]
+
+
+def portfolio_without(task: str, size: int = 3, per_task: int = 6) -> list[dict[str, Any]]:
+    """The greedy portfolio over the *other* development tasks' recorded candidates and
+    their own scores: nothing in it was chosen on ``task`` (leave-one-task-out).
+
+    With two development tasks the others are one task, so after its best candidate every
+    further entry adds nothing to the greedy's objective and the ties go to the cheapest
+    candidates: the second and third entries are the other task's two cheapest of its
+    ``per_task`` best, not its next best."""
+    others = [t for t in DEVELOPMENT if t != task]
+    if len(others) != 1:
+        raise SystemExit("a leave-one-task-out portfolio over several development tasks needs "
+                         "their cross-task scores (score_all), not only their own")
+    pool = [c for c in pick_candidates(per_task) if c["task"] in others]
+    own = {(c["key"], c["task"]): c["own"] for c in pool}
+    return greedy(pool, own, size, tasks=others)
 
 
 def write_portfolio(chosen: list[dict[str, Any]], scores: dict, command: str) -> None:

@@ -38,7 +38,8 @@ class Contender:
     warm_start: list[dict[str, Any]] = field(default_factory=list)  # Optuna params, run first
     cost_rule: str | None = "full"  # "full": the whole run's cost; "rung": to the next rung
     rungs: Callable[[int], list[int]] | None = None  # the pruner's judgement epochs, for "rung"
-    spare_warm_start: bool = False  # warm-start entries are never pruned (train to the end)
+    spare_warm_start: bool = False  # the pruner never ends a warm-start entry (the chance
+    # rule and the deadline still do)
 
 
 @dataclass

@@ -143,8 +143,9 @@ class Surrogate:
 
 
 def _predict(forest: Any, x: np.ndarray) -> np.ndarray:
-    """``forest.predict(x)``, the same numbers without scikit-learn's per-call checks and
-    thread pool (a tenth of the time for the few rows a replayed trial asks for)."""
+    """``forest.predict(x)`` up to floating-point rounding (the trees' mean summed in
+    another order), without scikit-learn's per-call checks and thread pool: a tenth of
+    the time for the few rows a replayed trial asks for."""
     x32 = np.asarray(x, dtype=np.float32)
     mean = np.mean([tree.tree_.predict(x32) for tree in forest.estimators_], axis=0)
     return mean.reshape(mean.shape[0], -1) if forest.n_outputs_ > 1 else mean.reshape(-1)

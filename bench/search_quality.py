@@ -106,7 +106,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--figure", help="PNG of best-so-far validation accuracy against time")
     parser.add_argument("--report-only", action="store_true",
                         help="print the table (and figure) of what is done, run nothing")
-    parser.add_argument("--extra", default="", help="more `run` flags for ours, e.g. '--epochs 3'")
+    parser.add_argument("--extra", default="",
+                        help="more `run` flags for ours and its variants, e.g. '--epochs 3'")
     args = parser.parse_args()
     args.space, args.hand, args.portfolio = (
         str(Path(p).resolve()) for p in (args.space, args.hand, args.portfolio))
@@ -141,7 +142,8 @@ def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path, slots: Qu
         shutil.rmtree(out / "studies" / study, ignore_errors=True)  # an interrupted earlier try
         command = ["run", args.space, "--study", study, "--studies-dir", str(out / "studies"),
                    "--timeout", f"{args.budget:.0f}s", "--seed", str(rep), *TASKS[args.task][0],
-                   *contender_flags(name, args), *(args.extra.split() if name == "ours" else []),
+                   *contender_flags(name, args),
+                   *(args.extra.split() if name.startswith("ours") else []),
                    *(kt_schedule(args) if name == "kt-hyperband" else [])]
         started = time.time()
         epochs, log = timed_run(command, cores, folder.with_suffix(".log"))

@@ -47,7 +47,7 @@ def summary(args: argparse.Namespace, results: list[dict], out: Path) -> str:
 
 def best_sampled(out: Path, result: dict) -> bool | None:
     """Whether the search's best trial was sampled (not a warm-start entry); None for
-    the hand-made model and searches without a study."""
+    the hand-made model and searches without an Optuna study (KerasTuner keeps none)."""
     import optuna
 
     db = out / "studies" / f"{result['contender']}-r{result['rep']}" / "study.db"
@@ -57,7 +57,7 @@ def best_sampled(out: Path, result: dict) -> bool | None:
     try:
         study = optuna.load_study(study_name=None, storage=f"sqlite:///{db}")
         return not study.best_trial.user_attrs.get("warm_start")
-    except (ValueError, KeyError):  # no complete trial, or a KerasTuner study of another name
+    except ValueError:  # no complete trial
         return None
 
 

@@ -4,20 +4,23 @@
 
 Every contender runs the engine's own sampler, pruner and trial rules against a
 surrogate of real training fitted to recorded learning curves (bench/replay_run.py,
-bench/replay_surrogate.py) of a *development* task, on a simulated clock. The named
-contenders run cold (no warm start), so the search itself is compared. Two more run
-the default (TPE with successive halving) after a warm start, as ``search run`` does:
-``ours`` after spaces/cnn.py's WARM_START (our users' hand-made models), and
-``ours-portfolio`` after the portfolio rebuilt *without* the replayed task (the
-greedy construction of bench/portfolio.py over the other development tasks'
-recorded candidates), so no entry was chosen on the task it is judged on;
-``ours-spared`` and ``ours-portfolio-spared`` the same with the warm-start entries
-spared by the pruner (trained to their end); ``previous-default``: TPE under Hyperband's
-brackets after the space's warm start, the default before successive halving. Printed: the surrogate's held-out fidelity, then per
-contender the median (and quartiles) of the incumbent's true accuracy at a quarter,
-half and all of the budget, the median time to reach random search's median final
-accuracy (as a share of the budget), and how many trials ran. ``--figure`` draws the
-anytime curves (median, quartile band).
+bench/replay_surrogate.py) of a *development* task, on a simulated clock. The contenders
+of bench/replay_contenders.py run cold (no warm start), so the search itself is compared.
+Five more (``WARM``) start as ``search run`` does, with a warm start:
+
+- ``ours``: the default (TPE, successive halving) after spaces/cnn.py's WARM_START;
+- ``ours-portfolio``: the same after the portfolio rebuilt *without* the replayed task
+  (bench/portfolio.py's ``portfolio_without``), so no entry is judged where it was chosen;
+- ``ours-spared``, ``ours-portfolio-spared``: those two with the warm-start entries
+  spared by the pruner (the chance rule and the deadline still end them);
+- ``previous-default``: TPE under Hyperband's brackets after the space's WARM_START.
+
+Printed: the surrogate's held-out fidelity; per contender the median (and quartiles) of
+the incumbent's true accuracy at a quarter, half and all of the budget, the median time
+to reach random search's median final accuracy (as a share of the budget), how many
+trials ran, completed and were cut for cost, and how often the best came from a sampled
+trial; then ``--anytime-of``'s median anytime curve against every other contender's.
+``--figure`` draws the anytime curves (median, quartile band).
 """
 
 from __future__ import annotations
@@ -77,11 +80,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--task", choices=sorted(DEVELOPMENT), default="fashion-pairs5")
     parser.add_argument("--budget", default="20m", help="simulated search time, e.g. 20m or 8h")
     parser.add_argument("--repetitions", type=int, default=100)
-    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS),
+    parser.add_argument("--contenders", nargs="+", default=[*CONTENDERS, "previous-default", "ours"],
                         choices=list(CONTENDERS) + list(WARM))
     parser.add_argument("--figure", help="write the anytime curves to this PNG")
-    parser.add_argument("--anytime-of", default="ours",
-                        help="compare this contender's anytime curve with every other's")
+    parser.add_argument("--anytime-of", default="ours", choices=list(CONTENDERS) + list(WARM),
+                        help="compare this contender's anytime curve with every other's "
+                             "(when it is among --contenders)")
     return parser.parse_args()
 
 
@@ -110,6 +114,7 @@ def make_contender(name: str, world: World, warm: dict[str, list[dict]]):
 def warm_starts(task: str, space) -> dict[str, list[dict]]:
     """Each warm-started contender's entries as Optuna parameters: the space's WARM_START,
     and the portfolio made from the development tasks other than ``task``."""
+    from portfolio import portfolio_without
     from search.space.warm_start import space_warm_start, warm_start_trials
 
     entries = {"hand": space_warm_start(space, space.warm_start),
@@ -119,20 +124,6 @@ def warm_starts(task: str, space) -> dict[str, list[dict]]:
         trials, _notes = warm_start_trials(space, entries[which])
         out[name] = [t["params"] for t in trials]
     return out
-
-
-def portfolio_without(task: str, size: int = 3) -> list[dict]:
-    """bench/portfolio.py's greedy portfolio over the other development task's recorded
-    candidates and scores: nothing in it was chosen on ``task``."""
-    from portfolio import greedy, pick_candidates
-
-    others = [t for t in DEVELOPMENT if t != task]
-    if len(others) != 1:
-        raise SystemExit("a leave-one-task-out portfolio over several development tasks needs "
-                         "their cross-task scores: extend this with bench/portfolio.py's")
-    pool = [c for c in pick_candidates(6) if c["task"] in others]
-    own = {(c["key"], c["task"]): c["own"] for c in pool}  # each candidate on its own task
-    return greedy(pool, own, size, tasks=others)
 
 
 def summary(traces: dict[str, list], budget: float) -> str:
@@ -157,29 +148,28 @@ def summary(traces: dict[str, list], budget: float) -> str:
 
 
 def anytime(traces: dict[str, list], budget: float, name: str) -> str:
-    """Where ``name``'s median anytime curve is at or above each other contender's: the
-    share of the budget (200 moments, those where both medians exist) and the largest gap
-    below."""
+    """``name``'s median anytime curve against each other contender's, over 200 moments of
+    the budget: the share of moments at or above and strictly above, and the largest gap
+    below. A repetition without a complete trial yet counts as accuracy 0 (so a contender
+    whose first result comes late is behind until it arrives)."""
     grid = np.linspace(0, budget, 201)[1:]
-    ours = _median_curve(traces[name], grid)
+    ours = median_curve(traces[name], grid)
     rows = []
     for other, runs in traces.items():
         if other == name:
             continue
-        theirs = _median_curve(runs, grid)
-        both = ~np.isnan(ours) & ~np.isnan(theirs)
-        ahead = (ours[both] >= theirs[both]).mean() if both.any() else float("nan")
-        gap = np.max(theirs[both] - ours[both], initial=0.0)
-        rows.append([other, f"{ahead:.2f}", f"{max(gap, 0.0):.4f}"])
-    return table([f"{name} against", "share of the budget at or above", "largest gap below"], rows)
+        theirs = median_curve(runs, grid)
+        rows.append([other, f"{(ours >= theirs).mean():.2f}", f"{(ours > theirs).mean():.2f}",
+                     f"{max(np.max(theirs - ours), 0.0):.4f}"])
+    return table([f"{name} against", "share of the budget at or above", "strictly above",
+                  "largest gap below"], rows)
 
 
-def _median_curve(runs: list, grid: np.ndarray) -> np.ndarray:
-    values = np.array([[t.quality_at(s) for s in grid] for t in runs])
-    enough = np.isnan(values).mean(axis=0) <= 0.5
-    out = np.full(len(grid), np.nan)
-    out[enough] = np.nanmedian(values[:, enough], axis=0)
-    return out
+def median_curve(runs: list, grid: np.ndarray) -> np.ndarray:
+    """The median over repetitions of the incumbent's quality at each moment of ``grid``
+    (0 where a repetition has no complete trial yet)."""
+    return np.median(np.nan_to_num([[t.quality_at(s) for s in grid] for t in runs], nan=0.0),
+                     axis=0)
 
 
 def _quartiles(values: np.ndarray) -> str:

@@ -23,8 +23,8 @@ import keras
 from search.space.config import Config
 from search.data.dataset import load_dataset
 from search.model.execution import current
-from search.model.fused import (TOO_BIG, TowerRecorder, fusion_obstacle, out_of_memory,
-                                train_fused)
+from search.model.fused import (TOO_BIG, TowerRecorder, fused_note, fusion_obstacle,
+                                out_of_memory, train_fused)
 from search.model.network import ImpossibleNetwork
 from search.study.stop_signal import backup_and_restore, stop_check
 from search.study.trial import checkpoint_epoch
@@ -87,7 +87,7 @@ class KerasObjective:
         seeds are trained together again."""
         config, seeds = configs[0], [c.seed for c in configs]
         if self.on_group and len(configs) > 1:
-            self.on_group(configs, f"fused: {len(configs)} seeds trained as one program")
+            self.on_group(configs, fused_note(len(configs)))
         keys = [c.digest() for c in configs]
         name = hashlib.sha256(" ".join(sorted(keys)).encode()).hexdigest()[:16]
         folder = self._folder(GROUP_PREFIX + name)

@@ -36,7 +36,7 @@ from search.model.training import (EVAL_BATCH_SIZE, TrainResult, TrainingDiverge
                                    value_range)
 from search.space.config import Config
 
-__all__ = ["TowerResult", "TowerRecorder", "fusion_obstacle", "out_of_memory", "train_fused", "train_seeds", "tower_row", "TOWER"]
+__all__ = ["TowerResult", "TowerRecorder", "fused_note", "fusion_obstacle", "out_of_memory", "train_fused", "train_seeds", "tower_row", "TOWER"]
 
 TOWER = "tower_{}"  # output name of the i-th tower: its metrics are logged as tower_i_accuracy
 TOO_BIG = "the fused program did not fit in memory"
@@ -88,8 +88,13 @@ def train_seeds(config: Config, data: Dataset, seeds: Sequence[int], *,
     else:
         results, obstacle = _towers(config, data, seeds, execution, callbacks, fuse)
         if obstacle is None and len(seeds) > 1:
-            return results, f"fused: {len(seeds)} seeds trained as one program"
+            return results, fused_note(len(seeds))
     return results, ("one seed" if len(seeds) == 1 else f"one seed after another ({obstacle})")
+
+
+def fused_note(k: int) -> str:
+    """What ``train --repeats`` and ``ablate`` print for k seeds trained as one program."""
+    return f"fused: {k} seeds trained as one program on {keras.backend.backend()}"
 
 
 def _towers(config: Config, data: Dataset, seeds: Sequence[int], execution: Execution,

@@ -71,10 +71,10 @@ def test_the_seeds_of_one_config_train_fused_resume_and_are_cleaned_up(tmp_path)
     configs = [CONFIG.replace(seed=s) for s in (5, 6)]
     assert objective.fuses(configs) and objective.fuses(configs[:1])  # one seed: one tower
     values = objective.train_group(configs)
-    assert told == ["fused: 2 seeds trained as one program"]
+    assert told == ["fused: 2 seeds trained as one program on tensorflow"]
     alone = KerasObjective()  # a lone seed: a program of one tower over its own batch stream
     assert values == [alone(c) for c in configs]  # each seed: the model it
-    assert told == ["fused: 2 seeds trained as one program"]  # trains alone, told nothing
+    assert told == ["fused: 2 seeds trained as one program on tensorflow"]  # trains alone, told nothing
     group = [p for p in tmp_path.iterdir() if p.name.startswith(GROUP_PREFIX)]
     assert len(group) == 1 and checkpoint_epoch(group[0]) == 1
     assert json.loads((group[0] / MEMBERS).read_text()) == [c.digest() for c in configs]
@@ -118,7 +118,7 @@ def test_a_group_that_does_not_fit_in_memory_trains_its_seeds_one_by_one(tmp_pat
     configs = [CONFIG.replace(seed=s) for s in (5, 6)]
     values = objective.train_group(configs)
     assert asked == [[5, 6], [5], [6]] and all(0.0 <= v <= 1.0 for v in values)
-    assert told == ["fused: 2 seeds trained as one program",
+    assert told == ["fused: 2 seeds trained as one program on tensorflow",
                     "one seed after another (the fused program did not fit in memory)"]
     for config in configs:
         objective.forget(config.digest())
