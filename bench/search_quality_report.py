@@ -28,8 +28,8 @@ def summary(args: argparse.Namespace, results: list[dict], out: Path) -> str:
                                                                  if r["epochs"] is not None]),
                      f"{sum(sampled)} of {len(sampled)}" if sampled else "—"])
     lines.append(table(["contender", "repetitions", "test accuracy (mean ± sd)", "range",
-                        "best validation accuracy", "trials (median)", "epochs (median)",
-                        "best from a sampled trial"], rows))
+                        "best validation accuracy", "trials that trained (median)",
+                        "epochs (median)", "best from a sampled trial"], rows))
     ours = {r["rep"]: r["test_accuracy"] for r in by.get("ours", [])}
     wins = []
     for name, runs in by.items():
