@@ -36,7 +36,8 @@ from search.model.training import (EVAL_BATCH_SIZE, TrainResult, TrainingDiverge
                                    value_range)
 from search.space.config import Config
 
-__all__ = ["TowerResult", "TowerRecorder", "fused_note", "fusion_obstacle", "out_of_memory", "train_fused", "train_seeds", "tower_row", "TOWER"]
+__all__ = ["TowerResult", "TowerRecorder", "fused_note", "fusion_obstacle", "out_of_memory",
+           "train_fused", "train_seeds", "tower_row", "TOWER"]
 
 TOWER = "tower_{}"  # output name of the i-th tower: its metrics are logged as tower_i_accuracy
 TOO_BIG = "the fused program did not fit in memory"
