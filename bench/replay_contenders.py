@@ -7,7 +7,8 @@ from typing import Any
 import optuna
 
 from replay_run import Contender, World
-from search.study.algorithms import halving_rungs, make_pruner, make_sampler, pruner_rungs, tpe_sampler
+from search.study.algorithms import (SH_FACTOR, SH_MIN_EPOCHS, halving_rungs, make_pruner,
+                                     make_sampler, pruner_rungs, tpe_sampler)
 from search.study.local_search import IncumbentSampler
 
 CONTENDERS: dict[str, dict[str, Any]] = {
@@ -47,6 +48,18 @@ for _share in (0.3, 0.5):
     CONTENDERS[f"tpe-local{_share}-sh"] = {**CONTENDERS["tpe-sh"], "sampler": (
         lambda space, seed, share=_share: IncumbentSampler(make_sampler("tpe", space, seed),
                                                            share=share, seed=seed))}
+
+
+for _share in (0.1, 0.05):
+    # tpe-sh with a stricter cost rule: no stretch to the next rung over that share of the budget
+    CONTENDERS[f"tpe-sh-cost{_share}"] = {**CONTENDERS["tpe-sh"], "cost_share": _share}
+
+for _count in (3, 6):
+    # tpe-sh whose first trials are a low-fidelity screen: at every rung, the first _count
+    # trials to reach it end there (Optuna's bootstrap_count)
+    CONTENDERS[f"tpe-sh-boot{_count}"] = {**CONTENDERS["tpe-sh"], "pruner": (
+        lambda epochs, count=_count: optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=SH_MIN_EPOCHS, reduction_factor=SH_FACTOR, bootstrap_count=count))}
 
 
 def contender(name: str, world: World, warm_start: list[dict] | None = None,

@@ -40,6 +40,7 @@ class Contender:
     rungs: Callable[[int], list[int]] | None = None  # the pruner's judgement epochs, for "rung"
     spare_warm_start: bool = False  # the pruner never ends a warm-start entry (the chance
     # rule and the deadline still do)
+    cost_share: float = MAX_TRIAL_SHARE  # the cost rule's share of the budget per stretch
 
 
 @dataclass
@@ -143,7 +144,7 @@ def _run_one(trial: optuna.Trial, contender: Contender, world: World, budget: fl
 def _cut_for_cost(contender: Contender, seconds: list[float], done: int, epochs: int,
                   budget: float) -> bool:
     """Whether the cost rule ends the trial after ``done`` epochs."""
-    limit = MAX_TRIAL_SHARE * budget
+    limit = contender.cost_share * budget
     if contender.cost_rule == "full":
         return done == 0 and sum(seconds) > limit
     if contender.cost_rule == "rung":
