@@ -40,13 +40,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parent.parent
 SIZES = {  # what each section runs at; "tiny" is the CPU rehearsal
     "full": {"limit": 60000, "epochs": 3, "processes": [1, 2, 4, 8], "trials": 8,
-             "process_limit": 20000, "fused": [1, 4, 8, 16], "fused_limit": 10000, "sweep": "4m", "large_batch": 1024,
+             "process_limit": 20000, "fused": [1, 4, 8, 16], "fused_limit": 10000,
+             "side_by_side": 8, "sweep": "4m", "large_batch": 1024,
              "settings": None},
     "tiny": {"limit": 600, "epochs": 2, "processes": [1], "trials": 1, "process_limit": 600,
-             "fused": [2], "fused_limit": 300, "sweep": "20s", "large_batch": 256,
+             "fused": [2], "fused_limit": 300, "side_by_side": 2,
+             "sweep": "20s", "large_batch": 256,
              "settings": 2},  # the baseline and data on device (bench/gpu_path.py's test runs all)
 }
-NEEDS = {"seed_model": 120, "processes": 150, "fused": 90, "sweep": 330}  # seconds at full size
+NEEDS = {"seed_model": 120, "processes": 150, "fused": 110, "sweep": 330}  # seconds at full size
 
 
 def main() -> None:
@@ -134,7 +136,8 @@ def processes(size: dict, emit) -> None:
 
 def fused(size: dict, emit) -> None:
     """k seeds of model 3 as one fused program against the same k one after another
-    (bench/fused.py), k = 1, 4, 8, 16."""
+    (bench/fused.py), k = 1, 4, 8, 16; at k = 8 (2 in the rehearsal) on JAX also the
+    towers side by side against the default jax.vmap layout."""
     from fused import measure
 
     from search.data.dataset import DataSpec, load_dataset
@@ -142,8 +145,9 @@ def fused(size: dict, emit) -> None:
     spec = DataSpec(name="fashion_mnist", limit=size["fused_limit"])
     data = load_dataset(spec)
     for k in size["fused"]:
-        row = measure(k, spec, data, size["epochs"], timed_alone=2)
-        emit({"k": k, **{key: round(value, 4) for key, value in row.items()},
+        row = measure(k, spec, data, size["epochs"], timed_alone=2,
+                      side_by_side=k == size["side_by_side"])
+        emit({"k": k, **{key: round(value, 4) for key, value in row.items() if value is not None},
               "images": len(data.y_train), "epochs": size["epochs"]})
 
 

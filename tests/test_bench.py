@@ -96,6 +96,7 @@ def test_the_device_script_rehearses_every_section_on_the_cpu(tmp_path):
     assert all(r["trials_per_hour"] > 0 for r in by["processes"])
     assert [r["k"] for r in by["fused"]] == [2]
     assert all(r["fused_s"] > 0 and r["speedup"] > 0 for r in by["fused"])
+    assert all(r["towers_s"] > 0 for r in by["fused"])  # on JAX: side by side against jax.vmap
     assert all(r["max_accuracy_gap"] <= 1e-3 for r in by["fused"])  # the same models, timed
     sweep = by["sweep"][0]
     assert 0 < sweep["test_accuracy"] <= 1 and 0 < sweep["hand_made_test_accuracy"] <= 1

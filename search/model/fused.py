@@ -5,8 +5,10 @@ weights, same dropout and augmentation random streams, same batch order), side
 by side with the others in one Keras model whose loss is the sum of the towers'
 losses. A tower's weights appear in its own loss only, so the gradient each one
 gets, and the per-variable optimiser step it takes, are those of its solo run;
-the k forward and backward passes are one program (one XLA computation on JAX,
-one graph on TensorFlow) instead of k, which is where the time goes on a GPU.
+the k forward and backward passes are one program (one graph on TensorFlow and
+PyTorch) instead of k, which is where the time goes on a GPU. On JAX the towers are
+one network whose weights are stacked k deep, run under ``jax.vmap``
+(search.model.vmapped): one batched operation per layer instead of k copies.
 
 Each tower keeps its own per-epoch history and its own stop decision: a tower
 whose loss becomes NaN is recorded as diverged at that epoch while the others go
@@ -20,9 +22,8 @@ a background thread and a stop mid-epoch cannot hang the clean-up.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import keras
 
@@ -31,17 +32,17 @@ from search.model.backbone import backbone_variables
 from search.model.batches import Gather, IndexFeed, StreamEpoch, TowerBatches
 from search.model.execution import Execution, current, has_accelerator
 from search.model.network import ImpossibleNetwork, build_model
-from search.model.training import (EVAL_BATCH_SIZE, TrainResult, TrainingDiverged, current_lr,
+from search.model.training import (EVAL_BATCH_SIZE, TrainResult, TrainingDiverged,
                                    make_optimizer, release_memory, train, trainable_params,
                                    value_range)
+from search.model.tower_history import TOWER, TowerRecorder, TowerStop, tower_row
+from search.model.vmapped import vmapped_model
 from search.space.config import Config
 
 __all__ = ["TowerResult", "TowerRecorder", "fused_note", "fusion_obstacle", "out_of_memory",
            "train_fused", "train_seeds", "tower_row", "TOWER"]
 
-TOWER = "tower_{}"  # output name of the i-th tower: its metrics are logged as tower_i_accuracy
 TOO_BIG = "the fused program did not fit in memory"
-TowerStop = Callable[[int, int, dict[str, float]], bool]  # (tower, epoch, row) -> stop it now
 
 
 @dataclass
@@ -95,7 +96,9 @@ def train_seeds(config: Config, data: Dataset, seeds: Sequence[int], *,
 
 def fused_note(k: int) -> str:
     """What ``train --repeats`` and ``ablate`` print for k seeds trained as one program."""
-    return f"fused: {k} seeds trained as one program on {keras.backend.backend()}"
+    backend = keras.backend.backend()
+    return f"fused: {k} seeds trained as one program on {backend}" + (
+        " (jax.vmap over the stacked weights)" if backend == "jax" else "")
 
 
 def _towers(config: Config, data: Dataset, seeds: Sequence[int], execution: Execution,
@@ -137,7 +140,7 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
                 max_params: int | None = None, execution: Execution | None = None,
                 tower_stop: TowerStop | None = None, recorder: TowerRecorder | None = None,
                 callbacks: Sequence[keras.callbacks.Callback] = (),
-                verbose: int = 0, start_epoch: int = 0) -> list[TowerResult]:
+                verbose: int = 0, start_epoch: int = 0, vmap: bool = True) -> list[TowerResult]:
     """Train ``config`` at each of ``seeds`` as towers of one model; one result per seed.
 
     ``tower_stop(tower, epoch, row)`` is asked after every epoch of a running tower and
@@ -145,7 +148,8 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
     program, go on changing until the last tower stops). Pass your own ``recorder`` to keep the
     histories when a callback interrupts training (or to resume them with a checkpoint);
     ``start_epoch``: the epoch a resumed group's checkpoint restores, where each seed's batch
-    stream goes on.
+    stream goes on. ``vmap``: on JAX, stack the towers under ``jax.vmap`` (False: side by
+    side, as on the other backends).
     Raises ImpossibleNetwork like ``train`` and ValueError when :func:`fusion_obstacle`
     names a reason.
     """
@@ -162,6 +166,8 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
     val_labels = keras.utils.to_categorical(data.y_val, data.n_classes)
     epochs = config.get("training", "epochs")
     options = execution.compile_options()
+    backbone = [v for tower in towers for v in backbone_variables(tower)]
+    sync: list[keras.callbacks.Callback] = []  # before the recorder, which reads the towers
     if keras.backend.backend() == "tensorflow":
         feed = IndexFeed.build(x, labels, data.x_val, val_labels, batch_size, seeds, epochs,
                                start_epoch)
@@ -173,16 +179,22 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
             options["jit_compile"] = False
         fit_args, callbacks = feed.fit_args, list(callbacks)
     else:
-        model = _fused_model(towers, None, data.input_shape)
         batches = TowerBatches.over(x, labels, batch_size, seeds)
         fit_args = {"x": batches, "shuffle": False, "initial_epoch": start_epoch,
                     "validation_data": ([data.x_val] * len(seeds), [val_labels] * len(seeds))}
         callbacks = [StreamEpoch(batches), *callbacks]
-    _compile(model, towers, config, math.ceil(len(x) / batch_size), options)
+        if vmap and keras.backend.backend() == "jax" and len(seeds) > 1:
+            model, backbone, synced = vmapped_model(towers, data.input_shape,
+                                                    [TOWER.format(i) for i in range(len(seeds))],
+                                                    backbone_variables(towers[0]))
+            sync = [synced]
+        else:
+            model = _fused_model(towers, None, data.input_shape)
+    _compile(model, len(towers), backbone, config, math.ceil(len(x) / batch_size), options)
     recorder = recorder or TowerRecorder(len(seeds))
     recorder.tower_stop, recorder.towers = tower_stop, towers
     model.fit(**fit_args, epochs=epochs, validation_batch_size=EVAL_BATCH_SIZE,
-              callbacks=[recorder, *callbacks], verbose=verbose)
+              callbacks=[*sync, recorder, *callbacks], verbose=verbose)
     return [_outcome(seed, tower, recorder, index) for index, (seed, tower)
             in enumerate(zip(seeds, towers))]
 
@@ -212,80 +224,17 @@ def _fused_model(towers: Sequence[keras.Model], gather: Gather | None,
     return keras.Model(inputs, outputs, name="fused")
 
 
-def _compile(model: keras.Model, towers: Sequence[keras.Model], config: Config,
+def _compile(model: keras.Model, k: int, backbone: Sequence[Any], config: Config,
              steps_per_epoch: int, options: dict[str, Any]) -> None:
     """One optimiser over every tower's variables: its updates are per variable, so each
     tower takes its solo step; the schedule counts the same steps for all, and every
     tower's backbone gets the backbone's own rate."""
-    names = [TOWER.format(i) for i in range(len(towers))]
+    names = [TOWER.format(i) for i in range(k)]
     loss = keras.losses.CategoricalCrossentropy(
         label_smoothing=config.get("training", "label_smoothing"))
-    backbone = [v for tower in towers for v in backbone_variables(tower)]
     model.compile(optimizer=make_optimizer(config, steps_per_epoch, backbone),
                   loss={name: loss for name in names},
                   metrics={name: ["accuracy"] for name in names}, **options)
-
-
-class TowerRecorder(keras.callbacks.Callback):
-    """Splits each epoch's logs into one history row per tower; stops diverged towers and those
-    ``tower_stop`` ends, and training once none runs."""
-
-    def __init__(self, k: int, tower_stop: TowerStop | None = None) -> None:
-        super().__init__()
-        self.towers: list[keras.Model] = []  # set by train_fused: their weight penalties
-        self.histories: list[list[dict[str, float]]] = [[] for _ in range(k)]
-        self.running = [True] * k
-        self.diverged: dict[int, str] = {}
-        self.stopped_at: dict[int, int] = {}  # tower -> the epoch (0-based) it stopped after
-        self.tower_stop = tower_stop
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        """Start timing the epoch."""
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Record every running tower's row (seconds: its share of the fused epoch)."""
-        seconds = (time.perf_counter() - self._start) / len(self.running)
-        rate = current_lr(self.model.optimizer)
-        for tower in [i for i, on in enumerate(self.running) if on]:
-            row = tower_row(logs or {}, tower, len(self.running))
-            if len(self.towers) > 1:  # as in a solo run's logs, the losses include the weight
-                # penalty (a one-tower model's logs, which tower_row passes on, have it already)
-                penalty = _penalty(self.towers[tower])
-                row.update({k: row[k] + penalty for k in ("loss", "val_loss") if k in row})
-            del self.histories[tower][epoch:]  # a resumed run restarts at its checkpoint's epoch
-            self.histories[tower].append(
-                {k: float(f"{v:.6g}") for k, v in {**row, "seconds": seconds,
-                                                    "learning_rate": rate}.items()})
-            bad = [k for k in ("loss", "val_loss") if k in row and not math.isfinite(row[k])]
-            if bad:
-                self.diverged[tower] = f"{bad[0]} became {row[bad[0]]} at epoch {epoch + 1}"
-            if bad or (self.tower_stop and self.tower_stop(tower, epoch, row)):
-                self.running[tower], self.stopped_at[tower] = False, epoch
-        if not any(self.running):
-            self.model.stop_training = True
-
-
-def _penalty(tower: keras.Model) -> float:
-    """The tower's weight penalty (L1/L2) at its current weights."""
-    return float(sum(float(keras.ops.convert_to_numpy(loss)) for loss in tower.losses))
-
-
-def tower_row(logs: dict[str, Any], tower: int, towers: int = 2) -> dict[str, float]:
-    """Tower ``tower``'s metrics from a fused model's logs, under the names a solo run uses
-    (its losses are the cross-entropy alone: the recorder adds the tower's weight penalty).
-    A model of one tower has one output, which Keras logs without its name."""
-    if towers == 1:
-        return {k: float(v) for k, v in logs.items() if k != "learning_rate"}
-    prefix = TOWER.format(tower) + "_"
-    row = {}
-    for key, value in logs.items():
-        split = "val_" if key.startswith("val_") else ""
-        name = key[len(split):].rpartition("/")[2]  # Keras logs an output's loss as "0/tower_0_loss"
-        if name.startswith(prefix):
-            row[split + name[len(prefix):]] = float(value)
-    return row
 
 
 def _outcome(seed: int, tower: keras.Model, recorder: TowerRecorder, index: int) -> TowerResult:

@@ -1,6 +1,7 @@
 """search/model/fused.py: k seeds trained as towers of one program are, seed by seed, the
 models those seeds train alone (with their batches in the seed's own order), on TensorFlow
-and on JAX; each tower keeps its own history and its own stop."""
+and on JAX (where they run under jax.vmap); each tower keeps its own history and its own
+stop."""
 
 from __future__ import annotations
 
@@ -76,9 +77,60 @@ def test_each_tower_is_the_model_its_seed_trains_alone_on_jax():
     _check(_equivalence("jax", 2, [3, 4]), "jax", 2, [3, 4])
 
 
+# Printed as JSON: on JAX, whether the towers ran under jax.vmap, what each tower's own model
+# scores after training against its last recorded epoch, and the backbone's stacked variables.
+VMAPPED = """
+import json, keras
+import search.model.fused as fused
+from search.data.dataset import DataSpec, load_dataset
+from search.model.backbone import backbone_variables
+from search.model.execution import Execution
+from search.space.config import Config
+made, real = [], fused.vmapped_model
+fused.vmapped_model = lambda *a, **k: made.append(real(*a, **k)) or made[-1]
+spec = DataSpec(name="digits")
+config = Config({"conv": {"depth": 1, "filters": [8]}, "bn": {"enabled": True},
+                 "dropout": {"enabled": True}, "head": {"layers": 0},
+                 "training": {"epochs": 2, "batch_size": 32}}, spec, seed=0)
+data = load_dataset(spec)
+results = fused.train_fused(config, data, [1, 2], tower_stop=lambda t, e, row: t == 1 and e == 0)
+model = results[0].result.model
+model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+scored = model.evaluate(data.x_val, keras.utils.to_categorical(data.y_val, data.n_classes),
+                        verbose=0)[1]
+small = DataSpec(name="digits", limit=120)
+net = Config({"backbone": {"name": "mobilenet_v3_small", "weights": "none", "trainable_blocks": 11,
+                           "lr_ratio": 0.1}, "head": {"layers": 0}}, small)
+towers = [fused._tower(net, load_dataset(small), s, i, None) for i, s in enumerate((0, 1))]
+both, backbone, _ = real(towers, towers[0].input_shape[1:], ["tower_0", "tower_1"],
+                         backbone_variables(towers[0]))
+fused._compile(both, 2, backbone, net, 2, Execution().compile_options())
+both.optimizer.build(both.trainable_variables)
+print(json.dumps({"vmapped": len(made), "epochs": [len(r.result.history) for r in results],
+                  "scored": float(scored), "recorded": results[0].result.history[-1]["val_accuracy"],
+                  "backbone": len(backbone) == len(backbone_variables(towers[0])) > 0 and
+                  both.optimizer.backbone_keys == {both.optimizer._var_key(v) for v in backbone},
+                  "note": fused.fused_note(2)}))
+"""
+
+
 SPEC = DataSpec(name="digits")
 SMALL = {"conv": {"depth": 1, "filters": [4]}, "head": {"layers": 0},
          "training": {"epochs": 3, "batch_size": 64}}
+
+
+@pytest.mark.slow
+def test_on_jax_the_towers_run_under_vmap_and_each_gets_its_own_weights_back():
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed (bash .ci/run installs it)")
+    done = subprocess.run([sys.executable, "-c", VMAPPED], capture_output=True, text=True,
+                          env={**os.environ, "KERAS_BACKEND": "jax"}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["vmapped"] == 1 and found["epochs"] == [2, 1]  # one stopped, one went on
+    assert abs(found["scored"] - found["recorded"]) <= 1e-4  # its own model is its last epoch
+    assert found["backbone"]  # a backbone's stacked weights learn at the backbone's rate
+    assert found["note"].endswith("on jax (jax.vmap over the stacked weights)")
 
 
 def test_a_tower_stopped_early_keeps_its_own_history_while_the_others_go_on():
@@ -168,7 +220,8 @@ def test_every_towers_backbone_learns_at_the_backbones_own_rate():
     data = load_dataset(spec)
     towers = [_tower(config, data, seed, i, None) for i, seed in enumerate((0, 1))]
     model = _fused_model(towers, None, data.input_shape)
-    _compile(model, towers, config, 2, Execution().compile_options())
+    _compile(model, 2, [v for t in towers for v in backbone_variables(t)], config, 2,
+             Execution().compile_options())
     model.optimizer.build(model.trainable_variables)
     expected = {model.optimizer._var_key(v) for t in towers for v in backbone_variables(t)}
     assert len(expected) == 2 * len(backbone_variables(towers[0])) > 0
