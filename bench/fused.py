@@ -12,8 +12,9 @@ favours neither), then times two seeds alone with the engine's default data plac
 run gets), scaled to k; times are wall seconds of the whole training (compilation included,
 as a trial pays it) and the table gives the median and the range over repetitions. The
 best validation accuracies of the two sides are printed too, as a check that they agree.
-On JAX the fused side stacks the towers under ``jax.vmap``; ``--side-by-side`` also times
-them side by side in one program (the layout TensorFlow and PyTorch use).
+On JAX with an accelerator the fused side stacks the towers under ``jax.vmap`` (on a CPU they
+stay side by side); ``--side-by-side`` makes the fused side stacked and also times the towers
+side by side in one program (the layout TensorFlow and PyTorch use).
 """
 
 from __future__ import annotations
@@ -65,17 +66,18 @@ def measure(k: int, spec: DataSpec, data, epochs: int, timed_alone: int | None =
             release_memory()
         return (time.perf_counter() - started) * k / len(solo), alone
 
-    def fused(vmap: bool = True) -> tuple[float, list[float]]:
+    def fused(vmap: bool | None = None) -> tuple[float, list[float]]:
         started = time.perf_counter()
         towers = train_fused(base, data, seeds, execution=execution, vmap=vmap)
         seconds = time.perf_counter() - started
         release_memory()
         return seconds, [t.best_val_accuracy for t in towers]
 
+    stacked = True if side_by_side and keras.backend.backend() == "jax" else None
     if fused_first:
-        (fused_s, together), (sequential_s, alone) = fused(), sequential()
+        (fused_s, together), (sequential_s, alone) = fused(stacked), sequential()
     else:
-        (sequential_s, alone), (fused_s, together) = sequential(), fused()
+        (sequential_s, alone), (fused_s, together) = sequential(), fused(stacked)
     started = time.perf_counter()  # the engine's default placement: other batch orders, so
     for seed in seeds[:2]:  # other models; timed on two seeds and scaled to k
         train(base.replace(seed=seed), data, execution=Execution())

@@ -40,7 +40,7 @@ from search.model.vmapped import vmapped_model
 from search.space.config import Config
 
 __all__ = ["TowerResult", "TowerRecorder", "fused_note", "fusion_obstacle", "out_of_memory",
-           "train_fused", "train_seeds", "tower_row", "TOWER"]
+           "train_fused", "train_seeds", "tower_row", "TOWER", "stacks"]
 
 TOO_BIG = "the fused program did not fit in memory"
 
@@ -96,9 +96,15 @@ def train_seeds(config: Config, data: Dataset, seeds: Sequence[int], *,
 
 def fused_note(k: int) -> str:
     """What ``train --repeats`` and ``ablate`` print for k seeds trained as one program."""
-    backend = keras.backend.backend()
-    return f"fused: {k} seeds trained as one program on {backend}" + (
-        " (jax.vmap over the stacked weights)" if backend == "jax" else "")
+    return f"fused: {k} seeds trained as one program on {keras.backend.backend()}" + (
+        " (jax.vmap over the stacked weights)" if stacks(k) else "")
+
+
+def stacks(k: int) -> bool:
+    """Whether k seeds train stacked under ``jax.vmap`` by default: on JAX with an
+    accelerator. On a CPU the stacked program was twice as slow as the towers side by side
+    (bench/fused.py --side-by-side, k = 4), so there the towers stay side by side."""
+    return k > 1 and keras.backend.backend() == "jax" and has_accelerator()
 
 
 def _towers(config: Config, data: Dataset, seeds: Sequence[int], execution: Execution,
@@ -140,7 +146,8 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
                 max_params: int | None = None, execution: Execution | None = None,
                 tower_stop: TowerStop | None = None, recorder: TowerRecorder | None = None,
                 callbacks: Sequence[keras.callbacks.Callback] = (),
-                verbose: int = 0, start_epoch: int = 0, vmap: bool = True) -> list[TowerResult]:
+                verbose: int = 0, start_epoch: int = 0,
+                vmap: bool | None = None) -> list[TowerResult]:
     """Train ``config`` at each of ``seeds`` as towers of one model; one result per seed.
 
     ``tower_stop(tower, epoch, row)`` is asked after every epoch of a running tower and
@@ -149,7 +156,7 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
     histories when a callback interrupts training (or to resume them with a checkpoint);
     ``start_epoch``: the epoch a resumed group's checkpoint restores, where each seed's batch
     stream goes on. ``vmap``: on JAX, stack the towers under ``jax.vmap`` (False: side by
-    side, as on the other backends).
+    side, as on the other backends; None: only with an accelerator, see :func:`stacks`).
     Raises ImpossibleNetwork like ``train`` and ValueError when :func:`fusion_obstacle`
     names a reason.
     """
@@ -183,7 +190,8 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
         fit_args = {"x": batches, "shuffle": False, "initial_epoch": start_epoch,
                     "validation_data": ([data.x_val] * len(seeds), [val_labels] * len(seeds))}
         callbacks = [StreamEpoch(batches), *callbacks]
-        if vmap and keras.backend.backend() == "jax" and len(seeds) > 1:
+        if stacks(len(seeds)) if vmap is None else (vmap and len(seeds) > 1 and
+                                                     keras.backend.backend() == "jax"):
             model, backbone, synced = vmapped_model(towers, data.input_shape,
                                                     [TOWER.format(i) for i in range(len(seeds))],
                                                     backbone_variables(towers[0]))

@@ -34,7 +34,8 @@ class StackedTowers(keras.layers.Layer):
         # the architecture, kept out of Keras' tracking: its own weights never train
         object.__setattr__(self, "_template", towers[0])
         self.k = len(towers)
-        self.trained = [self._stack(towers, j, True) for j in range(len(towers[0].trainable_variables))]
+        self.trained = [self._stack(towers, j, True)
+                        for j in range(len(towers[0].trainable_variables))]
         self.kept = [self._stack(towers, j, False)
                      for j in range(len(towers[0].non_trainable_variables))]
 

@@ -258,7 +258,7 @@ def test_sigterm_during_ablate_keeps_the_runs_checkpoint_and_the_rerun_resumes_i
     assert resumed and int(resumed.group(1)) >= 2, rerun.stdout
     said = " ".join(rerun.stdout.split())
     assert f"fused: 2 seeds trained as one program on {backend}" in said
-    assert ("(jax.vmap over the stacked weights)" in said) == (backend == "jax")
+    assert "jax.vmap" not in said  # no accelerator here: side by side on every backend
     runs = optuna.load_study(study_name="ab.ablation", storage=db).trials
     assert [r.state.name for r in runs].count("COMPLETE") == 4  # 2 variants x 2 seeds, once each
     assert not glob.glob(checkpoints)
