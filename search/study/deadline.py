@@ -66,9 +66,11 @@ class TrialCostGuard(keras.callbacks.Callback):
 
     The stretch is what the pruner will let the trial spend before judging it again: up to
     its next rung (``rungs``, the epochs where the pruner decides), or to its last epoch
-    when the pruner has no fixed rungs. The time per step is the first epoch's, timed from
-    the end of its first step (which also compiles the model); it is judged once ten steps
-    are timed (a network a hundred times too slow costs ten steps, not an epoch) and again
+    when the pruner has no fixed rungs. The time per step is the latest epoch's, timed from
+    the end of its first step (the first epoch's first step also compiles the model), so a
+    machine that slows down (another process, another trial on the same device) is
+    projected at the speed it has now. It is judged once ten steps of the first epoch are
+    timed (a network a hundred times too slow costs ten steps, not an epoch) and again
     after every epoch. ``stop(reason)`` ends the trial (it raises).
     """
 
@@ -77,22 +79,23 @@ class TrialCostGuard(keras.callbacks.Callback):
         super().__init__()
         self.limit, self.epochs, self.stop = budget_seconds * share, epochs, stop
         self.share, self.rungs = share, sorted(rungs)
-        self._started, self._first_steps = 0.0, 0
-        self._last, self._last_steps, self._epoch, self._early = 0.0, 0, 0, False
+        self.per_step: float | None = None  # seconds, the latest epoch's steps
+        self._started, self._first_steps, self._epoch, self._early = 0.0, 0, 0, False
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        """Note which epoch runs: steps are timed in the first."""
-        self._epoch = epoch
+        """Time this epoch's steps afresh."""
+        self._epoch, self._started, self._first_steps = epoch, 0.0, 0
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        """Time the first epoch's steps; judge once enough are timed."""
-        if self._epoch != 0:
-            return
+        """Time the epoch's steps; in the first epoch, judge once enough are timed."""
         now = time.perf_counter()
         if not self._started:  # with several steps per call, the first call ends at step k
             self._started, self._first_steps = now, batch + 1
-        self._last, self._last_steps = now, batch + 1  # validation is not timed: it compiles too
-        if not self._early and self._last_steps - self._first_steps >= MIN_TIMED_STEPS:
+            return
+        timed = batch + 1 - self._first_steps  # validation is not timed: it compiles too
+        if timed > 0:
+            self.per_step = (now - self._started) / timed
+        if self._epoch == 0 and not self._early and timed >= MIN_TIMED_STEPS:
             self._early = True
             self._judge(0)  # a network far too slow is stopped within its first epoch
 
@@ -106,11 +109,10 @@ class TrialCostGuard(keras.callbacks.Callback):
 
     def _judge(self, done: int) -> None:
         steps = self.params.get("steps") or 0
-        if done >= self.epochs or self._last_steps <= self._first_steps:
+        if done >= self.epochs or self.per_step is None:
             return
         until = self.next_stop(done)
-        per_step = (self._last - self._started) / (self._last_steps - self._first_steps)
-        projected = per_step * steps * (until - done)
+        projected = self.per_step * steps * (until - done)
         if projected > self.limit:
             self.stop(f"too costly for the search's budget: epochs {done + 1}-{until} projected at "
                       f"{projected:.0f} s, more than {self.share:.0%} of the search's "

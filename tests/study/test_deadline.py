@@ -1,7 +1,10 @@
 """The cost guard judges a trial's next stretch of training (to the pruner's next rung, or its
-end) within its first epoch and after each epoch, from real Keras training steps."""
+end) within its first epoch and after each epoch, from real Keras training steps at the
+latest epoch's speed."""
 
 from __future__ import annotations
+
+import time
 
 import keras
 import numpy as np
@@ -55,13 +58,44 @@ def test_with_rungs_only_the_stretch_to_the_next_rung_is_judged():
 
 def test_a_trial_is_cut_at_the_rung_whose_next_stretch_costs_too_much():
     """One epoch here takes a fraction of a second: a budget of a few seconds lets the
-    first stretches (1 and 2 epochs) run and cuts the trial before the long one."""
+    first stretches (1 and 2 epochs) run and cuts the trial before the long one (37)."""
     counter = StepCounter()
     probe = TrialCostGuard(3600.0, epochs=1, stop=_prune)
     _fit(probe, counter, 1)
-    per_epoch = (probe._last - probe._started) / (probe._last_steps - probe._first_steps) * 100
-    budget = per_epoch * 4.0 / 0.25  # the share allows about four epochs per stretch
+    per_epoch = probe.per_step * 100
+    budget = per_epoch * 6.0 / 0.25  # the share allows about six epochs per stretch
     guard, counter = TrialCostGuard(budget, epochs=40, stop=_prune, rungs=[1, 3]), StepCounter()
     with pytest.raises(Pruned, match=r"epochs 4-40 projected at"):
         _fit(guard, counter, 40)
     assert counter.steps == 300  # trained epochs 1 to 3, cut before the 37 left
+
+
+class SlowerFrom(keras.callbacks.Callback):
+    """Makes every step from epoch ``epoch`` (0-based) take ``seconds`` longer: a machine that
+    another process has started to share."""
+
+    def __init__(self, epoch: int, seconds: float) -> None:
+        super().__init__()
+        self.epoch, self.seconds, self._now = epoch, seconds, 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._now = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._now >= self.epoch:
+            time.sleep(self.seconds)
+
+
+def test_a_trial_that_slows_down_is_projected_at_its_latest_speed():
+    """Epoch 1 runs at full speed; epochs 2 and 3 take 20 ms more a step (2 s an epoch). At
+    the first epoch's speed the 37 epochs after rung 3 would fit the 10 s share; at the
+    latest they cost about 74 s, so the trial is cut there."""
+    counter, guard = StepCounter(), TrialCostGuard(40.0, epochs=40, stop=_prune, rungs=[1, 3])
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(800, 4)).astype("float32"), rng.integers(0, 2, 800)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    with pytest.raises(Pruned, match=r"epochs 4-40 projected at"):
+        model.fit(x, y, batch_size=8, epochs=40, verbose=0,
+                  callbacks=[counter, SlowerFrom(1, 0.02), guard])
+    assert counter.steps == 300 and guard.per_step >= 0.02
