@@ -107,6 +107,13 @@ def stacks(k: int) -> bool:
     return k > 1 and keras.backend.backend() == "jax" and has_accelerator()
 
 
+def _stacked(vmap: bool | None, k: int) -> bool:
+    """Whether k seeds train stacked: as ``vmap`` asks (on JAX, k > 1), else by default."""
+    if vmap is None:
+        return stacks(k)
+    return vmap and k > 1 and keras.backend.backend() == "jax"
+
+
 def _towers(config: Config, data: Dataset, seeds: Sequence[int], execution: Execution,
             callbacks: Sequence[keras.callbacks.Callback],
             fuse: bool) -> tuple[list[TowerResult], str | None]:
@@ -190,8 +197,7 @@ def train_fused(config: Config, data: Dataset, seeds: Sequence[int], *,
         fit_args = {"x": batches, "shuffle": False, "initial_epoch": start_epoch,
                     "validation_data": ([data.x_val] * len(seeds), [val_labels] * len(seeds))}
         callbacks = [StreamEpoch(batches), *callbacks]
-        if stacks(len(seeds)) if vmap is None else (vmap and len(seeds) > 1 and
-                                                     keras.backend.backend() == "jax"):
+        if _stacked(vmap, len(seeds)):
             model, backbone, synced = vmapped_model(towers, data.input_shape,
                                                     [TOWER.format(i) for i in range(len(seeds))],
                                                     backbone_variables(towers[0]))
