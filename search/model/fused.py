@@ -6,9 +6,9 @@ by side with the others in one Keras model whose loss is the sum of the towers'
 losses. A tower's weights appear in its own loss only, so the gradient each one
 gets, and the per-variable optimiser step it takes, are those of its solo run;
 the k forward and backward passes are one program (one graph on TensorFlow and
-PyTorch) instead of k, which is where the time goes on a GPU. On JAX the towers are
-one network whose weights are stacked k deep, run under ``jax.vmap``
-(search.model.vmapped): one batched operation per layer instead of k copies.
+PyTorch) instead of k, which is where the time goes on a GPU. On JAX with an
+accelerator the towers are one network whose weights are stacked k deep, run under
+``jax.vmap`` (search.model.vmapped): one batched operation per layer instead of k copies.
 
 Each tower keeps its own per-epoch history and its own stop decision: a tower
 whose loss becomes NaN is recorded as diverged at that epoch while the others go
@@ -104,14 +104,14 @@ def stacks(k: int) -> bool:
     """Whether k seeds train stacked under ``jax.vmap`` by default: on JAX with an
     accelerator. On a CPU the stacked program was twice as slow as the towers side by side
     (bench/fused.py --side-by-side, k = 4), so there the towers stay side by side."""
-    return k > 1 and keras.backend.backend() == "jax" and has_accelerator()
+    return _stacked(None, k)
 
 
 def _stacked(vmap: bool | None, k: int) -> bool:
-    """Whether k seeds train stacked: as ``vmap`` asks (on JAX, k > 1), else by default."""
-    if vmap is None:
-        return stacks(k)
-    return vmap and k > 1 and keras.backend.backend() == "jax"
+    """Whether k seeds train stacked: as ``vmap`` asks (None: with an accelerator), on JAX
+    and for more than one seed only."""
+    wanted = has_accelerator() if vmap is None else vmap
+    return wanted and k > 1 and keras.backend.backend() == "jax"
 
 
 def _towers(config: Config, data: Dataset, seeds: Sequence[int], execution: Execution,

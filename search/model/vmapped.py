@@ -12,8 +12,9 @@ Nothing else changes: tower ``i``'s slice starts as the weights (and dropout and
 augmentation random states) seed ``i`` builds alone, its loss is its own output's
 loss plus its own weight penalty, and the optimiser's updates are element by element,
 so each slice takes the step its solo run takes. Batch normalisation statistics and
-random states are updated per slice. The towers' own models get their slices back after
-every epoch (``SyncTowers``), so each seed's result is a plain model of its own.
+random states are updated per slice. The towers' own models get their slices back at the
+end of training (``SyncTowers``; after every epoch too when the recorder needs their weight
+penalties), so each seed's result is a plain model of its own.
 """
 
 from __future__ import annotations
@@ -83,17 +84,19 @@ class StackedTowers(keras.layers.Layer):
 
 
 class SyncTowers(keras.callbacks.Callback):
-    """After every epoch (before the tower recorder reads them) and at the end of training
-    (a resumed run may train no epoch), the towers' own models get their slices of the
-    stacked weights."""
+    """Gives the towers' own models their slices of the stacked weights: at the end of
+    training (a resumed run may train no epoch), and after every epoch when the network has
+    a weight penalty, which the tower recorder then reads from each tower's own model."""
 
     def __init__(self, stacked: StackedTowers, towers: Sequence[keras.Model]) -> None:
         super().__init__()
         self.stacked, self.towers = stacked, towers
+        self.every_epoch = bool(towers[0].losses)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Copy the slices into the towers."""
-        self.stacked.write_back(self.towers)
+        """Copy the slices into the towers, when the recorder needs their penalties."""
+        if self.every_epoch:
+            self.stacked.write_back(self.towers)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         """Copy the slices into the towers."""
