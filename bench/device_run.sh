@@ -29,7 +29,9 @@ else
   export PYTHONPATH="/tmp/site:$PWD"
   mkdir -p ~/.keras/datasets && cp -r .data/fashion-mnist ~/.keras/datasets/
 fi
-export KERAS_BACKEND="${KERAS_BACKEND:-jax}" PYTHONUNBUFFERED=1
+# JAX otherwise takes 75% of the GPU in this process, and the worker processes it starts
+# (their shares of the rest) would not fit beside it.
+export KERAS_BACKEND="${KERAS_BACKEND:-jax}" PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null ||
   echo "no NVIDIA GPU here: the figures are CPU figures"
 if [ "$name" = all ]; then

@@ -12,11 +12,12 @@ from typing import Any
 
 import keras
 
+from search.model.augmentation import augmentation_layers
 from search.model.backbone import BackboneImpossible, backbone_features, plan_backbone
 from search.space.config import Config
 from search.errors import TrialFailure
 
-__all__ = ["ImpossibleNetwork", "plan_feature_maps", "build_model", "RandomCropResize"]
+__all__ = ["ImpossibleNetwork", "plan_feature_maps", "build_model"]
 
 
 class ImpossibleNetwork(TrialFailure, ValueError):
@@ -117,81 +118,3 @@ def _dense_block(config: Config, x: Any, units: int, index: int, dtype: Any) -> 
     x = _normalise_and_activate(config, x, name, dtype)
     rate = config.get("dropout", "head_rate") if config.enabled("dropout") else 0.0
     return keras.layers.Dropout(rate, name=f"{name}_dropout", dtype=dtype)(x) if rate else x
-
-
-def augmentation_layers(config: Config, input_shape: tuple[int, int, int],
-                        value_range: tuple[float, float]) -> list[keras.layers.Layer]:
-    """Keras preprocessing layers for each enabled augmentation; inactive at inference."""
-    layers = keras.layers
-    fill = {"fill_mode": "nearest"}
-    makers = {
-        "flip_h": lambda: layers.RandomFlip("horizontal", name="aug_flip_h"),
-        "flip_v": lambda: layers.RandomFlip("vertical", name="aug_flip_v"),
-        "rotation": lambda: layers.RandomRotation(config.get("rotation", "degrees") / 360.0, **fill,
-                                                  name="aug_rotation"),
-        "zoom": lambda: layers.RandomZoom(config.get("zoom", "factor"), **fill, name="aug_zoom"),
-        "shear": lambda: RandomShear(config.get("shear", "factor"),
-                                            config.get("shear", "factor"), **fill, name="aug_shear"),
-        "translation": lambda: layers.RandomTranslation(
-            config.get("translation", "factor"), config.get("translation", "factor"), **fill,
-            name="aug_translation"),
-        "crop": lambda: RandomCropResize(config.get("crop", "fraction"), name="aug_crop"),
-        "elastic": lambda: layers.RandomElasticTransform(
-            factor=config.get("elastic", "probability"), scale=config.get("elastic", "scale"),
-            value_range=value_range, name="aug_elastic"),
-        "cutout": lambda: layers.RandomErasing(
-            factor=config.get("cutout", "probability"),
-            scale=(min(0.02, config.get("cutout", "area")), config.get("cutout", "area")),
-            value_range=value_range, name="aug_cutout"),
-        "noise": lambda: layers.GaussianNoise(config.get("noise", "stddev"), name="aug_noise"),
-    }
-    return [make() for name, make in makers.items() if config.enabled(name)]
-
-
-@keras.saving.register_keras_serializable(package="search")
-class RandomCropResize(keras.layers.Layer):
-    """Crop a random window (``fraction`` of each side cut away) and resize it back.
-
-    Unlike ``keras.layers.RandomCrop`` alone, inference passes images through
-    unchanged, so validation and test images are never resampled.
-    """
-
-    def __init__(self, fraction: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.fraction = fraction
-
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        """Make the crop (each side shortened by ``fraction``, at least 1 pixel) and the resize."""
-        height, width = input_shape[1], input_shape[2]
-        self.crop = keras.layers.RandomCrop(max(1, round(height * (1 - self.fraction))),
-                                            max(1, round(width * (1 - self.fraction))))
-        self.resize = keras.layers.Resizing(height, width)
-
-    def call(self, images: Any, training: bool | None = None) -> Any:
-        """Crop and resize back when training; pass the images through unchanged otherwise."""
-        if not training:
-            return images
-        return self.resize(self.crop(images, training=True))
-
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        """The input's shape: the crop is resized back."""
-        return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        """The layer's config with ``fraction``, so saved models load."""
-        return {**super().get_config(), "fraction": self.fraction}
-
-
-@keras.saving.register_keras_serializable(package="search")
-class RandomShear(keras.layers.RandomShear):
-    """Keras' RandomShear, made loadable: its get_config() writes the factor as the range
-    (-f, f), which its own constructor then rejects, so saved models could not be loaded."""
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras' config with each factor written back as one number, as the constructor wants."""
-        config = super().get_config()
-        for key in ("x_factor", "y_factor"):
-            value = config.get(key)
-            if isinstance(value, (list, tuple)):
-                config[key] = max(abs(float(v)) for v in value)
-        return config

@@ -48,6 +48,6 @@ def refit_and_save(config: Config, result: dict[str, Any], model_path: Path, *,
 
 def load_refit_model(path: Path) -> keras.Model:
     """The saved model at ``path``, uncompiled: for inference only."""
-    from search.model import network  # noqa: F401  - registers RandomCropResize for deserialisation
+    from search.model import augmentation  # noqa: F401  - registers our layers for loading
 
     return keras.saving.load_model(path, compile=False)  # inference only: no optimizer state

@@ -87,3 +87,20 @@ def test_precision_is_passed_to_each_layer_and_the_process_policy_is_untouched()
     assert conv.dtype_policy.name == "mixed_bfloat16" and conv.variable_dtype == "float32"
     assert model.get_layer("classes").compute_dtype == "float32"
     assert model.get_layer("aug_flip_h").dtype_policy.name == "float32"
+
+
+def test_every_augmentation_changes_training_images_within_their_shape_and_range():
+    import keras
+    import numpy as np
+
+    params = {name: {"enabled": True} for name in AUGMENTATIONS}
+    params["elastic"] = {"enabled": True, "probability": 1.0, "scale": 1.0}
+    keras.utils.set_random_seed(0)
+    model = build_model(config(**params), (28, 28, 1), 10)
+    x = np.random.default_rng(0).random((32, 28, 28, 1)).astype("float32")
+    for layer in (layer for layer in model.layers if layer.name.startswith("aug_")):
+        out = np.asarray(layer(x, training=True))
+        assert out.shape == x.shape, layer.name
+        assert not np.allclose(out, x), f"{layer.name} left training images unchanged"
+        if layer.name in ("aug_elastic", "aug_crop"):
+            assert out.min() >= 0.0 and out.max() <= 1.0, layer.name
