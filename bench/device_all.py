@@ -18,8 +18,10 @@ finish):
 - ``sweep``: a timed search of spaces/cnn.py on full Fashion-MNIST, its best config refit
   on train+validation and tested once.
 
-Each section first checks the time left (``--budget``, seconds of wall time for the
-whole call) and writes a ``skipped`` line instead of starting what cannot finish.
+Each section has until the call's end (``--budget``, seconds of wall time for the whole
+call) less what the sections after it need (``NEEDS``); before each row it checks that
+time and writes a ``skipped`` line instead of starting what cannot finish, so one slow
+section cannot take the others' time (the first GPU call lost three sections that way).
 """
 
 from __future__ import annotations
@@ -48,7 +50,12 @@ SIZES = {  # what each section runs at; "tiny" is the CPU rehearsal
              "sweep": "20s", "large_batch": 256,
              "settings": 2},  # the baseline and data on device (bench/gpu_path.py's test runs all)
 }
-NEEDS = {"seed_model": 120, "processes": 150, "fused": 110, "sweep": 330}  # seconds at full size
+# Seconds each section is kept at full size; together the default --budget.
+NEEDS = {"seed_model": 60, "processes": 120, "fused": 80, "sweep": 280}
+
+
+class OutOfTime(Exception):
+    """A section reached the time the sections after it need."""
 
 
 def main() -> None:
@@ -57,20 +64,35 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = _sections_in(Path(args.missing)) if args.missing else set()
+    sections = [(name, measure) for name, measure in (("seed_model", seed_model),
+                ("processes", processes), ("fused", fused), ("sweep", sweep)) if name not in done]
     deadline = time.monotonic() + args.budget
-    for name, measure in (("seed_model", seed_model), ("processes", processes),
-                          ("fused", fused), ("sweep", sweep)):
-        if name in done:
-            continue
-        need = NEEDS[name] if args.size == "full" else 0
-        if deadline - time.monotonic() < need:
-            write(out, {"section": name, "skipped": f"out of time ({need} s needed)"})
-            continue
+    for index, (name, measure) in enumerate(sections):
+        later = sum(NEEDS[after] for after, _ in sections[index + 1:]) if args.size == "full" else 0
+        emit = _Emitter(out, name, deadline - later)
         try:
-            measure(size, lambda row, name=name: write(out, {"section": name, **row}))
+            emit.check("section")
+            measure(size, emit)
             write(out, {"section": name, "complete": True})  # what --missing looks for
+        except OutOfTime as stop:
+            write(out, {"section": name, "skipped": str(stop)})
         except Exception as exc:  # one broken section must not cost the others
             write(out, {"section": name, "error": f"{type(exc).__name__}: {exc}"[:500]})
+
+
+class _Emitter:
+    """Writes a section's rows; ``check`` before each row stops the section at its time."""
+
+    def __init__(self, out: Path, section: str, until: float) -> None:
+        self.out, self.section, self.until = out, section, until
+
+    def __call__(self, row: dict) -> None:
+        write(self.out, {"section": self.section, **row})
+
+    def check(self, what: str) -> None:
+        """Raise OutOfTime when the section's time is up."""
+        if time.monotonic() >= self.until:
+            raise OutOfTime(f"out of time before {what}: the sections after it need the rest")
 
 
 def parse_args() -> argparse.Namespace:
@@ -115,6 +137,7 @@ def seed_model(size: dict, emit) -> None:
     precision = "mixed_float16" if has_accelerator() else "mixed_bfloat16"
     settings = list(variants(size["large_batch"], precision, 16).items())[:size["settings"]]
     for label, change in settings:
+        emit.check(label)
         result = measure(change, spec, data, size["epochs"])
         emit({"setting": label, "images_per_s": round(result["steady"]),
               "first_epoch_s": round(result["first"], 2), "images": len(data.y_train),
@@ -129,6 +152,7 @@ def processes(size: dict, emit) -> None:
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "space.py").write_text(SPACE.format(epochs=1, limit=size["process_limit"]))
         for k in size["processes"]:
+            emit.check(f"{k} processes")
             emit({"processes": k, "trials_per_hour": round(trials_per_hour(Path(folder), k,
                                                                            size["trials"], gpus)),
                   "trials": size["trials"], "images": size["process_limit"]})
@@ -145,6 +169,7 @@ def fused(size: dict, emit) -> None:
     spec = DataSpec(name="fashion_mnist", limit=size["fused_limit"])
     data = load_dataset(spec)
     for k in size["fused"]:
+        emit.check(f"k = {k}")
         row = measure(k, spec, data, size["epochs"], timed_alone=2,
                       side_by_side=k == size["side_by_side"])
         emit({"k": k, **{key: round(value, 4) for key, value in row.items() if value is not None},

@@ -106,6 +106,20 @@ def test_the_device_script_rehearses_every_section_on_the_cpu(tmp_path):
     assert again.returncode == 0 and not (tmp_path / "rerun.jsonl").exists()  # nothing missing
 
 
+def test_the_device_script_skips_what_the_time_left_cannot_hold(tmp_path):
+    """Each section stops where the sections after it need the rest of the call."""
+    import json
+
+    out = tmp_path / "device.jsonl"
+    done = subprocess.run([sys.executable, "bench/device_all.py", "--budget", "0", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["section"], r["skipped"]) for r in rows] == [
+        (name, "out of time before section: the sections after it need the rest")
+        for name in ("seed_model", "processes", "fused", "sweep")]
+
+
 def test_the_device_script_refuses_to_start_without_its_preparation(tmp_path):
     (tmp_path / "bench").mkdir()
     script = tmp_path / "bench/device_run.sh"
