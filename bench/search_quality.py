@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from search_quality_report import draw, summary  # noqa: E402
+from search_quality_report import best_sampled, draw, summary  # noqa: E402
 from tasks import DEVELOPMENT, EVALUATION, data_flags  # noqa: E402
 from search.inputs import parse_duration  # noqa: E402
 
@@ -63,6 +63,8 @@ CONTENDERS = {
     "ours-portfolio": ["--no-warm-start", "--warm-start", "PORTFOLIO"],
     "portfolio": ["--no-warm-start", "--warm-start", "PORTFOLIO", "--trials", "PORTFOLIO_SIZE"],
 }
+# The evaluation protocol's contenders (README, "How search quality is measured").
+PROTOCOL = ["ours", "ours-cold", "portfolio", "random", "kt-hyperband", "kt-bayesian", "hand"]
 EPOCH_LINE = re.compile(r"^(trial \d+) epoch (\d+)/\d+: val_accuracy ([0-9.na]+)")
 
 
@@ -71,6 +73,9 @@ def main() -> None:
     out = Path(args.out or f"bench/out/search-quality-{args.task}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     done = load_results(out)
+    if args.contenders is None:  # --report-only: every contender on record
+        order = PROTOCOL + [name for name in CONTENDERS if name not in PROTOCOL]
+        args.contenders = [name for name in order if name in {c for c, _ in done}]
     jobs = [(rep, name) for rep in range(args.repeats) for name in args.contenders
             if (name, rep) not in done and not args.report_only]
     slots: Queue = Queue()
@@ -93,8 +98,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--task", choices=TASKS, default="fashion10k")
     parser.add_argument("--budget", type=parse_duration, default=1200.0, help="per search")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--contenders", type=lambda s: s.split(","),
-                        default=["ours", "kt-hyperband", "random", "kt-bayesian", "hand"])
+    parser.add_argument("--contenders", type=lambda s: s.split(","), default=None,
+                        help=f"default: {','.join(PROTOCOL)}; with --report-only, all on record")
     parser.add_argument("--space", default=str(REPO / "spaces" / "cnn.py"))
     parser.add_argument("--hand", default=str(REPO / "studies" / "fashion-hand.yaml"))
     parser.add_argument("--portfolio", default=str(REPO / "spaces" / "cnn_portfolio.yaml"),
@@ -111,7 +116,9 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     args.space, args.hand, args.portfolio = (
         str(Path(p).resolve()) for p in (args.space, args.hand, args.portfolio))
-    unknown = [c for c in args.contenders if c not in CONTENDERS]
+    if args.contenders is None and not args.report_only:
+        args.contenders = PROTOCOL
+    unknown = [c for c in args.contenders or [] if c not in CONTENDERS]
     if unknown:
         parser.error(f"unknown contender(s) {unknown}; choose from {', '.join(CONTENDERS)}")
     return args
@@ -154,7 +161,8 @@ def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path, slots: Qu
                 "search_seconds": round(search_seconds, 1), "refit_seconds": refit_seconds,
                 "trials": len({label for _, label, _, _ in epochs}), "epochs": len(epochs),
                 "best_val": max((v for *_, v in epochs), default=None),
-                "test_accuracy": test, "curve": best_so_far(epochs), "cores": cores}
+                "test_accuracy": test, "curve": best_so_far(epochs), "cores": cores,
+                "best_sampled": best_sampled(out, {"contender": name, "rep": rep})}
     finally:
         slots.put(cores)
 

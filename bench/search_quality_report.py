@@ -20,7 +20,8 @@ def summary(args: argparse.Namespace, results: list[dict], out: Path) -> str:
     rows = []
     for name, runs in by.items():
         tests = [r["test_accuracy"] for r in runs if r["test_accuracy"] is not None]
-        sampled = [s for s in (best_sampled(out, r) for r in runs) if s is not None]
+        sampled = [s for s in (r["best_sampled"] if "best_sampled" in r else best_sampled(out, r)
+                               for r in runs) if s is not None]
         rows.append([name, len(runs), spread(tests), f"{min(tests, default=0):.4f}–"
                      f"{max(tests, default=0):.4f}", spread([r["best_val"] for r in runs
                                                            if r["best_val"] is not None]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -149,7 +150,11 @@ def test_search_quality_runs(tmp_path, tiny_space_file):
     assert re.search(r"^\| ours \| 1 \|.*\| 1 of 1 \|$", out, re.M), out
     assert re.search(r"^\| kt-hyperband \| 1 \|.*\| — \|$", out, re.M), out
     assert (tmp_path / "q.png").stat().st_size > 0
-    assert (tmp_path / "q" / "results.jsonl").read_text().count("\n") == 3
+    rows = [json.loads(line) for line in (tmp_path / "q" / "results.jsonl").read_text().splitlines()]
+    assert [r["contender"] for r in rows if r.get("best_sampled")] == ["ours"]  # kept with the row
+    again = bench("bench/search_quality.py", "--task", "digits", "--budget", "15s", "--report-only",
+                  "--out", str(tmp_path / "q"))  # every contender on record, none named
+    assert out.split("| contender |")[1] == again.split("| contender |")[1]
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ Every layer here is active only when training, and compiles under XLA on every b
 Keras marks its affine-transform layers as barring XLA (true of their TensorFlow kernels),
 and on JAX that mark made Keras train the whole model op by op, about 100 times slower on
 a GPU (bench/RESULTS.md); its RandomCrop and RandomElasticTransform could not be traced by
-JAX at all.
+JAX at all, so ours replace them there.
 """
 
 from __future__ import annotations
@@ -103,15 +103,17 @@ class RandomCropResize(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="search")
 class RandomElastic(keras.layers.Layer):
-    """Keras' RandomElasticTransform, drawn the same way, in ``keras.ops`` that XLA compiles.
+    """Keras' RandomElasticTransform, and on JAX the same in ``keras.ops`` that XLA compiles.
 
     Each image is distorted with a chance drawn in [0, ``probability``], by one strength per
     batch drawn in [0, ``scale``]: a displacement field of Gaussian noise blurred with sigma
     = 5% of the shorter side times the strength, scaled by alpha = 10% of the longer side
     times the strength, sampled bilinearly with reflected edges and clipped to
     ``value_range``. Keras sizes its blur kernel from the drawn strength, a shape JAX cannot
-    trace; here the kernel is sized for the largest strength and weighted for the drawn one,
-    which differs from Keras' only in taps beyond three sigmas.
+    trace; on JAX the kernel is sized for the largest strength and weighted for the drawn
+    one, which differs from Keras' only in taps beyond three sigmas. TensorFlow and PyTorch
+    use Keras' layer itself (its sampling needs the batch size, which a TensorFlow graph
+    leaves open).
     """
 
     def __init__(self, probability: float, scale: float, value_range: tuple[float, float],
@@ -120,11 +122,21 @@ class RandomElastic(keras.layers.Layer):
         self.probability, self.scale = probability, scale
         self.value_range, self.seed = tuple(value_range), seed
         self.generator = keras.random.SeedGenerator(seed)
+        self.keras_layer = None if keras.backend.backend() == "jax" else \
+            keras.layers.RandomElasticTransform(factor=probability, scale=scale,
+                                                value_range=value_range, seed=seed)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """Build Keras' layer where it is the one used."""
+        if self.keras_layer is not None:
+            self.keras_layer.build(input_shape)
 
     def call(self, images: Any, training: bool | None = None) -> Any:
         """Distort when training; pass the images through unchanged otherwise."""
         if not training:
             return images
+        if self.keras_layer is not None:
+            return self.keras_layer(images, training=True)
         ops, seed = keras.ops, self.generator
         batch, (height, width, channels) = ops.shape(images)[0], images.shape[1:]
         chance = keras.random.uniform((batch,), 0.0, self.probability, seed=seed)

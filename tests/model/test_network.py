@@ -104,3 +104,19 @@ def test_every_augmentation_changes_training_images_within_their_shape_and_range
         assert not np.allclose(out, x), f"{layer.name} left training images unchanged"
         if layer.name in ("aug_elastic", "aug_crop"):
             assert out.min() >= 0.0 and out.max() <= 1.0, layer.name
+
+
+def test_a_model_with_every_augmentation_trains_on_this_backend():
+    """In a TensorFlow graph the batch size is open, which Keras' own elastic layer handles
+    and a JAX-only rewrite could not (the JAX run: tests/test_backends.py)."""
+    import math
+
+    from search.data.dataset import DataSpec, load_dataset
+    from search.model.training import train
+
+    spec = DataSpec(name="digits", limit=200)
+    params = {name: {"enabled": True} for name in AUGMENTATIONS}
+    trained = train(Config({**params, "conv": {"depth": 1, "filters": [8]}, "head": {"layers": 0},
+                            "training": {"epochs": 1, "batch_size": 32}}, spec, seed=0),
+                    load_dataset(spec))
+    assert len(trained.history) == 1 and math.isfinite(trained.history[0]["loss"])
