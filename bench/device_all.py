@@ -9,7 +9,8 @@ finish):
 
 - ``seed_model``: training images/s of the users' model 3 (bench/gpu_path.py), the
   baseline and then one speed setting at a time (data on device, a large batch, mixed
-  precision, jit, steps per execution);
+  bfloat16, jit, steps per execution; jit off on JAX with a GPU is not run again: it ran
+  at 625 images/s on the first GPU call);
 - ``processes``: trials per hour with 1, 2, 4, 8 worker processes sharing the device
   (bench/trials_per_device.py);
 - ``fused``: k seeds of model 3 trained as one program against the same k one after
@@ -51,7 +52,10 @@ SIZES = {  # what each section runs at; "tiny" is the CPU rehearsal
              "settings": 2},  # the baseline and data on device (bench/gpu_path.py's test runs all)
 }
 # Seconds each section is kept at full size; together the default --budget.
-NEEDS = {"seed_model": 60, "processes": 120, "fused": 80, "sweep": 280}
+NEEDS = {"seed_model": 60, "processes": 120, "fused": 60, "sweep": 300}
+# Measured on the first GPU call (an H200, 2026-12-04): without jit, JAX dispatches every
+# operation alone; a row of it would take minutes and measure only that.
+EAGER_JAX_GPU = "625 images/s on an H200 (bench/RESULTS.md, the first GPU call)"
 
 
 class OutOfTime(Exception):
@@ -129,14 +133,18 @@ def seed_model(size: dict, emit) -> None:
     """Images/s of model 3: the baseline, then one speed setting at a time."""
     from gpu_path import measure, variants
 
+    import keras
+
     from search.data.dataset import DataSpec, load_dataset
     from search.model.execution import has_accelerator
 
     spec = DataSpec(name="fashion_mnist", limit=size["limit"])
     data = load_dataset(spec)
-    precision = "mixed_float16" if has_accelerator() else "mixed_bfloat16"
-    settings = list(variants(size["large_batch"], precision, 16).items())[:size["settings"]]
+    settings = list(variants(size["large_batch"], "mixed_bfloat16", 16).items())[:size["settings"]]
     for label, change in settings:
+        if change.get("jit") == "off" and keras.backend.backend() == "jax" and has_accelerator():
+            emit({"setting": label, "skipped": f"measured before: {EAGER_JAX_GPU}"})
+            continue
         emit.check(label)
         result = measure(change, spec, data, size["epochs"])
         emit({"setting": label, "images_per_s": round(result["steady"]),
