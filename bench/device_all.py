@@ -10,7 +10,7 @@ finish):
 - ``seed_model``: training images/s of the users' model 3 (bench/gpu_path.py), the
   baseline and then one speed setting at a time (data on device, a large batch, mixed
   bfloat16, jit, steps per execution; jit off on JAX with a GPU is not run again: it ran
-  at 625 images/s on the first GPU call);
+  at 625 images/s on the first GPU run);
 - ``processes``: trials per hour with 1, 2, 4, 8 worker processes sharing the device
   (bench/trials_per_device.py);
 - ``fused``: k seeds of model 3 trained as one program against the same k one after
@@ -20,9 +20,11 @@ finish):
   on train+validation and tested once.
 
 Each section has until the call's end (``--budget``, seconds of wall time for the whole
-call) less what the sections after it need (``NEEDS``); before each row it checks that
-time and writes a ``skipped`` line instead of starting what cannot finish, so one slow
-section cannot take the others' time (the first GPU call lost three sections that way).
+call) less what the sections after it need (``NEEDS``). Before each row it checks that
+the time left holds the section's longest row so far (the sweep: its search's 4 minutes;
+its refits use the slack between ``--budget`` and the job's limit) and writes a
+``skipped`` line instead of starting what cannot finish, so a slow section overruns its
+share by at most one row's misjudgement (the first GPU run lost three sections to one).
 """
 
 from __future__ import annotations
@@ -53,9 +55,9 @@ SIZES = {  # what each section runs at; "tiny" is the CPU rehearsal
 }
 # Seconds each section is kept at full size; together the default --budget.
 NEEDS = {"seed_model": 60, "processes": 120, "fused": 60, "sweep": 300}
-# Measured on the first GPU call (an H200, 2026-12-04): without jit, JAX dispatches every
+# Measured on the first GPU run (an H200, 2026-12-04): without jit, JAX dispatches every
 # operation alone; a row of it would take minutes and measure only that.
-EAGER_JAX_GPU = "625 images/s on an H200 (bench/RESULTS.md, the first GPU call)"
+EAGER_JAX_GPU = "625 images/s on an H200 (bench/RESULTS.md, the first GPU run)"
 
 
 class OutOfTime(Exception):
@@ -75,7 +77,7 @@ def main() -> None:
         later = sum(NEEDS[after] for after, _ in sections[index + 1:]) if args.size == "full" else 0
         emit = _Emitter(out, name, deadline - later)
         try:
-            emit.check("section")
+            emit.check("section", need=0)
             measure(size, emit)
             write(out, {"section": name, "complete": True})  # what --missing looks for
         except OutOfTime as stop:
@@ -89,14 +91,19 @@ class _Emitter:
 
     def __init__(self, out: Path, section: str, until: float) -> None:
         self.out, self.section, self.until = out, section, until
+        self.longest, self._started = 0.0, None  # seconds of the section's longest row so far
 
     def __call__(self, row: dict) -> None:
         write(self.out, {"section": self.section, **row})
+        if self._started is not None:
+            self.longest = max(self.longest, time.monotonic() - self._started)
 
-    def check(self, what: str) -> None:
-        """Raise OutOfTime when the section's time is up."""
-        if time.monotonic() >= self.until:
+    def check(self, what: str, need: float | None = None) -> None:
+        """Raise OutOfTime unless ``need`` seconds are left (default: the longest row so far)."""
+        left = self.until - time.monotonic()
+        if left <= 0 or left < (self.longest if need is None else need):
             raise OutOfTime(f"out of time before {what}: the sections after it need the rest")
+        self._started = time.monotonic()
 
 
 def parse_args() -> argparse.Namespace:
@@ -189,7 +196,11 @@ def sweep(size: dict, emit) -> None:
     (studies/fashion-hand.yaml), each refit on train+validation and tested once."""
     import yaml
 
+    from search.inputs import parse_duration
+
     tiny = size is SIZES["tiny"]
+    # the search's own minutes; the refits after it fit in the slack before the job's limit
+    emit.check("the sweep", need=0 if tiny else parse_duration(size["sweep"]))
     with tempfile.TemporaryDirectory() as folder:
         limit = ["--limit", str(size["limit"]), "--epochs", "2"] if tiny else []
         started = time.monotonic()

@@ -43,36 +43,53 @@ def test_training_runs_on_each_backend(backend, module):
     assert float(tuned_accuracy) > 0.3  # data on device, 4 steps per call, bfloat16
 
 
-JIT_SCRIPT = """
+AUGMENT_SCRIPT = """
+import json, sys
+import keras
+import numpy as np
 from search.space.config import Config
 from search.space.schema import AUGMENTATIONS
 from search.data.dataset import DataSpec, load_dataset
+from search.model.augmentation import RandomElastic
 from search.model.execution import Execution
 from search.model.training import train
+from search.report.refit import load_refit_model
 spec = DataSpec(name="digits", limit=400)
 params = {name: {"enabled": True} for name in AUGMENTATIONS}
 config = Config({**params, "conv": {"depth": 1, "filters": [8]}, "head": {"layers": 0},
                  "training": {"epochs": 2, "batch_size": 32}}, spec, seed=0)
 compiled = train(config, load_dataset(spec))
-eager = train(config, load_dataset(spec), execution=Execution(jit="off"))
-print(compiled.model.jit_compile, eager.model.jit_compile)
-for a, b in zip(compiled.history, eager.history):
-    print(a["loss"], b["loss"])
+compiled.model.save(sys.argv[1])
+row = {"jit": compiled.model.jit_compile, "losses": [h["loss"] for h in compiled.history],
+       "loaded_jit": load_refit_model(sys.argv[1]).jit_compile}
+if keras.backend.backend() == "jax":
+    eager = train(config, load_dataset(spec), execution=Execution(jit="off"))
+    row["eager_jit"], row["eager_losses"] = eager.model.jit_compile, [h["loss"] for h in eager.history]
+constant = np.broadcast_to((np.arange(16) / 16)[:, None, None, None], (16, 28, 28, 1)).astype("float32")
+noise = np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
+elastic = RandomElastic(1.0, 1.0, (0.0, 1.0), seed=1)
+row["constant_kept"] = bool(np.allclose(np.asarray(elastic(constant, training=True)), constant, atol=1e-5))
+row["noise_moved"] = not np.allclose(np.asarray(elastic(noise, training=True)), noise)
+print(json.dumps(row))
 """
 
 
-def test_on_jax_every_augmentation_trains_compiled_and_as_it_would_eagerly():
-    """Keras marks rotation, zoom, translation, shear and crop as barring XLA, which on JAX
-    made the whole training step run op by op (about 100 times slower on a GPU)."""
-    if importlib.util.find_spec("jax") is None:
-        pytest.skip("jax is not installed (bash .ci/run installs it)")
-    done = subprocess.run([sys.executable, "-c", JIT_SCRIPT], capture_output=True, text=True,
-                          env={**os.environ, "KERAS_BACKEND": "jax"}, timeout=600)
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_augmentation_trains_on_the_other_backends(backend, tmp_path):
+    """On JAX compiled (Keras marks rotation, zoom, translation, shear and crop as barring
+    XLA, which made the whole training step run op by op there, about 100 times slower on a
+    GPU), as it would eagerly, and still compiled once saved and loaded; on PyTorch it runs."""
+    import json
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed (bash .ci/run installs it)")
+    done = subprocess.run([sys.executable, "-c", AUGMENT_SCRIPT, str(tmp_path / "m.keras")],
+                          capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": backend},
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.split("\n")
-    start = next(i for i, line in enumerate(lines) if line.startswith(("True", "False")))
-    assert lines[start].split() == ["True", "False"]
-    losses = [[float(v) for v in line.split()] for line in lines[start + 1:] if line.strip()]
-    assert len(losses) == 2
-    for compiled, eager in losses:
-        assert compiled == pytest.approx(eager, rel=1e-3)
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    assert row["constant_kept"] and row["noise_moved"]
+    assert len(row["losses"]) == 2 and all(0 < loss < 10 for loss in row["losses"])
+    if backend == "jax":
+        assert row["jit"] is True and row["loaded_jit"] is True and row["eager_jit"] is False
+        assert row["losses"] == pytest.approx(row["eager_losses"], rel=1e-3)

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -76,7 +77,6 @@ def test_the_device_script_rehearses_every_section_on_the_cpu(tmp_path):
     """What the first GPU call will run, end to end at a tiny size: every section writes its
     JSON line (trials per process count through bench/trials_per_device.py, the seed model
     through bench/gpu_path.py, a timed sweep refit and tested beside the hand-made model)."""
-    import json
 
     out = tmp_path / "device.jsonl"
     done = subprocess.run(["bash", "bench/device_run.sh", "all", "--size", "tiny", "--out", str(out)],
@@ -109,7 +109,6 @@ def test_the_device_script_rehearses_every_section_on_the_cpu(tmp_path):
 
 def test_the_device_script_skips_what_the_time_left_cannot_hold(tmp_path):
     """Each section stops where the sections after it need the rest of the call."""
-    import json
 
     out = tmp_path / "device.jsonl"
     done = subprocess.run([sys.executable, "bench/device_all.py", "--budget", "0", "--out", str(out)],
@@ -290,3 +289,24 @@ def test_fused_runs():
     row = [r for r in out.splitlines() if r.startswith("| 2 |")]
     assert row, out
     assert float(row[0].split("|")[-2]) <= 1e-3  # the fused seeds are the sequential models
+
+
+def test_a_device_section_row_starts_only_when_its_longest_row_still_fits(monkeypatch):
+    sys.path.insert(0, str(REPO / "bench"))
+    import device_all
+
+    now = [0.0]
+    monkeypatch.setattr(device_all.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(device_all, "write", lambda out, row: None)
+    emit = device_all._Emitter(Path("unused"), "fused", until=100.0)
+    emit.check("section", need=0)
+    emit.check("k = 1")
+    now[0] = 40.0
+    emit({"k": 1})  # took 40 s
+    emit.check("k = 4")  # 60 s left: fits
+    now[0] = 70.0
+    emit({"k": 4})  # took 30 s
+    with pytest.raises(device_all.OutOfTime):
+        emit.check("k = 8")  # 30 s left, less than the longest row's 40
+    with pytest.raises(device_all.OutOfTime):
+        emit.check("the sweep", need=31)

@@ -1,10 +1,11 @@
 """Augmentation layers: Keras' own, and three of ours where Keras' cannot be used as is.
 
-Every layer here is active only when training, and compiles under XLA on every backend:
-Keras marks its affine-transform layers as barring XLA (true of their TensorFlow kernels),
-and on JAX that mark made Keras train the whole model op by op, about 100 times slower on
-a GPU (bench/RESULTS.md); its RandomCrop and RandomElasticTransform could not be traced by
-JAX at all, so ours replace them there.
+Every layer here is active only when training, and on JAX every one compiles under XLA.
+Keras marks its affine-transform layers as barring XLA, which holds for their TensorFlow
+kernels (there the mark stays); on JAX the mark made Keras train the whole model op by op,
+about 100 times slower on a GPU (bench/RESULTS.md). Keras' RandomCrop and
+RandomElasticTransform could not be traced by JAX at all, and the latter distorted wrongly
+on TensorFlow, so ours replace both.
 """
 
 from __future__ import annotations
@@ -103,17 +104,19 @@ class RandomCropResize(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="search")
 class RandomElastic(keras.layers.Layer):
-    """Keras' RandomElasticTransform, and on JAX the same in ``keras.ops`` that XLA compiles.
+    """Random elastic distortion, drawn as Keras' RandomElasticTransform draws it, in
+    ``keras.ops`` that XLA compiles and a TensorFlow graph with an open batch size runs.
 
     Each image is distorted with a chance drawn in [0, ``probability``], by one strength per
     batch drawn in [0, ``scale``]: a displacement field of Gaussian noise blurred with sigma
     = 5% of the shorter side times the strength, scaled by alpha = 10% of the longer side
     times the strength, sampled bilinearly with reflected edges and clipped to
-    ``value_range``. Keras sizes its blur kernel from the drawn strength, a shape JAX cannot
-    trace; on JAX the kernel is sized for the largest strength and weighted for the drawn
-    one, which differs from Keras' only in taps beyond three sigmas. TensorFlow and PyTorch
-    use Keras' layer itself (its sampling needs the batch size, which a TensorFlow graph
-    leaves open).
+    ``value_range``. Unlike Keras 3.15's layer: the rows' and columns' displacements are
+    drawn apart (Keras draws both from one seed on JAX and TensorFlow, so every pixel moves
+    along the diagonal); on TensorFlow an open batch size made Keras' layer warp only the
+    batch's first image and put it in every distorted slot; and on JAX its blur kernel,
+    sized from the drawn strength, could not be traced. Here the kernel is sized for the
+    largest strength and weighted for the drawn one.
     """
 
     def __init__(self, probability: float, scale: float, value_range: tuple[float, float],
@@ -122,41 +125,23 @@ class RandomElastic(keras.layers.Layer):
         self.probability, self.scale = probability, scale
         self.value_range, self.seed = tuple(value_range), seed
         self.generator = keras.random.SeedGenerator(seed)
-        self.keras_layer = None if keras.backend.backend() == "jax" else \
-            keras.layers.RandomElasticTransform(factor=probability, scale=scale,
-                                                value_range=value_range, seed=seed)
-
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        """Build Keras' layer where it is the one used."""
-        if self.keras_layer is not None:
-            self.keras_layer.build(input_shape)
 
     def call(self, images: Any, training: bool | None = None) -> Any:
         """Distort when training; pass the images through unchanged otherwise."""
         if not training:
             return images
-        if self.keras_layer is not None:
-            return self.keras_layer(images, training=True)
         ops, seed = keras.ops, self.generator
-        batch, (height, width, channels) = ops.shape(images)[0], images.shape[1:]
+        batch, (height, width) = ops.shape(images)[0], images.shape[1:3]
         chance = keras.random.uniform((batch,), 0.0, self.probability, seed=seed)
         distort = keras.random.uniform((batch,), seed=seed) < chance
         strength = keras.random.uniform((), 0.0, self.scale, seed=seed)
         sigma = ops.maximum(min(height, width) * 0.05 * strength, 1e-3)
         noise = keras.random.normal((batch, height, width, 2), seed=seed) * sigma
         field = self._blur(noise, sigma) * (max(height, width) * 0.1 * strength)
-        grid = [ops.arange(n, dtype="float32") for n in (height, width)]
-        rows = grid[0][None, :, None] + field[..., 0]
-        cols = grid[1][None, None, :] + field[..., 1]
-        shape = (batch, height, width, channels)
-        coordinates = [
-            ops.broadcast_to(ops.cast(ops.arange(batch), "float32")[:, None, None, None], shape),
-            ops.broadcast_to(rows[..., None], shape), ops.broadcast_to(cols[..., None], shape),
-            ops.broadcast_to(ops.arange(channels, dtype="float32"), shape)]
-        warped = ops.image.map_coordinates(ops.cast(images, "float32"), coordinates, order=1,
-                                           fill_mode="reflect")
-        warped = ops.cast(ops.clip(warped, *self.value_range), images.dtype)
-        return ops.where(distort[:, None, None, None], warped, images)
+        rows = ops.arange(height, dtype="float32")[None, :, None] + field[..., 0]
+        cols = ops.arange(width, dtype="float32")[None, None, :] + field[..., 1]
+        warped = ops.clip(bilinear(ops.cast(images, "float32"), rows, cols), *self.value_range)
+        return ops.where(distort[:, None, None, None], ops.cast(warped, images.dtype), images)
 
     def _blur(self, noise: Any, sigma: Any) -> Any:
         """Gaussian blur of the two displacement channels, the kernel sized for the largest
@@ -166,8 +151,10 @@ class RandomElastic(keras.layers.Layer):
         taps = ops.arange(size, dtype="float32") - (size - 1) / 2
         line = ops.exp(-0.5 * ops.square(taps / sigma))
         line = line / ops.sum(line)
-        kernel = ops.tile(ops.outer(line, line)[:, :, None, None], (1, 1, 2, 1))
-        return ops.depthwise_conv(noise, kernel, strides=1, padding="same")
+        noise = ops.depthwise_conv(noise, ops.tile(line[:, None, None, None], (1, 1, 2, 1)),
+                                   padding="same")
+        return ops.depthwise_conv(noise, ops.tile(line[None, :, None, None], (1, 1, 2, 1)),
+                                  padding="same")
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         """The input's shape."""
@@ -192,3 +179,31 @@ class RandomShear(keras.layers.RandomShear):
             if isinstance(value, (list, tuple)):
                 config[key] = max(abs(float(v)) for v in value)
         return config
+
+
+def bilinear(images: Any, rows: Any, cols: Any) -> Any:
+    """``images`` (batch, height, width, channels) sampled at (``rows``, ``cols``), each
+    (batch, height, width), bilinearly, with edges reflected (d c b a | a b c d | d c b a).
+
+    Four gathers over the flattened pixels, so the batch size may be open (a TensorFlow
+    graph) and every backend compiles it.
+    """
+    ops = keras.ops
+    height, width, channels = images.shape[1:]
+    flat = ops.reshape(images, (-1, height * width, channels))
+    top, left = ops.floor(rows), ops.floor(cols)
+    out = 0.0
+    for row, row_weight in ((top, 1.0 - (rows - top)), (top + 1.0, rows - top)):
+        for col, col_weight in ((left, 1.0 - (cols - left)), (left + 1.0, cols - left)):
+            index = _reflect(row, height) * width + _reflect(col, width)
+            index = ops.reshape(index, (-1, height * width, 1))
+            pixels = ops.take_along_axis(flat, ops.repeat(index, channels, axis=2), axis=1)
+            out = out + ops.reshape(pixels, ops.shape(images)) * (row_weight * col_weight)[..., None]
+    return out
+
+
+def _reflect(index: Any, size: int) -> Any:
+    """Integer pixel ``index`` folded into [0, size) by half-sample reflection."""
+    ops = keras.ops
+    folded = ops.mod(ops.cast(index, "int32"), 2 * size)
+    return ops.where(folded >= size, 2 * size - 1 - folded, folded)

@@ -48,6 +48,12 @@ def refit_and_save(config: Config, result: dict[str, Any], model_path: Path, *,
 
 def load_refit_model(path: Path) -> keras.Model:
     """The saved model at ``path``, uncompiled: for inference only."""
-    from search.model import augmentation  # noqa: F401  - registers our layers for loading
+    from search.model.augmentation import compilable  # also registers our layers for loading
 
-    return keras.saving.load_model(path, compile=False)  # inference only: no optimizer state
+    model = keras.saving.load_model(path, compile=False)  # inference only: no optimizer state
+    if keras.backend.backend() == "jax":  # as trained: Keras saves no XLA mark, and loads with
+        for layer in model.layers:        # its own, so predict would run op by op
+            if layer.name.startswith("aug_"):
+                compilable(layer)
+        model.jit_compile = True  # what "auto" means on JAX; resolved at loading, before the marks
+    return model

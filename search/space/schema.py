@@ -189,14 +189,16 @@ _AUGMENTATION = [
                              low_open=True, when=ON)}),
     Component("cutout", "random erasing of a rectangle (cutout)", {
         "enabled": _switch("erase"),
-        "probability": _positive(0.5, "probability per image", when=ON),
+        "probability": _positive(0.5, "highest chance per image (each step draws one in [0, p])",
+                                 when=ON),
         "area": _positive(0.2, "largest erased area as a fraction of the image", when=ON)}),
     Component("noise", "additive Gaussian noise (in normalised units)", {
         "enabled": _switch("add noise"),
         "stddev": _positive(0.05, "noise standard deviation", high=10.0, when=ON)}),
     Component("elastic", "random elastic distortion", {
         "enabled": _switch("distort"),
-        "probability": _positive(0.5, "probability per image", when=ON),
+        "probability": _positive(0.5, "highest chance per image (each step draws one in [0, p])",
+                                 when=ON),
         "scale": _positive(0.5, "distortion strength", when=ON)}),
 ]
 

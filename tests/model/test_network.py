@@ -107,8 +107,8 @@ def test_every_augmentation_changes_training_images_within_their_shape_and_range
 
 
 def test_a_model_with_every_augmentation_trains_on_this_backend():
-    """In a TensorFlow graph the batch size is open, which Keras' own elastic layer handles
-    and a JAX-only rewrite could not (the JAX run: tests/test_backends.py)."""
+    """Through Keras' fit, where a TensorFlow graph leaves the batch size open (JAX and
+    PyTorch: tests/test_backends.py)."""
     import math
 
     from search.data.dataset import DataSpec, load_dataset
