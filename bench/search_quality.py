@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from search_quality_report import best_sampled, draw, summary  # noqa: E402
+from search_quality_report import best_sampled, draw, summary, trial_outcomes  # noqa: E402
 from tasks import DEVELOPMENT, EVALUATION, data_flags  # noqa: E402
 from search.inputs import parse_duration  # noqa: E402
 
@@ -162,7 +162,8 @@ def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path, slots: Qu
                 "trials": len({label for _, label, _, _ in epochs}), "epochs": len(epochs),
                 "best_val": max((v for *_, v in epochs), default=None),
                 "test_accuracy": test, "curve": best_so_far(epochs), "cores": cores,
-                "best_sampled": best_sampled(out, {"contender": name, "rep": rep})}
+                "best_sampled": best_sampled(out, {"contender": name, "rep": rep}),
+                "outcomes": trial_outcomes(out, {"contender": name, "rep": rep})}
     finally:
         slots.put(cores)
 

@@ -43,7 +43,7 @@ def summary(args: argparse.Namespace, results: list[dict], out: Path) -> str:
         wins.append([name, f"{ahead} of {len(pairs)}", f"{diff:+.2f}"])
     if wins:
         lines += ["", table(["ours against", "ours ahead in", "mean difference (points)"], wins)]
-    return "\n".join(lines)
+    return "\n".join(lines + outcome_table(by, out))
 
 
 def best_sampled(out: Path, result: dict) -> bool | None:
@@ -60,6 +60,45 @@ def best_sampled(out: Path, result: dict) -> bool | None:
         return not study.best_trial.user_attrs.get("warm_start")
     except ValueError:  # no complete trial
         return None
+
+
+OUTCOMES = ("complete", "pruned", "never trained", "cut for cost", "failed")
+
+
+def trial_outcomes(out: Path, result: dict) -> dict[str, int] | None:
+    """How the search's trials ended (``OUTCOMES``: never trained = an impossible or too
+    large network, ended before its first step); None without an Optuna study."""
+    import optuna
+
+    db = out / "studies" / f"{result['contender']}-r{result['rep']}" / "study.db"
+    if result["contender"] == "hand" or not db.exists():
+        return None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for trial in optuna.load_study(study_name=None, storage=f"sqlite:///{db}").trials:
+        reason = str(trial.user_attrs.get("prune_reason", ""))
+        if trial.user_attrs.get("cost_cut"):
+            counts["cut for cost"] += 1
+        elif trial.state == optuna.trial.TrialState.COMPLETE:
+            counts["complete"] += 1
+        elif reason.startswith(("impossible network", "network too large")):
+            counts["never trained"] += 1
+        elif trial.state == optuna.trial.TrialState.PRUNED:
+            counts["pruned"] += 1
+        else:
+            counts["failed"] += 1
+    return counts
+
+
+def outcome_table(by: dict[str, list[dict]], out: Path) -> list[str]:
+    """Median trial outcomes per contender over its repetitions (Optuna searches only)."""
+    rows = []
+    for name, runs in by.items():
+        counts = [r["outcomes"] if "outcomes" in r else trial_outcomes(out, r) for r in runs]
+        counts = [c for c in counts if c]
+        if counts:
+            rows.append([name, *(median([c[key] for c in counts]) for key in OUTCOMES)])
+    return ["", table(["trials' outcome (median)", *OUTCOMES], rows)] if rows else []
 
 
 def spread(values: list[float]) -> str:
