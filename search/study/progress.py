@@ -21,7 +21,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 from rich.table import Table
 
 
-__all__ = ["LiveProgress", "trials_table", "format_params"]
+__all__ = ["LiveProgress", "ProgressDisplay", "trials_table", "format_params"]
 
 STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
 
@@ -93,7 +93,13 @@ def _best_text(study: optuna.Study) -> str:
     return f"[bold](best {best.value:.4f}, trial {best.number})[/]"
 
 
-class _EpochBar(keras.callbacks.Callback):
+class ProgressDisplay(keras.callbacks.Callback):
+    """A callback that only shows training's progress. A trial's callbacks run these first,
+    so an epoch's line is shown even when a later callback ends the trial on that epoch
+    (the pruner, the cost guard)."""
+
+
+class _EpochBar(ProgressDisplay):
     """Advances a rich bar per batch; shows the last epoch's validation accuracy."""
 
     def __init__(self, progress: Progress, label: str) -> None:
@@ -121,7 +127,7 @@ class _EpochBar(keras.callbacks.Callback):
         self.progress.remove_task(self.task)
 
 
-class EpochLines(keras.callbacks.Callback):
+class EpochLines(ProgressDisplay):
     """One line per finished epoch, for logs: score, best so far, speed and ETA."""
 
     def __init__(self, console: Console, label: str) -> None:

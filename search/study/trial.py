@@ -25,6 +25,7 @@ from search.space.config import Config
 from search.data.dataset import DataSpec, load_dataset
 from search.model.network import ImpossibleNetwork, plan_feature_maps
 from search.study.optuna_internals import system_attrs, trial_id
+from search.study.progress import ProgressDisplay
 from search.space.space import Space
 from search.study.deadline import TooCostly
 from search.study.stop_signal import backup_and_restore
@@ -139,15 +140,16 @@ class Objective:
         recorder = EpochRecorder()
         # The history is stored before the epoch's checkpoint is saved, so a kill in between
         # leaves the history one epoch ahead, which the resumed run overwrites; never behind.
+        extra = self.extra_callbacks(trial, config) if self.extra_callbacks else []
+        shown = [c for c in extra if isinstance(c, ProgressDisplay)]  # before any that may prune
         callbacks: list[keras.callbacks.Callback] = [
-            PruningReporter(trial, recorder, config.get("training", "epochs"))]
+            *shown, PruningReporter(trial, recorder, config.get("training", "epochs"))]
         if checkpoint is not None:
             recorder.history = _resumed_history(trial, checkpoint)
             # Kept past training's end (we delete it once the trial is recorded): a kill between
             # the last epoch and Optuna's tell must not cost the retry every epoch.
             callbacks.append(backup_and_restore(str(checkpoint)))
-        if self.extra_callbacks:
-            callbacks += self.extra_callbacks(trial, config)
+        callbacks += [c for c in extra if c not in shown]
         try:
             result = train(config, data, callbacks=callbacks, recorder=recorder,
                            max_params=self.max_params)

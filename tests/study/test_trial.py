@@ -85,3 +85,24 @@ def test_a_retry_keeps_the_seed_and_checkpoint_folder_of_the_trial_it_retries(tm
     assert retry.number == 1
     assert trial_objective.config_for(retry).seed == original.seed == trial_seed("t", 1, 0)
     assert trial_objective.checkpoint_dir(retry) == tmp_path / "checkpoints" / "trial-0"
+
+
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study, trial) -> bool:
+        return True
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_the_epoch_a_trial_is_pruned_on_is_shown_before_it_ends(tmp_path):
+    from rich.console import Console
+
+    from search.study.progress import EpochLines
+
+    console = Console(record=True, width=200, force_terminal=False)
+    study = optuna.create_study(study_name="t", direction="maximize", pruner=_AlwaysPrune(),
+                                storage=make_storage(f"sqlite:///{tmp_path / 'study.db'}"))
+    shown = objective(tmp_path, {**ONE_EPOCH, "training": {"batch_size": 64, "epochs": 2}},
+                      extra_callbacks=lambda trial, config: [EpochLines(console, "trial 0")])
+    frozen = run_trial(study, shown)
+    assert frozen.state == TrialState.PRUNED and list(frozen.intermediate_values) == [1]
+    assert console.export_text().startswith("trial 0 epoch 1/2: val_accuracy")
