@@ -198,7 +198,8 @@ def bilinear(images: Any, rows: Any, cols: Any) -> Any:
             index = _reflect(row, height) * width + _reflect(col, width)
             index = ops.reshape(index, (-1, height * width, 1))
             pixels = ops.take_along_axis(flat, ops.repeat(index, channels, axis=2), axis=1)
-            out = out + ops.reshape(pixels, ops.shape(images)) * (row_weight * col_weight)[..., None]
+            weight = (row_weight * col_weight)[..., None]
+            out = out + ops.reshape(pixels, ops.shape(images)) * weight
     return out
 
 
