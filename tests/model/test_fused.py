@@ -264,3 +264,34 @@ def test_a_fused_program_that_does_not_fit_trains_its_seeds_one_by_one(monkeypat
         ValueError("not a memory problem")))
     with pytest.raises(ValueError, match="not a memory problem"):  # anything else is raised
         train_seeds(config, load_dataset(SPEC), [0, 1])
+
+
+STACKED_AUGMENTED = """
+import json
+from search.space.config import Config
+from search.space.schema import AUGMENTATIONS
+from search.data.dataset import DataSpec, load_dataset
+from search.model.fused import train_fused
+spec = DataSpec(name="digits", limit=300)
+params = {name: {"enabled": True} for name in AUGMENTATIONS}
+config = Config({**params, "conv": {"depth": 1, "filters": [4]}, "head": {"layers": 0},
+                 "training": {"epochs": 2, "batch_size": 32}}, spec, seed=0)
+print(json.dumps({str(vmap): [[h["loss"] for h in t.result.history]
+                              for t in train_fused(config, load_dataset(spec), [1, 2], vmap=vmap)]
+                  for vmap in (True, False)}))
+"""
+
+
+@pytest.mark.slow
+def test_on_jax_every_augmentation_trains_the_same_stacked_under_vmap_as_side_by_side():
+    """Under jax.vmap each tower draws its own crop corner and elastic field: the draws
+    become batched, and must still be the ones its side-by-side tower makes."""
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed (bash .ci/run installs it)")
+    done = subprocess.run([sys.executable, "-c", STACKED_AUGMENTED], capture_output=True,
+                          text=True, env={**os.environ, "KERAS_BACKEND": "jax"}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    losses = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(losses["True"]) == 2 and all(len(tower) == 2 for tower in losses["True"])
+    for stacked, side_by_side in zip(losses["True"], losses["False"]):
+        assert stacked == pytest.approx(side_by_side, rel=1e-4)
