@@ -151,6 +151,8 @@ def test_search_quality_runs(tmp_path, tiny_space_file):
     assert (tmp_path / "q.png").stat().st_size > 0
     rows = [json.loads(line) for line in (tmp_path / "q" / "results.jsonl").read_text().splitlines()]
     assert [r["contender"] for r in rows if r.get("best_sampled")] == ["ours"]  # kept with the row
+    ours = next(r for r in rows if r["contender"] == "ours")
+    assert sum(ours["outcomes"].values()) >= 1 and "| trials' outcome (median) |" in out
     again = bench("bench/search_quality.py", "--task", "digits", "--budget", "15s", "--report-only",
                   "--out", str(tmp_path / "q"))  # every contender on record, none named
     assert out.split("| contender |")[1] == again.split("| contender |")[1]
