@@ -35,9 +35,12 @@ def penultimate_features(model, x: np.ndarray, batch_size: int = 1024) -> np.nda
     """The activations feeding the model's last layer (its classifier), flattened."""
     import keras
 
+    # called directly, batch by batch: each such sub-model's predict() would trace a function
+    # of its own, and TensorFlow warns about those traces in many lines
     penultimate = keras.Model(model.inputs, model.layers[-2].output)
-    features = penultimate.predict(x, batch_size=batch_size, verbose=0)
-    return features.reshape(len(x), -1)
+    batches = [keras.ops.convert_to_numpy(penultimate(x[start:start + batch_size], training=False))
+               for start in range(0, len(x), batch_size)]
+    return np.concatenate(batches).reshape(len(x), -1)
 
 
 def knn_probe(model, reference: tuple[np.ndarray, np.ndarray], scored: tuple[np.ndarray, np.ndarray],

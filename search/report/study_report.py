@@ -7,10 +7,8 @@ image, so it opens offline; report.md links the same PNG files.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import optuna
@@ -83,43 +81,10 @@ def _summary(study: optuna.Study) -> Section:
     return Section(f"Study '{study.study_name}'", text=text, table=rows)
 
 
-class _NoRetracingWarning(logging.Filter):
-    """Drops TensorFlow's "triggered tf.function retracing" warning, and nothing else."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
-@contextlib.contextmanager
-def _quiet_retracing() -> Iterator[None]:
-    """Within the block, TensorFlow's retracing warning is not printed (other backends: nothing
-    changes). The model views predict with the refit model and with sub-models of it (the
-    embedding's and the probe's penultimate layer): each new model traces its own predict
-    function, and TensorFlow counts those traces together and warns, in many lines, about
-    what is here by design."""
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        yield
-        return
-    logger, quiet = logging.getLogger("tensorflow"), _NoRetracingWarning()
-    logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        logger.removeFilter(quiet)
-
-
 def model_sections(study: optuna.Study, model_path: Path, out: Path,
                    history: list[dict[str, float]]) -> list[Section]:
     """The refit model's views on the test split: accuracy, confusion, curves, examples,
     embedding and the kNN probe."""
-    with _quiet_retracing():
-        return _model_sections(study, model_path, out, history)
-
-
-def _model_sections(study: optuna.Study, model_path: Path, out: Path,
-                    history: list[dict[str, float]]) -> list[Section]:
     from search.data.dataset import load_dataset
     from search.report.refit import load_refit_model
     from search.model.training import predict_probabilities
@@ -170,11 +135,9 @@ def _probe_section(model, data, result) -> Section:
 
 
 def _embedding(model, x_test, y_test, names, out: Path) -> Path:
-    import keras
+    from search.report.probe import penultimate_features
 
     rng = np.random.default_rng(0)
     sample = rng.choice(len(y_test), size=min(TSNE_SAMPLE, len(y_test)), replace=False)
-    penultimate = keras.Model(model.inputs, model.layers[-2].output)
-    features = penultimate.predict(x_test[sample], batch_size=1024, verbose=0)
-    return plot_embedding(features.reshape(len(sample), -1), y_test[sample], names,
+    return plot_embedding(penultimate_features(model, x_test[sample]), y_test[sample], names,
                           out / "embedding.png")
