@@ -8,7 +8,10 @@ contenders running together see the same machine):
 
 - ``ours``: ``python -m search run SPACE --timeout BUDGET`` (the default: TPE,
   successive halving, the space's warm start);
-- ``ours-cold``: the same without any warm start (the search from nothing);
+- ``ours-cold``: the same without any warm start (the search from nothing:
+  ``--no-warm-start --no-baseline``);
+- ``ours-cold-baseline``: the same without a warm start but with the space's baseline
+  model (every knob at its default) tried first, as ``run --no-warm-start`` does;
 - ``random``: Optuna random search without pruning or warm start;
 - ``kt-hyperband`` / ``kt-bayesian``: ``--engine keras-tuner`` / ``keras-tuner-bayesian``,
   cold (KerasTuner has no warm start); Hyperband's ``max_epochs`` fitted to the budget so
@@ -53,7 +56,8 @@ from search.inputs import parse_duration  # noqa: E402
 TASKS = {name: (data_flags(spec), spec) for name, spec in {**DEVELOPMENT, **EVALUATION}.items()}
 CONTENDERS = {
     "ours": [],
-    "ours-cold": ["--no-warm-start"],
+    "ours-cold": ["--no-warm-start", "--no-baseline"],
+    "ours-cold-baseline": ["--no-warm-start"],
     "random": ["--sampler", "random", "--pruner", "none", "--no-warm-start"],
     "kt-hyperband": ["--engine", "keras-tuner"],
     "kt-bayesian": ["--engine", "keras-tuner-bayesian"],

@@ -6,14 +6,16 @@ Every contender runs the engine's own sampler, pruner and trial rules against a
 surrogate of real training fitted to recorded learning curves (bench/replay_run.py,
 bench/replay_surrogate.py) of a *development* task, on a simulated clock. The contenders
 of bench/replay_contenders.py run cold (no warm start), so the search itself is compared.
-Five more (``WARM``) start as ``search run`` does, with a warm start:
+Six more (``WARM``) start with a warm start, five as ``search run`` does:
 
 - ``ours``: the default (TPE, successive halving) after spaces/cnn.py's WARM_START;
 - ``ours-portfolio``: the same after the portfolio rebuilt *without* the replayed task
   (bench/portfolio.py's ``portfolio_without``), so no entry is judged where it was chosen;
 - ``ours-spared``, ``ours-portfolio-spared``: those two with the warm-start entries
   spared by the pruner (the chance rule and the deadline still end them);
-- ``previous-default``: TPE under Hyperband's brackets after the space's WARM_START.
+- ``previous-default``: TPE under Hyperband's brackets after the space's WARM_START;
+- ``ours-cold-baseline``: the default without any warm start but the space's baseline model
+  (every knob at its default) tried first.
 
 Printed: the surrogate's held-out fidelity; per contender the median (and quartiles) of
 the incumbent's true accuracy at a quarter, half and all of the budget, the median time
@@ -50,7 +52,9 @@ WARM = {"ours": ("tpe-sh", "hand", False), "ours-portfolio": ("tpe-sh", "portfol
         "ours-spared": ("tpe-sh", "hand", True),
         "ours-portfolio-spared": ("tpe-sh", "portfolio", True),
         # the default before successive halving: TPE under Hyperband after the space's warm start
-        "previous-default": ("tpe-hyperband", "hand", False)}
+        "previous-default": ("tpe-hyperband", "hand", False),
+        # cold (no portfolio, no hand-made entry), the space's baseline model tried first
+        "ours-cold-baseline": ("tpe-sh", "baseline", False)}
 
 
 def main() -> None:
@@ -115,10 +119,11 @@ def warm_starts(task: str, space) -> dict[str, list[dict]]:
     """Each warm-started contender's entries as Optuna parameters: the space's WARM_START,
     and the portfolio made from the development tasks other than ``task``."""
     from portfolio import portfolio_without
-    from search.space.warm_start import space_warm_start, warm_start_trials
+    from search.space.warm_start import baseline_entry, space_warm_start, warm_start_trials
 
     entries = {"hand": space_warm_start(space, space.warm_start),
-               "portfolio": [(c["key"], c["params"]) for c in portfolio_without(task)]}
+               "portfolio": [(c["key"], c["params"]) for c in portfolio_without(task)],
+               "baseline": [baseline_entry(space)]}
     out = {}
     for name, (_, which, _) in WARM.items():
         trials, _notes = warm_start_trials(space, entries[which])

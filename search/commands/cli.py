@@ -63,6 +63,9 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warm-start", **arg_help("warm_start"), action="append", metavar="FILE")
     parser.add_argument("--no-warm-start", action="store_true",
                         help="leave out the space file's WARM_START configs")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="with no warm start, do not try the space's baseline model first "
+                             "(every knob at its default; tpe, tpe-local, gp and cmaes try it)")
 
 
 def _add_slurm_parser(commands: Any) -> None:

@@ -14,7 +14,9 @@ from search.errors import SearchError
 from search.space.space import Space
 from search.report.status import status_panel
 
-__all__ = ["run", "warm_start_entries", "create_for_workers"]
+__all__ = ["run", "warm_start_entries", "create_for_workers", "MODEL_BASED"]
+
+MODEL_BASED = ("tpe", "tpe-local", "gp", "cmaes")  # samplers that start from the baseline model
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return _run_keras_tuner(settings, args, request.trials, request.timeout, console)
     options = RunOptions(trials=request.trials, timeout=request.timeout,
                          max_failures=args.max_failures, tensorboard=args.tensorboard,
-                         owns_budget=True, warm_start=warm_start_entries(args, settings.space))
+                         owns_budget=True, warm_start=warm_start_entries(args, settings))
     if args.processes > 1 or args.gpus:
         status = _run_in_workers(args, settings, options, console)
         if status:
@@ -42,12 +44,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def warm_start_entries(args: argparse.Namespace, space: Space) -> list:
-    """Each --warm-start FILE, then the space file's WARM_START (unless --no-warm-start)."""
-    from search.space.warm_start import read_warm_start, space_warm_start
+def warm_start_entries(args: argparse.Namespace, settings: Any) -> list:
+    """Each --warm-start FILE, then the space file's WARM_START (unless --no-warm-start); with
+    neither, a model-based sampler starts from the space's baseline model (unless
+    --no-baseline)."""
+    from search.space.warm_start import baseline_entry, read_warm_start, space_warm_start
 
+    space: Space = settings.space
     files = [entry for path in args.warm_start or [] for entry in read_warm_start(path)]
-    return files + ([] if args.no_warm_start else space_warm_start(space, space.warm_start))
+    entries = files + ([] if args.no_warm_start else space_warm_start(space, space.warm_start))
+    if entries or getattr(args, "no_baseline", False) or settings.sampler not in MODEL_BASED:
+        return entries
+    return [baseline_entry(space)]
 
 
 def create_for_workers(settings: Any, options: Any, console: Console):
@@ -79,6 +87,7 @@ def _check_keras_tuner_options(args: argparse.Namespace, file_keys: frozenset[st
     given = [f"--{k.replace('_', '-')}" for k in ("sampler", "pruner", "gpus", "warm_start")
              if getattr(args, k) is not None or k in file_keys]
     given += ["--processes"] * (args.processes > 1) + ["--tensorboard"] * args.tensorboard
+    given += ["--no-baseline"] * getattr(args, "no_baseline", False)
     if given:
         raise SearchError(f"--engine {args.engine} does not take {', '.join(given)}: they belong "
                           "to the optuna engine (KerasTuner runs in one process, with its own "

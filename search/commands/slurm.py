@@ -133,5 +133,5 @@ def _create_study(args: argparse.Namespace, request, console: Console):
 
     options = RunOptions(trials=request.trials, timeout=request.timeout,
                          max_failures=args.max_failures, owns_budget=True,
-                         warm_start=warm_start_entries(args, request.settings.space))
+                         warm_start=warm_start_entries(args, request.settings))
     return create_for_workers(request.settings, options, console)

@@ -23,7 +23,7 @@ from search.space.structure import never_active
 from search.space.space import Space
 
 __all__ = ["WarmStart", "warm_start_trials", "read_warm_start", "read_warm_start_file",
-           "space_warm_start", "read_portfolio"]
+           "space_warm_start", "read_portfolio", "baseline_entry", "BASELINE_SOURCE"]
 
 PORTFOLIO_ENTRY_KEYS = ("params", "chosen_from", "val_accuracy")
 
@@ -183,6 +183,55 @@ class _Replay:
             and any(isinstance(c, float) and value == c for c in choices))
         match = next((c for c in choices if c == value), value)
         return self._answer(name, match, ok, "one of " + ", ".join(map(repr, choices)))
+
+
+BASELINE_SOURCE = "the space's baseline model (every knob at its default)"
+
+
+def baseline_entry(space: Space) -> WarmStart:
+    """The space's baseline model as a warm-start entry: every searched knob at its default
+    (the value a knob left out takes, as ``python -m search space`` lists it), or the allowed
+    value nearest that default where the space's range leaves it out. A model-based search
+    with nothing else to start from tries it first, as SMAC tries a configuration space's
+    default configuration and Syne Tune its midpoint."""
+    nearest = _Nearest()
+    space.sample(nearest)
+    partial: dict[str, dict[str, Any]] = {}
+    for name, value in nearest.asked.items():  # asked in block order: conv.filters.0, .1, ...
+        comp, knob, *block = name.split(".")
+        if block:
+            partial.setdefault(comp, {}).setdefault(knob, []).append(value)
+        else:
+            partial.setdefault(comp, {})[knob] = value
+    return BASELINE_SOURCE, partial
+
+
+class _Nearest(_Replay):
+    """Optuna's suggest API answered with each knob's default, moved inside the knob's range."""
+
+    def __init__(self) -> None:
+        super().__init__(BASELINE_SOURCE, {})
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
+                    log: bool = False) -> int:
+        value = min(max(int(self._value(name)), low), high)
+        return self._answer(name, min(low + round((value - low) / step) * step, high), True, "")
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
+                      step: float | None = None) -> float:
+        return self._answer(name, min(max(float(self._value(name)), low), high), True, "")
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        value = self._value(name)
+        same = [c for c in choices if c == value and isinstance(c, bool) == isinstance(value, bool)]
+        numbers = [c for c in choices if _is_plain_number(c)]
+        if not same and numbers and _is_plain_number(value):
+            same = [min(numbers, key=lambda c: abs(c - value))]
+        return self._answer(name, (same or list(choices))[0], True, "")
+
+
+def _is_plain_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def stored_warm_start_problems(space: Space, raw: Any, source: str) -> list[str]:

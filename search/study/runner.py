@@ -30,7 +30,7 @@ from search.study.lifecycle import (BestYamlWriter, StudySettings, open_study,
 from search.study.stop_signal import StopSignal, stop_check, stopping_on_signals
 from search.study.storage_retry import StorageUnavailable
 from search.study.trial import Objective, run_trial
-from search.space.warm_start import warm_start_trials
+from search.space.warm_start import BASELINE_SOURCE, warm_start_trials
 
 __all__ = ["RunOptions", "run_study", "max_epochs", "plan_warm_start", "start_budget", "checkpoint_root"]
 
@@ -128,6 +128,9 @@ def plan_warm_start(settings: StudySettings, options: RunOptions, console: Conso
     """The warm-start trials (checked; notes printed), to store for every worker's budget
     to enqueue first."""
     trials, notes = warm_start_trials(settings.space, options.warm_start)
+    if [source for source, _ in options.warm_start] == [BASELINE_SOURCE]:
+        notes.append("no warm start: the search tries the space's baseline model first (every "
+                     "knob at its default); --no-baseline leaves it out.")
     for note in notes:
         console.print(f"note: {escape(note)}", soft_wrap=True)
     if trials and settings.sampler == "grid":

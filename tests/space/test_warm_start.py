@@ -10,7 +10,7 @@ import pytest
 
 from conftest import write
 from search.errors import SearchError
-from search.knobs import Bool, Choice, Int
+from search.knobs import Bool, Choice, Float, Int
 from search.space.space import Space
 from search.space.warm_start import (read_portfolio, read_warm_start, read_warm_start_file,
                                      space_warm_start,
@@ -95,11 +95,29 @@ def test_run_tries_each_warm_start_files_entries_before_the_space_files(tmp_path
                  "- params: {bn: {enabled: true}}\n")
     space = dataclasses.replace(Space.of({"conv": {"depth": Int(1, 3)}, "bn": {"enabled": Bool()}},
                                          path="space.py"), warm_start=[{"conv": {"depth": 1}}])
-    args = argparse.Namespace(warm_start=[str(path)], no_warm_start=False)
-    assert [p for _, p in warm_start_entries(args, space)] == [
+    args = argparse.Namespace(warm_start=[str(path)], no_warm_start=False, no_baseline=False)
+    settings = argparse.Namespace(space=space, sampler="tpe")
+    assert [p for _, p in warm_start_entries(args, settings)] == [
         {"conv": {"depth": 2}}, {"bn": {"enabled": True}}, {"conv": {"depth": 1}}]
     args.no_warm_start = True
-    assert len(warm_start_entries(args, space)) == 2
+    assert len(warm_start_entries(args, settings)) == 2
+
+
+@pytest.mark.parametrize("sampler, no_baseline, first", [
+    ("tpe", False, {"conv": {"depth": 2, "filters": [32, 32]}, "bn": {"enabled": False}}),
+    ("gp", False, {"conv": {"depth": 2, "filters": [32, 32]}, "bn": {"enabled": False}}),
+    ("tpe", True, None), ("random", False, None), ("grid", False, None)])
+def test_with_no_warm_start_a_model_based_search_starts_from_the_baseline(sampler, no_baseline,
+                                                                           first):
+    import argparse
+
+    from search.commands.run import warm_start_entries
+    from search.space.warm_start import BASELINE_SOURCE
+
+    args = argparse.Namespace(warm_start=None, no_warm_start=True, no_baseline=no_baseline)
+    settings = argparse.Namespace(space=SPACE, sampler=sampler)
+    expected = [(BASELINE_SOURCE, first)] if first else []
+    assert warm_start_entries(args, settings) == expected
 
 
 @pytest.mark.parametrize("text, message", [
@@ -128,3 +146,24 @@ def test_the_portfolio_made_on_development_tasks_is_a_valid_warm_start_of_spaces
     development = ("digits/", "fashion-pairs5/")  # bench/tasks.py: chosen on these only
     assert all(e["chosen_from"].startswith(development) for e in raw)
     assert all(set(e["val_accuracy"]) == {"digits", "fashion-pairs5"} for e in raw)
+
+
+def test_the_baseline_entry_is_every_knobs_default_moved_inside_the_spaces_range():
+    from search.space.warm_start import BASELINE_SOURCE, baseline_entry
+
+    inside = Space.of({"conv": {"depth": Int(1, 3), "filters": Choice(16, 32)},
+                       "bn": {"enabled": Bool()}}, path="space.py")
+    source, partial = baseline_entry(inside)
+    assert source == BASELINE_SOURCE
+    assert partial == {"conv": {"depth": 2, "filters": [32, 32]}, "bn": {"enabled": False}}
+    outside = Space.of({"conv": {"depth": Int(3, 5), "filters": Choice(64, 128)},
+                        "optimizer": {"name": Choice("sgd", "rmsprop"),
+                                      "learning_rate": Float(1e-2, 1e-1, log=True)},
+                        "training": {"batch_size": Choice(100, 200, 300), "epochs": 2}},
+                       path="space.py")
+    _, partial = baseline_entry(outside)  # defaults: depth 2, 32 filters, adam at 1e-3, batch 64
+    assert partial == {"conv": {"depth": 3, "filters": [64, 64, 64]},
+                       "optimizer": {"name": "sgd", "learning_rate": 1e-2},
+                       "training": {"batch_size": 100}}
+    trials, notes = warm_start_trials(outside, [(source, partial)])
+    assert trials[0]["params"]["conv.filters.2"] == 64 and notes == []
