@@ -68,7 +68,8 @@ CONTENDERS = {
     "portfolio": ["--no-warm-start", "--warm-start", "PORTFOLIO", "--trials", "PORTFOLIO_SIZE"],
 }
 # The evaluation protocol's contenders (README, "How search quality is measured").
-PROTOCOL = ["ours", "ours-cold", "portfolio", "random", "kt-hyperband", "kt-bayesian", "hand"]
+PROTOCOL = ["ours", "ours-cold-baseline", "ours-cold", "portfolio", "random", "kt-hyperband",
+            "kt-bayesian", "hand"]
 EPOCH_LINE = re.compile(r"^(trial \d+) epoch (\d+)/\d+: val_accuracy ([0-9.na]+)")
 
 
