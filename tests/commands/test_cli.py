@@ -298,3 +298,26 @@ def test_a_stop_that_python_swallowed_is_still_honoured(tmp_path, monkeypatch):
     trials = optuna.load_study(study_name="w", storage=str(settings.storage)).trials
     assert [t.state.name for t in trials] == ["FAIL", "WAITING"]  # interrupted, re-queued
     assert trials[0].user_attrs["fail_reason"].startswith("interrupted")
+
+
+@pytest.mark.slow
+def test_a_search_with_no_warm_start_trains_the_spaces_baseline_model_first(tmp_path,
+                                                                             tiny_space_file):
+    import optuna
+
+    out = search("run", str(tiny_space_file), "--study", "b", "--trials", "2", "--pruner", "none",
+                 cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "tries the space's baseline model first" in " ".join(out.stdout.split())
+    study = optuna.load_study(study_name="b", storage=f"sqlite:///{tmp_path / 'studies/b/study.db'}")
+    first, second = study.trials
+    # the defaults (2 blocks of 32 filters, a 1-layer head, Adam at 1e-3, no batch norm), with
+    # 32 filters moved to the nearest the space allows
+    assert first.params == {"conv.depth": 2, "conv.filters.0": 16, "conv.filters.1": 16,
+                            "bn.enabled": False, "head.layers": 1,
+                            "optimizer.learning_rate": 1e-3}
+    assert first.user_attrs["warm_start"].startswith("the space's baseline model")
+    assert "warm_start" not in second.user_attrs and first.state.name == "COMPLETE"
+    out = search("run", str(tiny_space_file), "--study", "n", "--trials", "1", "--pruner", "none",
+                 "--no-baseline", "--seed", "3", cwd=tmp_path)
+    assert out.returncode == 0 and "baseline" not in out.stdout
