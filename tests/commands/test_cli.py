@@ -39,6 +39,10 @@ def test_space_command_prints_the_table(tmp_path):
     out = search("space", str(REPO / "spaces" / "cnn.py"), cwd=tmp_path)
     assert out.returncode == 0
     assert "searched knobs" in out.stdout and "momentum" in out.stdout
+    text = " ".join(out.stdout.split())
+    assert "tried first: the 3 WARM_START entries. With --no-warm-start, TPE, GP and CMA-ES try " \
+           "the baseline model, every knob at its default: conv.depth=2, conv.filters=[32, 32]," \
+           in text
 
 
 @pytest.mark.parametrize("args, message", [
