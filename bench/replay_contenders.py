@@ -36,6 +36,7 @@ CONTENDERS: dict[str, dict[str, Any]] = {
 for _name, _first, _factor, _tpe_changes in (("tpe-sh-first2", 2, 3, {}),
                                              ("tpe-sh-factor4", 1, 4, {}),
                                              ("tpe-sh-startup10", 1, 3, {"n_startup_trials": 10}),
+                                             ("tpe-sh-startup2", 1, 3, {"n_startup_trials": 2}),
                                              ("tpe-sh-ei64", 1, 3, {"n_ei_candidates": 64})):
     CONTENDERS[_name] = dict(
         sampler=lambda space, seed, changes=_tpe_changes: tpe_sampler(seed, **changes),

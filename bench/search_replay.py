@@ -6,7 +6,7 @@ Every contender runs the engine's own sampler, pruner and trial rules against a
 surrogate of real training fitted to recorded learning curves (bench/replay_run.py,
 bench/replay_surrogate.py) of a *development* task, on a simulated clock. The contenders
 of bench/replay_contenders.py run cold (no warm start), so the search itself is compared.
-Six more (``WARM``) start with a warm start, five as ``search run`` does:
+More (``WARM``) start with a warm start:
 
 - ``ours``: the default (TPE, successive halving) after spaces/cnn.py's WARM_START;
 - ``ours-portfolio``: the same after the portfolio rebuilt *without* the replayed task
@@ -15,7 +15,8 @@ Six more (``WARM``) start with a warm start, five as ``search run`` does:
   spared by the pruner (the chance rule and the deadline still end them);
 - ``previous-default``: TPE under Hyperband's brackets after the space's WARM_START;
 - ``ours-cold-baseline``: the default without any warm start but the space's baseline model
-  (every knob at its default) tried first.
+  (every knob at its default) tried first, as ``run --no-warm-start`` does;
+  ``-startup2`` / ``-startup10``: with TPE's random start-up trials set to 2 or 10.
 
 Printed: the surrogate's held-out fidelity; per contender the median (and quartiles) of
 the incumbent's true accuracy at a quarter, half and all of the budget, the median time
@@ -54,7 +55,10 @@ WARM = {"ours": ("tpe-sh", "hand", False), "ours-portfolio": ("tpe-sh", "portfol
         # the default before successive halving: TPE under Hyperband after the space's warm start
         "previous-default": ("tpe-hyperband", "hand", False),
         # cold (no portfolio, no hand-made entry), the space's baseline model tried first
-        "ours-cold-baseline": ("tpe-sh", "baseline", False)}
+        "ours-cold-baseline": ("tpe-sh", "baseline", False),
+        # the same with TPE's random start-up trials after the baseline cut to 2 or raised to 10
+        "ours-cold-baseline-startup2": ("tpe-sh-startup2", "baseline", False),
+        "ours-cold-baseline-startup10": ("tpe-sh-startup10", "baseline", False)}
 
 
 def main() -> None:

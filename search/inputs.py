@@ -21,10 +21,12 @@ from search.domain import Domain, did_you_mean
 from search.errors import shown
 
 __all__ = ["Domain", "Option", "OPTIONS", "check_values", "parsed", "arg_help", "unknown_keys", "did_you_mean",
-           "parse_duration", "check_study_name", "arg_type", "SAMPLERS", "PRUNERS", "ENGINES",
+           "parse_duration", "check_study_name", "arg_type", "SAMPLERS", "MODEL_BASED", "PRUNERS",
+           "ENGINES",
            "DATASETS", "NORMALIZATIONS", "JIT_MODES", "PLACEMENTS"]
 
 SAMPLERS = ("tpe", "tpe-local", "random", "cmaes", "gp", "grid")
+MODEL_BASED = ("tpe", "tpe-local", "gp", "cmaes")  # with no warm start, they try the baseline
 PRUNERS = ("hyperband", "median", "successive-halving", "none")
 DEFAULT_SAMPLER, DEFAULT_PRUNER = "tpe", "successive-halving"  # chosen on development tasks (bench/RESULTS.md)
 ENGINES = ("optuna", "keras-tuner", "keras-tuner-bayesian")

@@ -23,7 +23,8 @@ from optuna.distributions import (
     json_to_distribution,
 )
 
-__all__ = ["Knob", "Int", "Float", "Choice", "Bool", "Fixed", "knob_to_json", "knob_from_json"]
+__all__ = ["Knob", "Int", "Float", "Choice", "Bool", "Fixed", "knob_to_json", "knob_from_json",
+           "is_finite_number"]
 
 
 class Knob:
@@ -54,7 +55,8 @@ class Knob:
         return []
 
 
-def _is_number(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """An int or float (not a bool) that is finite."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
     try:
@@ -124,14 +126,15 @@ class Float(Knob):
         """Bounds that are not finite numbers, low > high, a step <= 0, or log=True with
         low <= 0 or a step."""
         found = [f"bound {name}={shown(value)} must be a finite number"
-                 for name, value in (("low", self.low), ("high", self.high)) if not _is_number(value)]
+                 for name, value in (("low", self.low), ("high", self.high))
+                 if not is_finite_number(value)]
         if found:
             return found
         if self.low > self.high:
             found.append(f"low ({self.low}) must be <= high ({self.high})")
         if self.log and self.low <= 0:
             found.append(f"log=True needs low > 0; got low={self.low}")
-        if self.step is not None and (not _is_number(self.step) or self.step <= 0):
+        if self.step is not None and (not is_finite_number(self.step) or self.step <= 0):
             found.append(f"step must be a positive number; got {shown(self.step)}")
         if self.log and self.step is not None:
             found.append("log=True cannot be combined with a step")

@@ -4,19 +4,20 @@ with KerasTuner as the engine."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from search.commands.requests import run_request
 from search.commands.worker import worker_plan
 from search.errors import SearchError
-from search.space.space import Space
+from search.inputs import MODEL_BASED
 from search.report.status import status_panel
 
-__all__ = ["run", "warm_start_entries", "create_for_workers", "MODEL_BASED"]
+if TYPE_CHECKING:
+    from search.study.lifecycle import StudySettings
 
-MODEL_BASED = ("tpe", "tpe-local", "gp", "cmaes")  # samplers that start from the baseline model
+__all__ = ["run", "warm_start_entries", "create_for_workers"]
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -44,13 +45,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def warm_start_entries(args: argparse.Namespace, settings: Any) -> list:
+def warm_start_entries(args: argparse.Namespace, settings: StudySettings) -> list:
     """Each --warm-start FILE, then the space file's WARM_START (unless --no-warm-start); with
     neither, a model-based sampler starts from the space's baseline model (unless
     --no-baseline)."""
     from search.space.warm_start import baseline_entry, read_warm_start, space_warm_start
 
-    space: Space = settings.space
+    space = settings.space
     files = [entry for path in args.warm_start or [] for entry in read_warm_start(path)]
     entries = files + ([] if args.no_warm_start else space_warm_start(space, space.warm_start))
     if entries or getattr(args, "no_baseline", False) or settings.sampler not in MODEL_BASED:

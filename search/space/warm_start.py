@@ -7,17 +7,21 @@ every searched knob they leave out takes its baseline ("off") value, so an
 entry means exactly the model it describes. They become the study's first
 trials (one per trial slot, shared exactly by every worker through the trial
 budget), and the sampler learns from them like from any other trial.
+
+With no entry at all, a model-based search starts from ``baseline_entry``: the space's
+baseline model, every searched knob at its default (moved inside the knob's range).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
 from search.space.config import TOP_KEYS, check_params, read_yaml, result_problems
 from search.errors import SearchError, shown
 from search.inputs import unknown_keys
-from search.knobs import Choice, Fixed, Int
+from search.knobs import Choice, Fixed, Int, is_finite_number
 from search.space.schema import COMPONENTS
 from search.space.structure import never_active
 from search.space.space import Space
@@ -207,31 +211,38 @@ def baseline_entry(space: Space) -> WarmStart:
 
 
 class _Nearest(_Replay):
-    """Optuna's suggest API answered with each knob's default, moved inside the knob's range."""
+    """Optuna's suggest API answered with each knob's default, moved to the nearest value the
+    knob allows (on its step grid; nearest on a log scale among positive number choices)."""
 
     def __init__(self) -> None:
         super().__init__(BASELINE_SOURCE, {})
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
                     log: bool = False) -> int:
-        value = min(max(int(self._value(name)), low), high)
-        return self._answer(name, min(low + round((value - low) / step) * step, high), True, "")
+        return self._answer(name, int(_on_grid(self._value(name), low, high, step)), True, "")
 
     def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
                       step: float | None = None) -> float:
-        return self._answer(name, min(max(float(self._value(name)), low), high), True, "")
+        return self._answer(name, float(_on_grid(self._value(name), low, high, step)), True, "")
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
         value = self._value(name)
         same = [c for c in choices if c == value and isinstance(c, bool) == isinstance(value, bool)]
-        numbers = [c for c in choices if _is_plain_number(c)]
-        if not same and numbers and _is_plain_number(value):
-            same = [min(numbers, key=lambda c: abs(c - value))]
+        numbers = [c for c in choices if is_finite_number(c)]
+        if not same and numbers and is_finite_number(value):
+            scale = math.log if value > 0 and min(numbers) > 0 else float
+            same = [min(numbers, key=lambda c: abs(scale(c) - scale(value)))]
         return self._answer(name, (same or list(choices))[0], True, "")
 
 
-def _is_plain_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _on_grid(value: float, low: float, high: float, step: float | None) -> float:
+    """``value`` clamped to [low, high] and, with a step, moved to the nearest point of the
+    grid ``low + k * step`` that lies inside the range."""
+    value = min(max(value, low), high)
+    if not step:
+        return value
+    last = math.floor((high - low) / step + 1e-9)
+    return low + min(max(round((value - low) / step), 0), last) * step
 
 
 def stored_warm_start_problems(space: Space, raw: Any, source: str) -> list[str]:

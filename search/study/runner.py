@@ -84,8 +84,9 @@ def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
             stop_check(), DeadlineStop(budget.seconds_left, on_stop=lambda epochs: (
                 trial.set_user_attr("stopped_at_deadline", epochs))),
             ChanceStop(chance, config.get("training", "epochs"), _prune)]
-        if budget.seconds and not trial.user_attrs.get("warm_start"):  # a warm start is
-            epochs = config.get("training", "epochs")  # a model the user asked for
+        if budget.seconds and trial.user_attrs.get("warm_start") in (None, BASELINE_SOURCE):
+            epochs = config.get("training", "epochs")  # (a warm start is a model the user
+            # asked for; the baseline model is not)
             callbacks.append(TrialCostGuard(budget.seconds, epochs, _too_costly,
                                             rungs=pruner_rungs(settings.pruner, epochs)))
         if options.tensorboard:
@@ -129,8 +130,9 @@ def plan_warm_start(settings: StudySettings, options: RunOptions, console: Conso
     to enqueue first."""
     trials, notes = warm_start_trials(settings.space, options.warm_start)
     if [source for source, _ in options.warm_start] == [BASELINE_SOURCE]:
-        notes.append("no warm start: the search tries the space's baseline model first (every "
-                     "knob at its default); --no-baseline leaves it out.")
+        notes.append("no warm start: the search tries the space's baseline model (every knob at "
+                     "its default) before its sampler's picks, once per study; --no-baseline "
+                     "leaves it out.")
     for note in notes:
         console.print(f"note: {escape(note)}", soft_wrap=True)
     if trials and settings.sampler == "grid":

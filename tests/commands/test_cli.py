@@ -312,7 +312,8 @@ def test_a_search_with_no_warm_start_trains_the_spaces_baseline_model_first(tmp_
     out = search("run", str(tiny_space_file), "--study", "b", "--trials", "2", "--pruner", "none",
                  cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "tries the space's baseline model first" in " ".join(out.stdout.split())
+    assert "tries the space's baseline model (every knob at its default) before its sampler's " \
+           "picks, once per study" in " ".join(out.stdout.split())
     study = optuna.load_study(study_name="b", storage=f"sqlite:///{tmp_path / 'studies/b/study.db'}")
     first, second = study.trials
     # the defaults (2 blocks of 32 filters, a 1-layer head, Adam at 1e-3, no batch norm), with

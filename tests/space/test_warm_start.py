@@ -167,3 +167,18 @@ def test_the_baseline_entry_is_every_knobs_default_moved_inside_the_spaces_range
                        "training": {"batch_size": 100}}
     trials, notes = warm_start_trials(outside, [(source, partial)])
     assert trials[0]["params"]["conv.filters.2"] == 64 and notes == []
+
+
+@pytest.mark.filterwarnings("ignore:The distribution is specified by")  # ranges off the grid
+def test_the_baseline_entry_lies_on_a_knobs_step_grid_and_picks_rates_on_a_log_scale():
+    from search.space.warm_start import baseline_entry
+
+    space = Space.of({"conv": {"depth": 1, "filters": Int(8, 30, step=4)},
+                      "dropout": {"enabled": True, "conv_rate": Float(0.0, 0.45, step=0.2)},
+                      "optimizer": {"learning_rate": Choice(1e-4, 3e-3)},
+                      "head": {"layers": 1, "units": Int(4, 34, step=8)}}, path="space.py")
+    _, partial = baseline_entry(space)  # defaults: 32 filters, rate 0.25, 1e-3, 128 units
+    assert partial == {"conv": {"filters": [28]}, "dropout": {"conv_rate": 0.2},
+                       "head": {"units": [28]}, "optimizer": {"learning_rate": 3e-3}}
+    trials, _ = warm_start_trials(space, [("baseline", partial)])
+    assert stored_warm_start_problems(space, trials, "study") == []
