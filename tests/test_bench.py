@@ -142,10 +142,12 @@ def test_search_quality_runs(tmp_path, tiny_space_file):
     # the tiny space: every network it draws fits 8x8 digits, so each search finishes a trial
     out = bench("bench/search_quality.py", "--task", "digits", "--budget", "15s", "--repeats", "1",
                 "--contenders", "ours,kt-hyperband,hand", "--out", str(tmp_path / "q"),
-                "--space", str(tiny_space_file), "--figure", str(tmp_path / "q.png"))
+                "--space", str(tiny_space_file), "--figure", str(tmp_path / "q.png"),
+                "--extra=--no-baseline")
     assert "| ours | 1 |" in out and "| kt-hyperband | 1 |" in out and "| hand | 1 |" in out
     assert "| kt-hyperband | 1 of 1 |" in out or "| kt-hyperband | 0 of 1 |" in out
-    # the tiny space has no warm start: ours' best is a sampled trial; KerasTuner keeps no study
+    # the tiny space has no warm start and --no-baseline enqueues nothing: ours' best is a
+    # sampled trial; KerasTuner keeps no study
     assert re.search(r"^\| ours \| 1 \|.*\| 1 of 1 \|$", out, re.M), out
     assert re.search(r"^\| kt-hyperband \| 1 \|.*\| — \|$", out, re.M), out
     assert (tmp_path / "q.png").stat().st_size > 0
