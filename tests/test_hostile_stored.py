@@ -7,6 +7,7 @@ Rows reuse ``run_cli`` from tests/test_bad_input.py.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 
 import optuna
@@ -83,6 +84,7 @@ def test_a_tampered_last_run_is_named_by_status(tmp_path, capsys, monkeypatch, l
 @pytest.mark.parametrize("command", [["status", "st"], ["worker", "st", "--trials", "2"],
                                      ["export", "st"]])
 def test_deeply_nested_stored_json_is_refused(tmp_path, capsys, monkeypatch, key, command):
+    gc.collect()  # earlier tests' leftovers are finalized here, not deep inside the refusal
     monkeypatch.chdir(tmp_path)
     study = _stored_study(tmp_path)
     study.set_user_attr(key, 1)
