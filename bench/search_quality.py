@@ -62,6 +62,8 @@ CONTENDERS = {
     "kt-hyperband": ["--engine", "keras-tuner"],
     "kt-bayesian": ["--engine", "keras-tuner-bayesian"],
     "hand": None,  # no search
+    # the default with the subset rung first (a third of epoch 1), for the development tasks
+    "ours-subset": ["--pruner", "successive-halving-subset"],
     # the warm-start portfolio made on the development tasks (bench/portfolio.py), with the
     # search after it, and alone (its entries trained, nothing sampled)
     "ours-portfolio": ["--no-warm-start", "--warm-start", "PORTFOLIO"],

@@ -27,7 +27,7 @@ __all__ = ["Domain", "Option", "OPTIONS", "check_values", "parsed", "arg_help", 
 
 SAMPLERS = ("tpe", "tpe-local", "random", "cmaes", "gp", "grid")
 MODEL_BASED = ("tpe", "tpe-local", "gp", "cmaes")  # with no warm start, they try the baseline
-PRUNERS = ("hyperband", "median", "successive-halving", "none")
+PRUNERS = ("hyperband", "median", "successive-halving", "successive-halving-subset", "none")
 DEFAULT_SAMPLER, DEFAULT_PRUNER = "tpe", "successive-halving"  # chosen on development tasks (bench/RESULTS.md)
 ENGINES = ("optuna", "keras-tuner", "keras-tuner-bayesian")
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "digits", "npz")

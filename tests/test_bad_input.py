@@ -173,7 +173,7 @@ STUDY_CASES = [
     ("sampler: bayes", "'sampler' must be one of 'tpe', 'tpe-local', 'random', 'cmaes', 'gp', 'grid'; got 'bayes'"),
     ("sampler: tpee", "(did you mean 'tpe'?)"),
     ("sampler: 3", "'sampler' must be one of 'tpe'"),
-    ("pruner: asha", "'pruner' must be one of 'hyperband', 'median', 'successive-halving', 'none'"),
+    ("pruner: asha", "'pruner' must be one of 'hyperband', 'median', 'successive-halving', 'successive-halving-subset', 'none'"),
     ("pruner: hyperbnd", "(did you mean 'hyperband'?)"),
     ("pruner: null", "'pruner' must be one of 'hyperband'"),
     ("seed: -1", "'seed' must be an int in [0, 2147483647]; got -1."),

@@ -8,10 +8,12 @@ import optuna
 from search.errors import SearchError
 from search.space.space import Space
 from search.study.local_search import IncumbentSampler
+from search.study.subset_rung import SUBSET_PRUNER, SubsetRungPruner
 
 __all__ = ["make_sampler", "make_pruner", "pruner_rungs", "tpe_sampler", "halving_rungs"]
 
 SH_MIN_EPOCHS, SH_FACTOR = 1, 3  # successive halving's rungs: epochs 1, 3, 9, ...
+SUBSET_FRACTION = 1 / SH_FACTOR  # successive-halving-subset's first rung: a third of epoch 1
 TPE_STARTUP = 5  # random trials before TPE's model
 LOCAL_SHARE = 0.3  # tpe-local: the share of trials made neighbours of the incumbent
 
@@ -46,21 +48,27 @@ def tpe_sampler(seed: int, **changes) -> optuna.samplers.TPESampler:
 
 
 def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
-    """The Optuna pruner named ``name`` (hyperband, median, successive-halving, else none)."""
+    """The Optuna pruner named ``name`` (hyperband, median, successive-halving,
+    successive-halving-subset, else none)."""
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1))
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
-    if name == "successive-halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=SH_MIN_EPOCHS,
-                                                      reduction_factor=SH_FACTOR)
+    if name in ("successive-halving", SUBSET_PRUNER):
+        halving = optuna.pruners.SuccessiveHalvingPruner(min_resource=SH_MIN_EPOCHS,
+                                                         reduction_factor=SH_FACTOR)
+        return SubsetRungPruner(halving, SH_FACTOR) if name == SUBSET_PRUNER else halving
     return optuna.pruners.NopPruner()
 
 
-def pruner_rungs(name: str, epochs: int) -> list[int]:
+def pruner_rungs(name: str, epochs: int) -> list[float]:
     """The epochs before ``epochs`` where the pruner ``name`` judges every trial: successive
-    halving's rungs (1, 3, 9, ...); none for pruners without fixed rungs."""
-    return halving_rungs(SH_MIN_EPOCHS, SH_FACTOR, epochs) if name == "successive-halving" else []
+    halving's rungs (1, 3, 9, ...), after the subset's third of epoch 1 for
+    successive-halving-subset; none for pruners without fixed rungs."""
+    if name not in ("successive-halving", SUBSET_PRUNER):
+        return []
+    first = [SUBSET_FRACTION] if name == SUBSET_PRUNER and epochs > SUBSET_FRACTION else []
+    return first + halving_rungs(SH_MIN_EPOCHS, SH_FACTOR, epochs)
 
 
 def halving_rungs(first: int, factor: int, epochs: int) -> list[int]:

@@ -70,17 +70,19 @@ class TrialCostGuard(keras.callbacks.Callback):
     the end of its first step (the first epoch's first step also compiles the model), so a
     machine that slows down (another process, another trial on the same device) is
     projected at the speed it has now. It is judged once ten steps of the first epoch are
-    timed (a network a hundred times too slow costs ten steps, not an epoch) and again
-    after every epoch. ``stop(reason)`` ends the trial (it raises).
+    timed (a network a hundred times too slow costs ten steps, not an epoch), after each rung
+    within the first epoch (the subset's), and after every epoch. ``stop(reason)`` ends the
+    trial (it raises).
     """
 
     def __init__(self, budget_seconds: float, epochs: int, stop: Callable[[str], None],
-                 share: float = MAX_TRIAL_SHARE, rungs: Sequence[int] = ()) -> None:
+                 share: float = MAX_TRIAL_SHARE, rungs: Sequence[float] = ()) -> None:
         super().__init__()
         self.limit, self.epochs, self.stop = budget_seconds * share, epochs, stop
         self.share, self.rungs = share, sorted(rungs)
         self.per_step: float | None = None  # seconds, the latest epoch's steps
         self._started, self._first_steps, self._epoch, self._early = 0.0, 0, 0, False
+        self._passed: set[float] = set()  # rungs within the first epoch already judged from
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         """Time this epoch's steps afresh."""
@@ -95,26 +97,44 @@ class TrialCostGuard(keras.callbacks.Callback):
         timed = batch + 1 - self._first_steps  # validation is not timed: it compiles too
         if timed > 0:
             self.per_step = (now - self._started) / timed
-        if self._epoch == 0 and not self._early and timed >= MIN_TIMED_STEPS:
-            self._early = True
-            self._judge(0)  # a network far too slow is stopped within its first epoch
+        if self._epoch == 0 and timed >= MIN_TIMED_STEPS:
+            if not self._early:
+                self._early = True
+                self._judge(0)  # a network far too slow is stopped within its first epoch
+            self._judge_passed_rungs((batch + 1) / (self.params.get("steps") or 1))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Judge the stretch to the next rung after each epoch."""
         self._judge(epoch + 1)
 
-    def next_stop(self, done: int) -> int:
-        """The epoch where the pruner next judges a trial that has trained ``done`` epochs."""
+    def _judge_passed_rungs(self, done: float) -> None:
+        """Judge the stretch after each rung within the first epoch, once it is passed."""
+        for rung in [r for r in self.rungs if r < 1 and r <= done and r not in self._passed]:
+            self._passed.add(rung)
+            self._judge(rung)
+
+    def next_stop(self, done: float) -> float:
+        """The epoch where the pruner next judges a trial that has trained ``done`` epochs (a
+        fraction of one for a rung within the first epoch)."""
         return min([r for r in self.rungs if r > done] + [self.epochs])
 
-    def _judge(self, done: int) -> None:
+    def _judge(self, done: float) -> None:
         steps = self.params.get("steps") or 0
         if done >= self.epochs or self.per_step is None:
             return
         until = self.next_stop(done)
         projected = self.per_step * steps * (until - done)
         if projected > self.limit:
-            self.stop(f"too costly for the search's budget: epochs {done + 1}-{until} projected at "
+            self.stop(f"too costly for the search's budget: {_stretch(done, until)} projected at "
                       f"{projected:.0f} s, more than {self.share:.0%} of the search's "
                       f"{self.limit / self.share:.0f} s")
 
+
+def _stretch(done: float, until: float) -> str:
+    """The training from ``done`` epochs to the next stop, in words: 'epochs 2-3', 'the first
+    0.33 of epoch 1' or 'the rest of epoch 1' around a rung within the first epoch."""
+    if until < 1:
+        return f"the first {until:.2g} of epoch 1"
+    if 0 < done < 1:
+        return "the rest of epoch 1" + (f" and epochs 2-{until:g}" if until > 1 else "")
+    return f"epochs {done + 1:g}-{until:g}"

@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = ["TESTED_VERSIONS", "trial_id", "get_trial", "set_trial_user_attr", "fail_trial",
-           "system_attrs", "pop_waiting_under"]
+           "set_trial_system_attr", "system_attrs", "pop_waiting_under"]
 
 TESTED_VERSIONS = ("4.", "5.")
 
@@ -38,6 +38,12 @@ def set_trial_user_attr(study: optuna.Study, trial: FrozenTrial, key: str, value
 def fail_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     """Mark ``trial`` FAIL, even one another process owns."""
     study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+
+
+def set_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:
+    """Set a system attribute on ``trial`` (a pruner's rung record, as Optuna's own pruners
+    keep theirs), which the public API leaves to Optuna."""
+    study._storage.set_trial_system_attr(trial._trial_id, key, value)
 
 
 def system_attrs(trial: optuna.Trial) -> dict[str, Any]:

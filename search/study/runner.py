@@ -22,13 +22,14 @@ from search.study.optuna_internals import get_trial
 from search.study.progress import LiveProgress, trials_table
 from search.study.budget import (SingleWorkerLock, StudyBudget, TrialBudget, set_study_budget, sqlite_path,
                      worker_budget)
-from search.study.algorithms import make_pruner, make_sampler, pruner_rungs
+from search.study.algorithms import SUBSET_FRACTION, make_pruner, make_sampler, pruner_rungs
 from search.study.chance import ChanceStop, chance_level
 from search.study.deadline import DeadlineStop, TooCostly, TrialCostGuard
 from search.study.lifecycle import (BestYamlWriter, StudySettings, open_study,
                     recover_interrupted, requeue_trial)
 from search.study.stop_signal import StopSignal, stop_check, stopping_on_signals
 from search.study.storage_retry import StorageUnavailable
+from search.study.subset_rung import SUBSET_PRUNER, SubsetProbe
 from search.study.trial import Objective, run_trial
 from search.space.warm_start import BASELINE_SOURCE, warm_start_trials
 
@@ -76,14 +77,17 @@ class FailureGuard:
 def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
                budget: StudyBudget):
     """Per-trial Keras callbacks: progress, stop checks, the deadline, a model stuck at chance,
-    TensorBoard if asked."""
-    chance = chance_level(load_dataset(settings.data).y_val)
+    the subset rung for its pruner, TensorBoard if asked."""
+    data = load_dataset(settings.data)
+    chance = chance_level(data.y_val)
 
     def make(trial: optuna.Trial, config: Any) -> list:
         callbacks = live.keras_callbacks(f"trial {trial.number}", trial.params) + [
             stop_check(), DeadlineStop(budget.seconds_left, on_stop=lambda epochs: (
                 trial.set_user_attr("stopped_at_deadline", epochs))),
             ChanceStop(chance, config.get("training", "epochs"), _prune)]
+        if settings.pruner == SUBSET_PRUNER:  # before the cost guard: a bad score is no cost cut
+            callbacks.append(SubsetProbe(trial, data.x_val, data.y_val, SUBSET_FRACTION))
         if budget.seconds and trial.user_attrs.get("warm_start") in (None, BASELINE_SOURCE):
             epochs = config.get("training", "epochs")  # (a warm start is a model the user
             # asked for; the baseline model is not)

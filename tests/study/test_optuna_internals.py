@@ -32,6 +32,8 @@ def test_each_private_call_works_on_every_storage(tmp_path, kind):
     frozen = internals.get_trial(study, internals.trial_id(live))
     assert frozen.number == live.number and frozen.state == TrialState.RUNNING
     internals.set_trial_user_attr(study, frozen, "note", "from another process")
+    internals.set_trial_system_attr(study, frozen, "completed_subset_rung", 0.5)
+    assert internals.system_attrs(live) == {"completed_subset_rung": 0.5}
     internals.fail_trial(study, frozen)
     again = study.trials[0]
     assert again.state == TrialState.FAIL and again.user_attrs["note"] == "from another process"

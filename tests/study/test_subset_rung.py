@@ -1,0 +1,129 @@
+"""search/study/subset_rung.py: successive halving with a first rung on a third of the training
+set. The pruner's rule on Optuna studies, the probe inside real Keras training on every
+backend (it must not change what the trial trains), and a real run on scikit-learn digits
+where a trial that learns nothing in its subset is pruned there."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import optuna
+import pytest
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+from rich.console import Console
+
+from search.data.dataset import DataSpec
+from search.inputs import PRUNERS
+from search.knobs import Choice
+from search.space.space import Space
+from search.study.algorithms import make_pruner, pruner_rungs
+from search.study.lifecycle import StudySettings, default_storage
+from search.study.optuna_internals import get_trial, trial_id
+from search.study.runner import RunOptions, run_study
+from search.study.subset_rung import SUBSET_PRUNER, SubsetRungPruner, in_best_share, subset_steps
+
+
+def test_the_best_share_is_successive_halvings_and_always_keeps_the_leader():
+    assert in_best_share(0.9, [0.9], 3, StudyDirection.MAXIMIZE)  # alone: it leads
+    assert not in_best_share(0.5, [0.9, 0.5], 3, StudyDirection.MAXIMIZE)
+    assert in_best_share(0.8, [0.1, 0.9, 0.8, 0.2, 0.3, 0.4], 3, StudyDirection.MAXIMIZE)
+    assert not in_best_share(0.4, [0.1, 0.9, 0.8, 0.2, 0.3, 0.4], 3, StudyDirection.MAXIMIZE)
+    assert in_best_share(0.2, [0.1, 0.9, 0.8, 0.2, 0.3, 0.4], 3, StudyDirection.MINIMIZE)
+
+
+def test_the_subset_is_a_share_of_the_first_epochs_steps_when_shorter_than_the_epoch():
+    assert [subset_steps(steps, 1 / 3) for steps in (30, 31, 3, 2, 1, 0)] == [10, 11, 1, 1, None, None]
+
+
+def _scored(study: optuna.Study, pruner: optuna.pruners.BasePruner, values: dict[int, float]) -> bool:
+    trial = study.ask()
+    for step, value in values.items():
+        trial.report(value, step)
+    return pruner.prune(study, get_trial(study, trial_id(trial)))
+
+
+def test_the_subset_rung_keeps_the_best_third_and_later_steps_are_successive_halvings():
+    pruner = make_pruner(SUBSET_PRUNER, 9)
+    assert isinstance(pruner, SubsetRungPruner) and SUBSET_PRUNER in PRUNERS
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    decisions = [_scored(study, pruner, {0: value}) for value in (0.5, 0.4, 0.6, 0.3, 0.7, 0.55)]
+    assert decisions == [False, True, False, True, False, True]
+    assert _scored(study, pruner, {0: float("nan")})
+    # from epoch 1 on, the same calls as Optuna's own successive halving, on its own records
+    halving = make_pruner("successive-halving", 9)
+    twin = optuna.create_study(direction="maximize", pruner=halving)
+    for values in ({1: 0.5}, {1: 0.4}, {1: 0.6}, {1: 0.65, 2: 0.7, 3: 0.72}):
+        assert _scored(study, pruner, {0: 0.9, **values}) == _scored(twin, halving, values)
+
+
+def test_the_subset_rung_is_the_first_of_the_rungs_the_cost_guard_plans_for():
+    assert pruner_rungs(SUBSET_PRUNER, 20) == [1 / 3, 1, 3, 9]
+    assert pruner_rungs("successive-halving", 20) == [1, 3, 9]
+    assert pruner_rungs(SUBSET_PRUNER, 1) == [1 / 3]
+
+
+PROBE_SCRIPT = """
+import json
+import keras, optuna
+from search.space.config import Config
+from search.data.dataset import DataSpec, load_dataset
+from search.model.training import train
+from search.study.subset_rung import SubsetProbe
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+spec = DataSpec(name="digits")
+data = load_dataset(spec)
+config = Config({"conv": {"depth": 1, "filters": [8]}, "head": {"layers": 0},
+                 "optimizer": {"learning_rate": 0.005},
+                 "training": {"epochs": 2, "batch_size": 32}}, spec, seed=0)
+trial = optuna.create_study(direction="maximize").ask()
+probe = SubsetProbe(trial, data.x_val, data.y_val, 1 / 3)
+probed = train(config, data, callbacks=[probe])
+plain = train(config, data)
+print(json.dumps({"backend": keras.backend.backend(), "score": probe.score,
+                  "reported": trial.study.trials[0].intermediate_values,
+                  "probed": [h["loss"] for h in probed.history],
+                  "plain": [h["loss"] for h in plain.history]}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_the_probe_scores_the_weights_so_far_and_leaves_training_as_it_was(backend):
+    """On JAX the fit loop holds the weights apart (the probe must write them back first); on
+    PyTorch a prediction draws from torch's generator (the next epoch's order must not move)."""
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed (bash .ci/run installs it)")
+    done = subprocess.run([sys.executable, "-c", PROBE_SCRIPT], capture_output=True, text=True,
+                          env={**os.environ, "KERAS_BACKEND": backend}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["backend"] == backend and result["reported"] == {"0": result["score"]}
+    assert result["score"] > 0.2  # ten classes: an untrained network scores about 0.1
+    assert result["probed"] == result["plain"]  # the same losses, epoch by epoch
+
+
+SPACE = {"conv": {"depth": 1, "filters": 8}, "head": {"layers": 0},
+         "optimizer": {"learning_rate": Choice(1e-2, 1e-6)},
+         "training": {"batch_size": 32, "epochs": 2}}
+
+
+def test_a_run_prunes_a_trial_that_learns_nothing_on_its_subset_and_trains_the_other_on(tmp_path):
+    settings = StudySettings(name="s", space=Space.of(SPACE, path="s.py"), data=DataSpec(name="digits"),
+                             storage=default_storage("s", tmp_path), root=tmp_path,
+                             pruner=SUBSET_PRUNER)
+    entries = [("learns", {"optimizer": {"learning_rate": 1e-2}}),
+               ("stands still", {"optimizer": {"learning_rate": 1e-6}})]
+    study = run_study(settings, RunOptions(trials=2, owns_budget=True, warm_start=entries),
+                      Console(record=True, width=300))
+    learns, still = study.trials
+    assert learns.state == TrialState.COMPLETE and sorted(learns.intermediate_values) == [0, 1, 2]
+    assert learns.intermediate_values[0] > 0.2
+    assert still.state == TrialState.PRUNED and list(still.intermediate_values) == [0]
+    assert still.intermediate_values[0] < learns.intermediate_values[0]
+    assert "the subset rung" in still.user_attrs["prune_reason"]
+    assert still.user_attrs["history"] == []  # stopped within its first epoch
