@@ -99,18 +99,20 @@ class SubsetProbe(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        """Once the subset is trained on: score, report, and ask the pruner."""
-        until = subset_steps(self.params.get("steps") or 0, self.fraction)
-        if self._epoch or self.score is not None or until is None or batch + 1 < until:
+        """Once the subset is trained on: score, report, and ask the pruner. With several
+        steps per call, the first call at or past the subset's share; none when that call
+        ends the epoch (the subset would be all of it, and epoch 1's rung judges)."""
+        steps = self.params.get("steps") or 0
+        until = subset_steps(steps, self.fraction)
+        if self._epoch or self.score is not None or until is None or not until <= batch + 1 < steps:
             return
         self.score = validation_accuracy(self.model, self.x_val, self.y_val)
         with_storage_retry(self.trial.report, self.score, step=SUBSET_STEP,
                            what="reporting the subset's score")
         if with_storage_retry(self.trial.should_prune, what="asking the pruner"):
             raise optuna.TrialPruned(
-                f"pruned after {batch + 1} of epoch 1's {self.params['steps']} steps (the subset "
-                f"rung, a {self.fraction:.2g} share of the training set): "
-                f"val_accuracy {self.score:.4f}")
+                f"pruned after {batch + 1} of epoch 1's {steps} steps (the subset rung, "
+                f"{(batch + 1) / steps:.2f} of the training set): val_accuracy {self.score:.4f}")
 
 
 def validation_accuracy(model: keras.Model, x_val: np.ndarray, y_val: np.ndarray) -> float:

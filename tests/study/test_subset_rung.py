@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 
+import keras
+import numpy as np
 import optuna
 import pytest
 from optuna.study import StudyDirection
@@ -25,7 +27,8 @@ from search.study.algorithms import make_pruner, pruner_rungs
 from search.study.lifecycle import StudySettings, default_storage
 from search.study.optuna_internals import get_trial, trial_id
 from search.study.runner import RunOptions, run_study
-from search.study.subset_rung import SUBSET_PRUNER, SubsetRungPruner, in_best_share, subset_steps
+from search.study.subset_rung import (RUNG_KEY, SUBSET_PRUNER, SubsetProbe, SubsetRungPruner,
+                                     in_best_share, subset_steps)
 
 
 def test_the_best_share_is_successive_halvings_and_always_keeps_the_leader():
@@ -65,6 +68,30 @@ def test_the_subset_rung_is_the_first_of_the_rungs_the_cost_guard_plans_for():
     assert pruner_rungs(SUBSET_PRUNER, 20) == [1 / 3, 1, 3, 9]
     assert pruner_rungs("successive-halving", 20) == [1, 3, 9]
     assert pruner_rungs(SUBSET_PRUNER, 1) == [1 / 3]
+
+
+def _fit_probed(study: optuna.Study, steps_per_execution: int) -> SubsetProbe:
+    """30 steps of 8 images per epoch, two epochs, the probe at a third of the first."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(240, 4)).astype("float32"), rng.integers(0, 2, 240)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  steps_per_execution=steps_per_execution)
+    probe = SubsetProbe(study.ask(), x[:40], y[:40], 1 / 3)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[probe])
+    return probe
+
+
+def test_the_probe_judges_at_the_first_call_past_the_subset_unless_it_ends_the_epoch():
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(SUBSET_PRUNER, 2))
+    first = _fit_probed(study, 1)
+    assert 0 <= first.score <= 1 and study.trials[0].intermediate_values == {0: first.score}
+    study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values={0: 1.0},
+                                              system_attrs={RUNG_KEY: 1.0}))
+    with pytest.raises(optuna.TrialPruned, match=r"after 12 of epoch 1's 30 steps \(the subset "
+                                                 r"rung, 0.40 of the training set\)"):
+        _fit_probed(study, 4)  # calls end at steps 4, 8, 12: the first at or past 10
+    assert _fit_probed(study, 32).score is None  # one call is the whole epoch: no subset
 
 
 PROBE_SCRIPT = """
