@@ -78,8 +78,7 @@ def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
                budget: StudyBudget):
     """Per-trial Keras callbacks: progress, stop checks, the deadline, a model stuck at chance,
     the subset rung for its pruner, TensorBoard if asked."""
-    data = load_dataset(settings.data)
-    chance = chance_level(data.y_val)
+    chance = chance_level(load_dataset(settings.data).y_val)
 
     def make(trial: optuna.Trial, config: Any) -> list:
         callbacks = live.keras_callbacks(f"trial {trial.number}", trial.params) + [
@@ -87,7 +86,7 @@ def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
                 trial.set_user_attr("stopped_at_deadline", epochs))),
             ChanceStop(chance, config.get("training", "epochs"), _prune)]
         if settings.pruner == SUBSET_PRUNER:  # before the cost guard: a bad score is no cost cut
-            callbacks.append(SubsetProbe(trial, data.x_val, data.y_val, SUBSET_FRACTION))
+            callbacks.append(SubsetProbe(trial, SUBSET_FRACTION))
         if budget.seconds and trial.user_attrs.get("warm_start") in (None, BASELINE_SOURCE):
             epochs = config.get("training", "epochs")  # (a warm start is a model the user
             # asked for; the baseline model is not)

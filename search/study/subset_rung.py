@@ -5,35 +5,30 @@ training set, seen once.
 epoch (its first third of the training set: the epoch's images come in a random order),
 then at epochs 1, 3, 9, ... as `successive-halving` does: rungs at 1/3, 1, 3 and 9 epochs
 keep successive halving's factor of 3. A trial that passes the subset rung trains on where
-it is, on the whole set; nothing trained is thrown away. The subset's score is the
-validation accuracy at that point, reported to Optuna at step 0 (steps are epochs), so the
-study keeps it beside the epochs' scores.
+it is, on the whole set; nothing trained is thrown away.
 
-What it costs: a prediction over the validation set, once per trial. What it risks: a third
-of an epoch favours networks that start fast (batch normalisation's moving statistics have
-barely moved after a few dozen steps), so whether it finds better models in the same time
-is for the benchmarks on the development tasks to say (bench/RESULTS.md).
+The subset's score is progressive validation (see SubsetProbe): the accuracy of the
+subset's later training steps on their batches, measured before each step learned from
+them, so on images the network had not seen. It is reported to Optuna at step 0 (steps are
+epochs), and costs no pass over the validation set. What it risks: a third of an epoch
+favours networks that start fast, and dropout and augmentation lower the training steps'
+accuracy; whether it finds better models in the same time is for the benchmarks on the
+development tasks to say (bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import random
-import sys
-from typing import Any, Iterator
 
 import keras
-import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
-from search.model.training import EVAL_BATCH_SIZE
 from search.study.optuna_internals import set_trial_system_attr
 from search.study.storage_retry import with_storage_retry
 
 __all__ = ["SUBSET_PRUNER", "SUBSET_STEP", "SubsetRungPruner", "SubsetProbe", "subset_steps",
-           "validation_accuracy", "random_state_kept"]
+           "window_accuracy"]
 
 SUBSET_PRUNER = "successive-halving-subset"
 SUBSET_STEP = 0  # the step the subset's score is reported at: before epoch 1's
@@ -81,18 +76,24 @@ def subset_steps(steps: int, fraction: float) -> int | None:
 
 
 class SubsetProbe(keras.callbacks.Callback):
-    """Scores a trial on the validation set once it has trained on the first ``fraction`` of
-    its first epoch, reports it at step 0, and raises TrialPruned when the pruner says so.
+    """Scores a trial once it has trained on the first ``fraction`` of its first epoch,
+    reports the score at step 0, and raises TrialPruned when the pruner says so.
 
-    A resumed trial that already finished an epoch is not probed again; one that is resumed
-    within its first epoch is (Optuna keeps the first report of a step)."""
+    The score is progressive validation: the accuracy of the training steps over the second
+    half of the subset, each measured on its batch before the step learned from it. In the
+    first epoch no image has been seen before, so this is accuracy on unseen images, and it
+    costs nothing. The validation set is not used: with batch normalisation's moving
+    statistics a few dozen steps old (momentum 0.99 keeps 70% of their start after 35
+    steps), a network that learns well scores at chance there. The price: dropout and
+    augmentation, which act on training steps only, lower the score of the networks that
+    use them. A resumed trial that already finished an epoch is not probed again; one
+    resumed within its first epoch is (Optuna keeps the first report of a step)."""
 
-    def __init__(self, trial: optuna.Trial, x_val: np.ndarray, y_val: np.ndarray,
-                 fraction: float) -> None:
+    def __init__(self, trial: optuna.Trial, fraction: float) -> None:
         super().__init__()
-        self.trial, self.x_val, self.y_val, self.fraction = trial, x_val, y_val, fraction
+        self.trial, self.fraction = trial, fraction
         self.score: float | None = None
-        self._epoch = 0
+        self._epoch, self._seen = 0, [(0, 0.0)]  # (steps done, mean accuracy so far) per call
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         """Note the epoch: only the first one holds the subset rung."""
@@ -102,45 +103,27 @@ class SubsetProbe(keras.callbacks.Callback):
         """Once the subset is trained on: score, report, and ask the pruner. With several
         steps per call, the first call at or past the subset's share; none when that call
         ends the epoch (the subset would be all of it, and epoch 1's rung judges)."""
-        steps = self.params.get("steps") or 0
-        until = subset_steps(steps, self.fraction)
-        if self._epoch or self.score is not None or until is None or not until <= batch + 1 < steps:
+        steps, accuracy = self.params.get("steps") or 0, (logs or {}).get("accuracy")
+        if self._epoch or self.score is not None or accuracy is None:
             return
-        self.score = validation_accuracy(self.model, self.x_val, self.y_val)
+        done = batch + 1
+        until = subset_steps(steps, self.fraction)
+        if until is None or done >= steps or done < until:
+            self._seen.append((done, float(accuracy)))
+            return
+        self.score = window_accuracy(self._seen, (done, float(accuracy)))
         with_storage_retry(self.trial.report, self.score, step=SUBSET_STEP,
                            what="reporting the subset's score")
         if with_storage_retry(self.trial.should_prune, what="asking the pruner"):
             raise optuna.TrialPruned(
-                f"pruned after {batch + 1} of epoch 1's {steps} steps (the subset rung, "
-                f"{(batch + 1) / steps:.2f} of the training set): val_accuracy {self.score:.4f}")
+                f"pruned after {done} of epoch 1's {steps} steps (the subset rung, "
+                f"{done / steps:.2f} of the training set): accuracy on its images before "
+                f"training on them {self.score:.4f}")
 
 
-def validation_accuracy(model: keras.Model, x_val: np.ndarray, y_val: np.ndarray) -> float:
-    """The share of ``x_val`` that ``model`` classifies as ``y_val`` says, in the middle of a
-    ``fit``: on JAX the weights of the steps so far are written back to the model first (the
-    fit loop holds them apart), and on PyTorch the model is put back in training mode after."""
-    sync: Any = getattr(model, "jax_state_sync", None)
-    if sync is not None:
-        sync()
-    with random_state_kept():
-        probabilities = model.predict(x_val, batch_size=EVAL_BATCH_SIZE, verbose=0)
-    if keras.backend.backend() == "torch":
-        model.train()
-    return float(np.mean(np.argmax(probabilities, axis=-1) == np.asarray(y_val).reshape(-1)))
-
-
-@contextlib.contextmanager
-def random_state_kept() -> Iterator[None]:
-    """Put the global random generators back as they were: a prediction must not change the
-    batches' order after it (PyTorch's data loader draws its seed from torch's generator), or
-    a refit without the subset rung would not train the same model."""
-    states = random.getstate(), np.random.get_state()
-    torch = sys.modules.get("torch") if keras.backend.backend() == "torch" else None
-    torch_state = torch.get_rng_state() if torch is not None else None
-    try:
-        yield
-    finally:
-        random.setstate(states[0])
-        np.random.set_state(states[1])
-        if torch is not None:
-            torch.set_rng_state(torch_state)
+def window_accuracy(seen: list[tuple[int, float]], now: tuple[int, float]) -> float:
+    """The mean accuracy of the steps after the latest call in ``seen`` at or before half of
+    ``now``'s steps, from the running means Keras logs (steps done, mean so far)."""
+    done, mean = now
+    since, mean_since = max((s for s in seen if s[0] <= done / 2), key=lambda s: s[0])
+    return (mean * done - mean_since * since) / (done - since)

@@ -1,6 +1,6 @@
 """search/study/subset_rung.py: successive halving with a first rung on a third of the training
-set. The pruner's rule on Optuna studies, the probe inside real Keras training on every
-backend (it must not change what the trial trains), and a real run on scikit-learn digits
+set. The pruner's rule on Optuna studies, the probe's progressive-validation score inside
+real Keras training on every backend (it must not change what the trial trains), and a real run on scikit-learn digits
 where a trial that learns nothing in its subset is pruned there."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from search.study.lifecycle import StudySettings, default_storage
 from search.study.optuna_internals import get_trial, trial_id
 from search.study.runner import RunOptions, run_study
 from search.study.subset_rung import (RUNG_KEY, SUBSET_PRUNER, SubsetProbe, SubsetRungPruner,
-                                     in_best_share, subset_steps)
+                                     in_best_share, subset_steps, window_accuracy)
 
 
 def test_the_best_share_is_successive_halvings_and_always_keeps_the_leader():
@@ -70,14 +70,21 @@ def test_the_subset_rung_is_the_first_of_the_rungs_the_cost_guard_plans_for():
     assert pruner_rungs(SUBSET_PRUNER, 1) == [1 / 3]
 
 
+def test_the_score_is_the_accuracy_of_the_later_half_of_the_subsets_steps():
+    seen = [(0, 0.0), (4, 0.5), (8, 0.25)]  # Keras' running means: steps 5-8 scored 0
+    assert window_accuracy(seen, (12, 0.5)) == 0.5  # steps 5-12: 0 and then 1
+    assert window_accuracy(seen, (16, 0.5)) == 0.75  # steps 9-16
+    assert window_accuracy([(0, 0.0)], (1, 0.25)) == 0.25  # one call: all of it
+
+
 def _fit_probed(study: optuna.Study, steps_per_execution: int) -> SubsetProbe:
     """30 steps of 8 images per epoch, two epochs, the probe at a third of the first."""
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(240, 4)).astype("float32"), rng.integers(0, 2, 240)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
-    probe = SubsetProbe(study.ask(), x[:40], y[:40], 1 / 3)
+    probe = SubsetProbe(study.ask(), 1 / 3)
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[probe])
     return probe
 
@@ -89,7 +96,7 @@ def test_the_probe_judges_at_the_first_call_past_the_subset_unless_it_ends_the_e
     study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values={0: 1.0},
                                               system_attrs={RUNG_KEY: 1.0}))
     with pytest.raises(optuna.TrialPruned, match=r"after 12 of epoch 1's 30 steps \(the subset "
-                                                 r"rung, 0.40 of the training set\)"):
+                                                 r"rung, 0.40 of the training set\): accuracy"):
         _fit_probed(study, 4)  # calls end at steps 4, 8, 12: the first at or past 10
     assert _fit_probed(study, 32).score is None  # one call is the whole epoch: no subset
 
@@ -108,7 +115,7 @@ config = Config({"conv": {"depth": 1, "filters": [8]}, "head": {"layers": 0},
                  "optimizer": {"learning_rate": 0.005},
                  "training": {"epochs": 2, "batch_size": 32}}, spec, seed=0)
 trial = optuna.create_study(direction="maximize").ask()
-probe = SubsetProbe(trial, data.x_val, data.y_val, 1 / 3)
+probe = SubsetProbe(trial, 1 / 3)
 probed = train(config, data, callbacks=[probe])
 plain = train(config, data)
 print(json.dumps({"backend": keras.backend.backend(), "score": probe.score,
@@ -120,9 +127,7 @@ print(json.dumps({"backend": keras.backend.backend(), "score": probe.score,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
-def test_the_probe_scores_the_weights_so_far_and_leaves_training_as_it_was(backend):
-    """On JAX the fit loop holds the weights apart (the probe must write them back first); on
-    PyTorch a prediction draws from torch's generator (the next epoch's order must not move)."""
+def test_the_probe_scores_from_each_backends_logs_and_leaves_training_as_it_was(backend):
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed (bash .ci/run installs it)")
     done = subprocess.run([sys.executable, "-c", PROBE_SCRIPT], capture_output=True, text=True,
