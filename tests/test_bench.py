@@ -232,3 +232,14 @@ def test_fused_runs():
     row = [r for r in out.splitlines() if r.startswith("| 2 |")]
     assert row, out
     assert float(row[0].split("|")[-2]) <= 1e-3  # the fused seeds are the sequential models
+
+
+@pytest.mark.slow
+def test_batch_norm_start_runs():
+    out = bench("bench/batch_norm_start.py", "--task", "digits", "--epochs", "1")
+    rows = [r for r in out.splitlines() if r.startswith("| entry ")]
+    assert len(rows) == 8, out  # two batch-norm entries, two momenta, two layers
+    assert {r.split("|")[5] for r in rows[:2]} == {rows[0].split("|")[5]}  # training is the same
+    curves = bench("bench/batch_norm_start.py", "--task", "digits", "--curves")
+    assert "Spearman correlation of epoch 1's validation accuracy" in curves
+    assert len([r for r in curves.splitlines() if r.startswith("| 0.")]) == 10

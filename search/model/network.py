@@ -14,6 +14,7 @@ import keras
 
 from search.model.augmentation import augmentation_layers
 from search.model.backbone import BackboneImpossible, backbone_features, plan_backbone
+from search.model.batch_norm import DebiasedBatchNormalization
 from search.space.config import Config
 from search.errors import TrialFailure
 
@@ -90,8 +91,8 @@ def _regularizer(config: Config) -> keras.regularizers.Regularizer | None:
 
 def _normalise_and_activate(config: Config, x: Any, name: str, dtype: Any) -> Any:
     if config.enabled("bn"):
-        x = keras.layers.BatchNormalization(momentum=config.get("bn", "momentum"),
-                                            name=f"{name}_bn", dtype=dtype)(x)
+        x = DebiasedBatchNormalization(momentum=config.get("bn", "momentum"),
+                                       name=f"{name}_bn", dtype=dtype)(x)
     return keras.layers.Activation(config.get("conv", "activation"), name=f"{name}_act",
                                    dtype=dtype)(x)
 
