@@ -49,6 +49,7 @@ def refit_and_save(config: Config, result: dict[str, Any], model_path: Path, *,
 def load_refit_model(path: Path) -> keras.Model:
     """The saved model at ``path``, uncompiled: for inference only."""
     from search.model.augmentation import compilable  # also registers our layers for loading
+    from search.model.batch_norm import DebiasedBatchNormalization  # noqa: F401  - registers it
 
     model = keras.saving.load_model(path, compile=False)  # inference only: no optimizer state
     if keras.backend.backend() == "jax":  # as trained: Keras saves no XLA mark, and loads with
