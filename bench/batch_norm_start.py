@@ -51,21 +51,25 @@ def trained(task: str, epochs: int) -> str:
     from search.space.space import load_space
 
     raw = DEVELOPMENT[task]
-    spec = DataSpec(name=raw["name"], limit=raw.get("limit"), classes=tuple(
-        tuple(c) if isinstance(c, list) else (c,) for c in raw["classes"]) if raw.get("classes") else None)
+    classes = tuple(tuple(c) if isinstance(c, list) else (c,) for c in raw.get("classes") or ())
+    spec = DataSpec(name=raw["name"], limit=raw.get("limit"), classes=classes or None)
     data, rows = load_dataset(spec), []
-    entries = [e for e in load_space(REPO / "spaces" / "cnn.py").warm_start if e.get("bn", {}).get("enabled")]
+    space = load_space(REPO / "spaces" / "cnn.py")
+    entries = [e for e in space.warm_start if e.get("bn", {}).get("enabled")]
     ours = network.DebiasedBatchNormalization
-    for number, entry in enumerate(entries):
-        for momentum in (0.99, 0.9):
-            for name, layer in (("Keras", keras.layers.BatchNormalization), ("ours", ours)):
-                network.DebiasedBatchNormalization = layer
-                config = Config({**entry, "bn": {"enabled": True, "momentum": momentum}}, spec, seed=0)
-                history = train(config, data, stop_after=epochs).history
-                rows.append([f"entry {number + 1}", momentum, name,
-                             " ".join(f"{h['val_accuracy']:.3f}" for h in history),
-                             " ".join(f"{h['accuracy']:.3f}" for h in history)])
-    network.DebiasedBatchNormalization = ours
+    try:
+        for number, entry in enumerate(entries):
+            for momentum in (0.99, 0.9):
+                for name, layer in (("Keras", keras.layers.BatchNormalization), ("ours", ours)):
+                    network.DebiasedBatchNormalization = layer  # what build_model uses
+                    config = Config({**entry, "bn": {"enabled": True, "momentum": momentum}},
+                                    spec, seed=0)
+                    history = train(config, data, stop_after=epochs).history
+                    rows.append([f"entry {number + 1}", momentum, name,
+                                 " ".join(f"{h['val_accuracy']:.3f}" for h in history),
+                                 " ".join(f"{h['accuracy']:.3f}" for h in history)])
+    finally:
+        network.DebiasedBatchNormalization = ours
     return table(["model", "momentum", "layer", "validation accuracy by epoch",
                   "training accuracy by epoch"], rows)
 
@@ -83,12 +87,14 @@ def curves(task: str) -> str:
     for i in sorted(range(len(records)), key=lambda i: -best[i])[:10]:
         params = records[i]["params"]
         bn = f"momentum {params['bn.momentum']}" if params.get("bn.enabled") else "off"
-        rows.append([f"{best[i]:.3f}", f"{first[i]:.3f}", "kept" if first[i] >= cut else "**cut**", bn])
+        kept = "kept" if first[i] >= cut else "**cut**"
+        rows.append([f"{best[i]:.3f}", f"{first[i]:.3f}", kept, bn])
     rho = spearmanr(first, best)[0]
     return (f"{len(records)} configurations trained 5 epochs or more; Spearman correlation of "
             f"epoch 1's validation accuracy with the best: {rho:.2f}; the top third at epoch 1 "
             f"starts at {cut:.3f}.\n\n"
-            + table(["best validation accuracy", "at epoch 1", "top third at epoch 1", "batch norm"], rows))
+            + table(["best validation accuracy", "at epoch 1", "top third at epoch 1",
+                     "batch norm"], rows))
 
 
 if __name__ == "__main__":

@@ -98,20 +98,19 @@ class TrialCostGuard(keras.callbacks.Callback):
         if timed > 0:
             self.per_step = (now - self._started) / timed
         if self._epoch == 0 and timed >= MIN_TIMED_STEPS:
+            done = (batch + 1) / (self.params.get("steps") or 1)  # of the first epoch
+            passed = [r for r in self.rungs if r < 1 and r <= done and r not in self._passed]
             if not self._early:
                 self._early = True
-                self._judge(0)  # a network far too slow is stopped within its first epoch
-            self._judge_passed_rungs((batch + 1) / (self.params.get("steps") or 1))
+                if not passed:
+                    self._judge(0)  # a network far too slow is stopped within its first epoch
+            self._passed.update(passed)
+            if passed and done < 1:  # a rung within the first epoch: judge the rest of it
+                self._judge(done)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Judge the stretch to the next rung after each epoch."""
         self._judge(epoch + 1)
-
-    def _judge_passed_rungs(self, done: float) -> None:
-        """Judge the stretch after each rung within the first epoch, once it is passed."""
-        for rung in [r for r in self.rungs if r < 1 and r <= done and r not in self._passed]:
-            self._passed.add(rung)
-            self._judge(rung)
 
     def next_stop(self, done: float) -> float:
         """The epoch where the pruner next judges a trial that has trained ``done`` epochs (a

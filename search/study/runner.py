@@ -29,7 +29,8 @@ from search.study.lifecycle import (BestYamlWriter, StudySettings, open_study,
                     recover_interrupted, requeue_trial)
 from search.study.stop_signal import StopSignal, stop_check, stopping_on_signals
 from search.study.storage_retry import StorageUnavailable
-from search.study.subset_rung import SUBSET_PRUNER, SubsetProbe
+from search.study.subset_probe import SubsetProbe
+from search.study.subset_rung import SUBSET_PRUNER
 from search.study.trial import Objective, run_trial
 from search.space.warm_start import BASELINE_SOURCE, warm_start_trials
 

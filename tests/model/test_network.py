@@ -54,7 +54,7 @@ def test_regularisation_bn_and_dropout_layers_are_present():
     model = build_model(config(bn={"enabled": True}, dropout={"enabled": True}, l2={"enabled": True},
                                head={"layers": 2, "units": [64, 32]}), (28, 28, 1), 3)
     kinds = {type(layer).__name__ for layer in model.layers}
-    assert {"BatchNormalization", "Dropout", "Dense"} <= kinds
+    assert {"DebiasedBatchNormalization", "Dropout", "Dense"} <= kinds
     assert model.get_layer("block1_conv").kernel_regularizer is not None
     assert model.output_shape == (None, 3)
 

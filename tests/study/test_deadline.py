@@ -103,15 +103,19 @@ def test_a_trial_that_slows_down_is_projected_at_its_latest_speed():
 
 def test_a_rung_within_the_first_epoch_is_judged_on_its_own_stretch_then_the_rest():
     """The subset rung (a share of epoch 1): the first judgement projects the stretch to it;
-    once it is passed, the rest of epoch 1 is judged at once, not at the epoch's end."""
+    once it is passed, the rest of epoch 1 is judged at once, not at the epoch's end. Every
+    step sleeps 10 ms here, so the projections are known: 0.2 of an epoch about 0.2 s, the
+    remaining 0.8 about 0.8 s, against a limit of 0.6 s."""
     with pytest.raises(Pruned, match=r"the first 0.33 of epoch 1 projected at"):
         _fit(TrialCostGuard(1e-6, epochs=5, stop=_prune, rungs=[1 / 3, 1, 3]), StepCounter(), 5)
+    guard = TrialCostGuard(0.6 / 0.25, epochs=5, stop=_prune, rungs=[0.2, 1, 3])
     counter = StepCounter()
-    probe = TrialCostGuard(3600.0, epochs=1, stop=_prune)
-    _fit(probe, counter, 1)
-    budget = probe.per_step * 100 * 0.3 / 0.25  # the share allows about 0.3 of an epoch
-    guard, counter = TrialCostGuard(budget, epochs=5, stop=_prune, rungs=[0.1, 1, 3]), StepCounter()
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(800, 4)).astype("float32"), rng.integers(0, 2, 800)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     with pytest.raises(Pruned, match=r"the rest of epoch 1 projected at"):
-        _fit(guard, counter, 5)
-    assert counter.steps == MIN_TIMED_STEPS + 1  # 0.1 of the epoch (10 steps) fits, 0.9 does not
-    assert [guard.next_stop(done) for done in (0, 0.1, 1, 3)] == [0.1, 1, 3, 5]
+        model.fit(x, y, batch_size=8, epochs=5, verbose=0,
+                  callbacks=[SlowerFrom(0, 0.01), counter, guard])
+    assert counter.steps == 20  # the first 0.2 of the epoch fit the limit, the rest did not
+    assert [guard.next_stop(done) for done in (0, 0.2, 1, 3)] == [0.2, 1, 3, 5]

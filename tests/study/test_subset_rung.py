@@ -1,7 +1,8 @@
-"""search/study/subset_rung.py: successive halving with a first rung on a third of the training
-set. The pruner's rule on Optuna studies, the probe's progressive-validation score inside
-real Keras training on every backend (it must not change what the trial trains), and a real run on scikit-learn digits
-where a trial that learns nothing in its subset is pruned there."""
+"""search/study/subset_rung.py and subset_probe.py: successive halving with a first rung on a
+third of the training set. The pruner's rule on Optuna studies (a retry judged once), the
+probe's progressive-validation score inside real Keras training on every backend (it must
+not change what the trial trains), and a real run on scikit-learn digits where a trial
+that learns nothing in its subset is pruned there."""
 
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ from search.inputs import PRUNERS
 from search.knobs import Choice
 from search.space.space import Space
 from search.study.algorithms import make_pruner, pruner_rungs
-from search.study.lifecycle import StudySettings, default_storage
+from search.study.lifecycle import StudySettings, default_storage, requeue_trial
 from search.study.optuna_internals import get_trial, trial_id
 from search.study.runner import RunOptions, run_study
-from search.study.subset_rung import (RUNG_KEY, SUBSET_PRUNER, SubsetProbe, SubsetRungPruner,
-                                     in_best_share, subset_steps, window_accuracy)
+from search.study.subset_probe import SubsetProbe, subset_steps, window_accuracy
+from search.study.subset_rung import RUNG_KEY, SUBSET_PRUNER, SubsetRungPruner, in_best_share
 
 
 def test_the_best_share_is_successive_halvings_and_always_keeps_the_leader():
@@ -64,6 +65,21 @@ def test_the_subset_rung_keeps_the_best_third_and_later_steps_are_successive_hal
         assert _scored(study, pruner, {0: 0.9, **values}) == _scored(twin, halving, values)
 
 
+def test_a_retry_keeps_its_first_attempts_verdict_and_is_not_probed_again(tmp_path):
+    pruner = make_pruner(SUBSET_PRUNER, 9)
+    study = optuna.create_study(direction="maximize", pruner=pruner,
+                                storage=f"sqlite:///{tmp_path / 's.db'}")
+    assert not _scored(study, pruner, {0: 0.6})  # promoted: the only one so far
+    for value in (0.7, 0.8, 0.9):
+        _scored(study, pruner, {0: value})
+    requeue_trial(study, study.trials[0], reason="killed in epoch 1")
+    retry = study.ask()
+    assert retry.number == 4 and retry.params == study.trials[0].params
+    assert not pruner.prune(study, get_trial(study, trial_id(retry)))  # 0.6 is no longer top
+    probe = _fit_probed(study, 1, retry)
+    assert probe.score is None and list(get_trial(study, trial_id(retry)).intermediate_values) == [0]
+
+
 def test_the_subset_rung_is_the_first_of_the_rungs_the_cost_guard_plans_for():
     assert pruner_rungs(SUBSET_PRUNER, 20) == [1 / 3, 1, 3, 9]
     assert pruner_rungs("successive-halving", 20) == [1, 3, 9]
@@ -77,14 +93,15 @@ def test_the_score_is_the_accuracy_of_the_later_half_of_the_subsets_steps():
     assert window_accuracy([(0, 0.0)], (1, 0.25)) == 0.25  # one call: all of it
 
 
-def _fit_probed(study: optuna.Study, steps_per_execution: int) -> SubsetProbe:
+def _fit_probed(study: optuna.Study, steps_per_execution: int,
+                trial: optuna.Trial | None = None) -> SubsetProbe:
     """30 steps of 8 images per epoch, two epochs, the probe at a third of the first."""
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(240, 4)).astype("float32"), rng.integers(0, 2, 240)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
-    probe = SubsetProbe(study.ask(), 1 / 3)
+    probe = SubsetProbe(trial or study.ask(), 1 / 3)
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[probe])
     return probe
 
@@ -107,7 +124,7 @@ import keras, optuna
 from search.space.config import Config
 from search.data.dataset import DataSpec, load_dataset
 from search.model.training import train
-from search.study.subset_rung import SubsetProbe
+from search.study.subset_probe import SubsetProbe
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 spec = DataSpec(name="digits")
 data = load_dataset(spec)
