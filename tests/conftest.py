@@ -50,6 +50,21 @@ POSTGRES_URL = os.environ.get("SEARCH_TEST_POSTGRES")  # bash .ci/run starts a s
 NO_POSTGRES = "set SEARCH_TEST_POSTGRES to a PostgreSQL URL (bash .ci/run does)"
 
 
+def json_on_backend(script: str, backend: str) -> dict:
+    """Run ``script`` in a fresh process on Keras ``backend`` (skipped where not installed)
+    and return the JSON object its last line prints."""
+    import importlib.util
+    import json
+    import sys
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed (bash .ci/run installs it)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "KERAS_BACKEND": backend}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def storage_for_kind(kind: str, folder: Path) -> str:
     """A storage URL of ``kind`` (sqlite, journal, postgresql) for a test; PostgreSQL is the
     server .ci/run starts, skipped where none is configured."""

@@ -4,16 +4,11 @@ the step count is saved with the model and advances on every backend."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
 
+from conftest import json_on_backend
 from search.model.batch_norm import DebiasedBatchNormalization
 
 
@@ -95,12 +90,7 @@ print(json.dumps({"backend": keras.backend.backend(), "steps": float(layer.train
 def test_the_step_count_advances_in_fit_on_every_backend(backend):
     """On JAX a training step is a stateless function: the count must come back from it as
     the moving statistics do."""
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed (bash .ci/run installs it)")
-    done = subprocess.run([sys.executable, "-c", BACKEND_SCRIPT], capture_output=True, text=True,
-                          env={**os.environ, "KERAS_BACKEND": backend}, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.splitlines()[-1])
+    result = json_on_backend(BACKEND_SCRIPT, backend)
     assert result["backend"] == backend and result["steps"] == 12  # 4 steps, 3 epochs
     # 12 steps at 0.99 leave 89% of the start in Keras' statistics; corrected, they are the data's
     np.testing.assert_allclose(result["mean"], result["data_mean"], rtol=0.05)

@@ -30,12 +30,15 @@ class StepCounter(keras.callbacks.Callback):
         self.steps += 1
 
 
-def _fit(guard: TrialCostGuard, counter: StepCounter, epochs: int) -> None:
+def _fit(guard: TrialCostGuard, counter: StepCounter, epochs: int,
+         slower: keras.callbacks.Callback | None = None) -> None:
+    """100 steps an epoch of a tiny model, ``slower`` (if any) before the guard."""
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(800, 4)).astype("float32"), rng.integers(0, 2, 800)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=8, epochs=epochs, verbose=0, callbacks=[counter, guard])
+    model.fit(x, y, batch_size=8, epochs=epochs, verbose=0,
+              callbacks=[counter, *([slower] if slower else []), guard])
 
 
 def test_a_trial_far_too_slow_is_cut_after_a_few_steps_not_a_whole_epoch():
@@ -91,13 +94,8 @@ def test_a_trial_that_slows_down_is_projected_at_its_latest_speed():
     the first epoch's speed the 37 epochs after rung 3 would fit the 10 s share; at the
     latest they cost about 74 s, so the trial is cut there."""
     counter, guard = StepCounter(), TrialCostGuard(40.0, epochs=40, stop=_prune, rungs=[1, 3])
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(800, 4)).astype("float32"), rng.integers(0, 2, 800)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     with pytest.raises(Pruned, match=r"epochs 4-40 projected at"):
-        model.fit(x, y, batch_size=8, epochs=40, verbose=0,
-                  callbacks=[counter, SlowerFrom(1, 0.02), guard])
+        _fit(guard, counter, 40, SlowerFrom(1, 0.02))
     assert counter.steps == 300 and guard.per_step >= 0.02
 
 
@@ -110,12 +108,7 @@ def test_a_rung_within_the_first_epoch_is_judged_on_its_own_stretch_then_the_res
         _fit(TrialCostGuard(1e-6, epochs=5, stop=_prune, rungs=[1 / 3, 1, 3]), StepCounter(), 5)
     guard = TrialCostGuard(0.6 / 0.25, epochs=5, stop=_prune, rungs=[0.2, 1, 3])
     counter = StepCounter()
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(800, 4)).astype("float32"), rng.integers(0, 2, 800)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     with pytest.raises(Pruned, match=r"the rest of epoch 1 projected at"):
-        model.fit(x, y, batch_size=8, epochs=5, verbose=0,
-                  callbacks=[SlowerFrom(0, 0.01), counter, guard])
+        _fit(guard, counter, 5, SlowerFrom(0, 0.01))
     assert counter.steps == 20  # the first 0.2 of the epoch fit the limit, the rest did not
     assert [guard.next_stop(done) for done in (0, 0.2, 1, 3)] == [0.2, 1, 3, 5]

@@ -6,12 +6,6 @@ that learns nothing in its subset is pruned there."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import optuna
@@ -20,6 +14,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from rich.console import Console
 
+from conftest import json_on_backend
 from search.data.dataset import DataSpec
 from search.inputs import PRUNERS
 from search.knobs import Choice
@@ -145,12 +140,7 @@ print(json.dumps({"backend": keras.backend.backend(), "score": probe.score,
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_the_probe_scores_from_each_backends_logs_and_leaves_training_as_it_was(backend):
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed (bash .ci/run installs it)")
-    done = subprocess.run([sys.executable, "-c", PROBE_SCRIPT], capture_output=True, text=True,
-                          env={**os.environ, "KERAS_BACKEND": backend}, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.splitlines()[-1])
+    result = json_on_backend(PROBE_SCRIPT, backend)
     assert result["backend"] == backend and result["reported"] == {"0": result["score"]}
     assert result["score"] > 0.2  # ten classes: an untrained network scores about 0.1
     assert result["probed"] == result["plain"]  # the same losses, epoch by epoch
