@@ -145,8 +145,8 @@ _ARCHITECTURE = [
     }),
     Component("bn", "batch normalisation after each conv and dense layer", {
         "enabled": _switch("use batch normalisation"),
-        "momentum": _rate(0.9, "moving-statistics momentum (Keras' 0.99 warms up too slowly for "
-                          "short trials)", when=ON),
+        "momentum": _rate(0.9, "moving-statistics momentum (their start is divided out at "
+                          "inference, so 0.99 validates right from epoch 1)", when=ON),
     }),
     Component("dropout", "dropout after conv blocks and dense layers", {
         "enabled": _switch("use dropout"),
