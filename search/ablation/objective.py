@@ -63,7 +63,7 @@ class KerasObjective:
             # the history is written before the checkpoint: a kill in between leaves it one
             # epoch ahead, which the resumed run cuts to the checkpoint's epoch
             callbacks += [_HistoryFile(folder / HISTORY, recorder),
-                          backup_and_restore(str(folder))]
+                          backup_and_restore(str(folder), lambda _: recorder.history.clear())]
         try:
             return train(config, load_dataset(config.data), callbacks=callbacks,
                          recorder=recorder, execution=self.execution).best_val_accuracy
@@ -97,12 +97,16 @@ class KerasObjective:
             start = self._resume_group(configs, folder, recorder)
             folder.mkdir(parents=True, exist_ok=True)
             (folder / MEMBERS).write_text(json.dumps(keys))
-            callbacks += [_TowerFile(folder / HISTORY, recorder), backup_and_restore(str(folder))]
+            callbacks += [_TowerFile(folder / HISTORY, recorder),
+                          backup_and_restore(str(folder), _unreadable)]
         try:
             towers = train_fused(config, load_dataset(config.data), seeds, recorder=recorder,
                                  execution=self.execution, callbacks=callbacks, start_epoch=start)
         except ImpossibleNetwork:
             return [math.nan] * len(configs)
+        except _CheckpointUnreadable:  # before any epoch: the group starts over, from nothing
+            shutil.rmtree(folder, ignore_errors=True)
+            return self.train_group(configs)
         except Exception as exc:  # noqa: BLE001 - each backend names running out differently
             if len(configs) == 1 or not out_of_memory(exc):
                 raise
@@ -213,3 +217,12 @@ class _HistoryFile(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         _write_atomically(self.path, json.dumps(self.recorder.history))
+
+
+class _CheckpointUnreadable(Exception):
+    """A fused group's checkpoint did not load: the fit's start epoch is fixed before the load,
+    so the group trains again from a fresh model rather than restarting inside the fit."""
+
+
+def _unreadable(reason: str) -> None:
+    raise _CheckpointUnreadable(reason)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from search.errors import Interrupted
 
@@ -78,14 +79,36 @@ def stop_check():
     return StopCheck()
 
 
-def backup_and_restore(folder: str):
+def backup_and_restore(folder: str, on_restart: Callable[[str], None] | None = None):
     """Keras' BackupAndRestore (kept after training; the caller deletes it once the result is
     stored) whose save a SIGTERM cannot cut in half: the stop waits for the save to end. A
     SIGKILL still can, so the previous epoch's copy is kept and loaded when the last one is
-    broken (Keras falls back only on OSError; a cut-short weights file is a ValueError)."""
+    broken (Keras falls back only on OSError; a cut-short weights file is a ValueError).
+
+    When neither copy loads (a checkpoint an older layout of the model wrote, say), a caller
+    that gives ``on_restart`` gets the run started over from epoch 1: every variable back to
+    what it held before the load, the broken checkpoint removed, and ``on_restart`` told why.
+    Without ``on_restart`` the load's error is raised."""
     import keras
 
     class StopSafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            if on_restart is None or not os.path.exists(self._weights_path):
+                super().on_train_begin(logs)
+                return
+            start = _variables_now(self.model)
+            try:
+                super().on_train_begin(logs)
+            except OSError as exc:
+                for variable, value in start:
+                    variable.assign(value)
+                for path in (self._weights_path, self._training_metadata_path,
+                             self._prev_weights_path, self._prev_training_metadata_path):
+                    with contextlib.suppress(OSError):
+                        os.remove(path)
+                on_restart(f"its checkpoint did not load ({str(exc).splitlines()[0][:200]}); "
+                           "trained from epoch 1 again")
+
         def _save_model(self) -> None:
             with StopSignal.deferred():
                 super()._save_model()
@@ -97,6 +120,19 @@ def backup_and_restore(folder: str):
                 raise OSError(str(exc)) from exc
 
     return StopSafeBackupAndRestore(folder, delete_checkpoint=False, double_checkpoint=True)
+
+
+def _variables_now(model: Any) -> list[tuple[Any, Any]]:
+    """Each variable of a built model and of its optimizer (built here, as Keras' load does),
+    with a copy of its value."""
+    from keras import ops
+
+    optimizer = model.optimizer
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    variables = list(model.variables) + (list(optimizer.variables) if optimizer else [])
+    unique = list({id(v): v for v in variables}.values())
+    return [(v, ops.convert_to_numpy(v.value)) for v in unique]
 
 
 @contextlib.contextmanager

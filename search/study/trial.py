@@ -148,7 +148,7 @@ class Objective:
             recorder.history = _resumed_history(trial, checkpoint)
             # Kept past training's end (we delete it once the trial is recorded): a kill between
             # the last epoch and Optuna's tell must not cost the retry every epoch.
-            callbacks.append(backup_and_restore(str(checkpoint)))
+            callbacks.append(backup_and_restore(str(checkpoint), _start_over(trial, recorder)))
         callbacks += [c for c in extra if c not in shown]
         try:
             result = train(config, data, callbacks=callbacks, recorder=recorder,
@@ -246,6 +246,18 @@ def _resumed_history(trial: optuna.Trial, checkpoint: Path) -> list[dict[str, fl
         return []
     trial.set_user_attr("resumed_from_epoch", epochs)
     return list(trial.user_attrs.get("history", []))[:epochs]
+
+
+def _start_over(trial: optuna.Trial, recorder: EpochRecorder) -> Callable[[str], None]:
+    """What a retry does when its checkpoint does not load: forget the epochs it held, and
+    say why on the trial."""
+    def note(reason: str) -> None:
+        recorder.history.clear()
+        with_storage_retry(trial.set_user_attr, "resumed_from_epoch", 0,
+                           what="recording the trial's restart")
+        with_storage_retry(trial.set_user_attr, "restart_reason", reason,
+                           what="recording the trial's restart")
+    return note
 
 
 def checkpoint_epoch(checkpoint: Path) -> int | None:

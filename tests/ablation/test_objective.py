@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from search.ablation.objective import GROUP_PREFIX, HISTORY, MEMBERS, KerasObjective
 from search.data.dataset import DataSpec
 from search.space.config import Config
@@ -40,6 +42,40 @@ def test_a_checkpoint_without_its_history_starts_the_run_over(tmp_path):
     value = KerasObjective(tmp_path, on_resume=lambda *a: resumed.append(a), fuse=False)(CONFIG)
     assert resumed == [] and 0.0 <= value <= 1.0
     assert len(json.loads((folder / HISTORY).read_text())) == 1  # trained afresh
+
+
+def test_a_checkpoint_that_does_not_load_starts_the_run_over(tmp_path, monkeypatch):
+    import keras
+
+    from search.model import network
+
+    config = Config({**CONFIG.params, "bn": {"enabled": True}}, CONFIG.data, seed=5)
+    with monkeypatch.context() as patch:  # written by Keras' batch-norm layer: it cannot load
+        patch.setattr(network, "DebiasedBatchNormalization", keras.layers.BatchNormalization)
+        KerasObjective(tmp_path / "old", fuse=False)(config)
+    fresh = KerasObjective(tmp_path / "fresh", fuse=False)(config)
+    assert KerasObjective(tmp_path / "old", fuse=False)(config) == pytest.approx(fresh, abs=0.01)
+    history = json.loads((tmp_path / "old" / config.digest() / HISTORY).read_text())
+    assert len(history) == 1 and history[0]["val_accuracy"] == pytest.approx(fresh, abs=0.01)
+
+
+def test_a_fused_group_whose_checkpoint_does_not_load_starts_over(tmp_path, monkeypatch):
+    import keras
+
+    from search.model import network
+
+    configs = [Config({**CONFIG.params, "bn": {"enabled": True}}, CONFIG.data, seed=s)
+               for s in (5, 6)]
+    assert KerasObjective(fuse=True).fuses(configs)
+    with monkeypatch.context() as patch:  # written by Keras' batch-norm layer: it cannot load
+        patch.setattr(network, "DebiasedBatchNormalization", keras.layers.BatchNormalization)
+        KerasObjective(tmp_path / "old", fuse=True).train_group(configs)
+    fresh = KerasObjective(tmp_path / "fresh", fuse=True).train_group(configs)
+    again = KerasObjective(tmp_path / "old", fuse=True).train_group(configs)
+    assert again == pytest.approx(fresh, abs=0.01)
+    group = next((tmp_path / "old").iterdir())
+    assert checkpoint_epoch(group) == 1 and len(json.loads((group / HISTORY).read_text())[
+        "histories"][0]) == 1
 
 
 def test_without_a_checkpoint_root_nothing_is_written(tmp_path, monkeypatch):

@@ -106,3 +106,40 @@ def test_the_epoch_a_trial_is_pruned_on_is_shown_before_it_ends(tmp_path):
     frozen = run_trial(study, shown)
     assert frozen.state == TrialState.PRUNED and list(frozen.intermediate_values) == [1]
     assert console.export_text().startswith("trial 0 epoch 1/2: val_accuracy")
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_retry_whose_checkpoint_does_not_load_trains_from_epoch_1_again(tmp_path, monkeypatch):
+    import keras
+
+    from search.data.dataset import load_dataset
+    from search.model import network
+    from search.model.training import train
+    from search.study.stop_signal import backup_and_restore
+
+    space = {**ONE_EPOCH, "bn": {"enabled": True},
+             "training": {"batch_size": 64, "epochs": 2}}
+    study, trial_objective = new_study(tmp_path), objective(tmp_path, space)
+    first = study.ask()
+    folder = trial_objective.checkpoint_dir(first)
+    # one epoch checkpointed by the layout before batch norm's statistics were corrected:
+    # Keras' own layer, one variable fewer than the engine's
+    with monkeypatch.context() as patch:
+        patch.setattr(network, "DebiasedBatchNormalization", keras.layers.BatchNormalization)
+        train(trial_objective.config_for(first), load_dataset(DataSpec(name="digits")),
+              callbacks=[backup_and_restore(str(folder))], stop_after=1)
+    assert checkpoint_epoch(folder) == 1
+    first.set_user_attr("history", [{"val_accuracy": 0.123}])
+    requeue_trial(study, study.trials[0], reason="worker killed")
+
+    retry = run_trial(study, trial_objective)
+    assert retry.state == TrialState.COMPLETE, retry.user_attrs.get("fail_reason")
+    assert "checkpoint did not load" in retry.user_attrs["restart_reason"]
+    assert retry.user_attrs["resumed_from_epoch"] == 0
+    history = retry.user_attrs["history"]
+    assert len(history) == 2 and history[0]["val_accuracy"] != 0.123  # both epochs trained
+    assert not folder.exists()
+    # from the very weights a first attempt starts from, not the half-loaded checkpoint's
+    fresh = run_trial(new_study(tmp_path / "fresh"), objective(tmp_path / "fresh", space))
+    assert fresh.user_attrs["config"]["seed"] == retry.user_attrs["config"]["seed"]
+    assert history[0]["loss"] == pytest.approx(fresh.user_attrs["history"][0]["loss"], rel=1e-3)
