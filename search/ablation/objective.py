@@ -44,9 +44,11 @@ class KerasObjective:
     def __init__(self, checkpoint_root: Path | None = None,
                  on_resume: Callable[[Config, int], None] | None = None, *,
                  fuse: bool = True,
-                 on_group: Callable[[Sequence[Config], str], None] | None = None) -> None:
+                 on_group: Callable[[Sequence[Config], str], None] | None = None,
+                 on_restart: Callable[[Config, str], None] | None = None) -> None:
         self.checkpoint_root, self.on_resume = checkpoint_root, on_resume
         self.on_group = on_group  # told how each group of seeds trains
+        self.on_restart = on_restart  # told when a checkpoint did not load and a run starts over
         self.refusal = None if fuse else "fusion was turned off"
         self._stored: set[str] = set()  # runs forgotten here: their values are stored
         # runs that cannot fuse train with the engine's own data placement; fused groups (one
@@ -62,8 +64,8 @@ class KerasObjective:
             recorder.history = self._resumed(config, folder)
             # the history is written before the checkpoint: a kill in between leaves it one
             # epoch ahead, which the resumed run cuts to the checkpoint's epoch
-            callbacks += [_HistoryFile(folder / HISTORY, recorder),
-                          backup_and_restore(str(folder), lambda _: recorder.history.clear())]
+            callbacks += [_HistoryFile(folder / HISTORY, recorder), backup_and_restore(
+                str(folder), lambda reason: self._restarted([config], reason, recorder.history))]
         try:
             return train(config, load_dataset(config.data), callbacks=callbacks,
                          recorder=recorder, execution=self.execution).best_val_accuracy
@@ -81,38 +83,40 @@ class KerasObjective:
             self.on_group(configs, f"one seed after another ({obstacle})")
         return obstacle is None
 
-    def train_group(self, configs: Sequence[Config]) -> list[float]:
+    def train_group(self, configs: Sequence[Config], *, restarted: bool = False) -> list[float]:
         """The values of one config at several seeds, trained as one fused program (see
         :meth:`fuses`); resumable from its checkpoint like a single run, as long as the same
-        seeds are trained together again."""
+        seeds are trained together again (a checkpoint that does not load: from epoch 1)."""
         config, seeds = configs[0], [c.seed for c in configs]
-        if self.on_group and len(configs) > 1:
+        if self.on_group and len(configs) > 1 and not restarted:
             self.on_group(configs, fused_note(len(configs)))
         keys = [c.digest() for c in configs]
         name = hashlib.sha256(" ".join(sorted(keys)).encode()).hexdigest()[:16]
         folder = self._folder(GROUP_PREFIX + name)
         recorder, callbacks = TowerRecorder(len(configs)), [stop_check()]
-        start = 0
+        start, unreadable = 0, ""
         if folder is not None:
             start = self._resume_group(configs, folder, recorder)
             folder.mkdir(parents=True, exist_ok=True)
             (folder / MEMBERS).write_text(json.dumps(keys))
             callbacks += [_TowerFile(folder / HISTORY, recorder),
-                          backup_and_restore(str(folder), _unreadable)]
+                          backup_and_restore(str(folder), None if restarted else _unreadable)]
         try:
             towers = train_fused(config, load_dataset(config.data), seeds, recorder=recorder,
                                  execution=self.execution, callbacks=callbacks, start_epoch=start)
         except ImpossibleNetwork:
             return [math.nan] * len(configs)
-        except _CheckpointUnreadable:  # before any epoch: the group starts over, from nothing
-            shutil.rmtree(folder, ignore_errors=True)
-            return self.train_group(configs)
+        except _CheckpointUnreadable as exc:  # before any epoch; retrained below, memory freed
+            towers, unreadable = None, str(exc)
         except Exception as exc:  # noqa: BLE001 - each backend names running out differently
             if len(configs) == 1 or not out_of_memory(exc):
                 raise
             towers = None  # left here, so the fused program's memory can go before the next
         finally:
             release_memory()
+        if unreadable:
+            self._restarted(configs, unreadable, [])
+            return self.train_group(configs, restarted=True)
         if towers is None:
             if self.on_group:
                 self.on_group(configs, f"one seed after another ({TOO_BIG})")
@@ -142,6 +146,13 @@ class KerasObjective:
             for config in configs:
                 self.on_resume(config, epochs)
         return epochs
+
+    def _restarted(self, configs: Sequence[Config], reason: str, history: list) -> None:
+        """A checkpoint did not load (and is removed): the run starts over from epoch 1."""
+        history.clear()
+        if self.on_restart:
+            for config in configs:
+                self.on_restart(config, reason)
 
     def forget(self, key: str) -> None:
         """The run's value is stored: its checkpoint is needed no more, nor that of a fused

@@ -125,7 +125,10 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
                                fuse=not getattr(args, "no_fuse", False),
                                on_group=lambda configs, how: console.print(
                                    f"  seeds {', '.join(str(c.seed) for c in configs)} of "
-                                   f"{configs[0].replace(seed=0).digest()[:10]}: {how}"))
+                                   f"{configs[0].replace(seed=0).digest()[:10]}: {how}"),
+                               on_restart=lambda config, why: console.print(
+                                   f"  run {config.digest()[:10]} (seed {config.seed}) starts over: "
+                                   f"{why}"))
 
     def trained(row: dict) -> None:
         objective.forget(row["run"])

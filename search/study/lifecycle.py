@@ -214,18 +214,23 @@ def recover_interrupted(study: optuna.Study) -> int:
 
 
 def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None = None,
-                  max_retry: int | None = None) -> None:
+                  max_retry: int | None = None, inherit_training: bool = True) -> None:
     """End a RUNNING trial as FAIL (with ``reason``) and enqueue its retry, as Optuna's heartbeat
     does for a stale trial: the retry inherits params, user attributes (the epoch history) and
-    reported values, and keeps the original number for its seed and checkpoint."""
+    reported values, and keeps the original number for its seed and checkpoint. Without
+    ``inherit_training`` it inherits no epoch history and no reported values: a retry that
+    trains from epoch 1 is judged on its own scores."""
     if reason:
         set_trial_user_attr(study, trial, "fail_reason", reason)
     if trial.state == TrialState.RUNNING:
         fail_trial(study, trial)
     snapshot = copy.deepcopy(get_trial(study, trial_id(trial)))
     snapshot.user_attrs.pop("fail_reason", None)  # the reason belongs to the ended attempt
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry,
-                                                             inherit_intermediate_values=True)
+    if not inherit_training:
+        for key in ("history", "resumed_from_epoch"):
+            snapshot.user_attrs.pop(key, None)
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(
+        max_retry=max_retry, inherit_intermediate_values=inherit_training)
     retry(study, snapshot)
 
 

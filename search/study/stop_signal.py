@@ -79,35 +79,48 @@ def stop_check():
     return StopCheck()
 
 
-def backup_and_restore(folder: str, on_restart: Callable[[str], None] | None = None):
+def backup_and_restore(folder: str, on_unreadable: Callable[[str], None] | None = None):
     """Keras' BackupAndRestore (kept after training; the caller deletes it once the result is
     stored) whose save a SIGTERM cannot cut in half: the stop waits for the save to end. A
     SIGKILL still can, so the previous epoch's copy is kept and loaded when the last one is
     broken (Keras falls back only on OSError; a cut-short weights file is a ValueError).
 
-    When neither copy loads (a checkpoint an older layout of the model wrote, say), a caller
-    that gives ``on_restart`` gets the run started over from epoch 1: every variable back to
-    what it held before the load, the broken checkpoint removed, and ``on_restart`` told why.
-    Without ``on_restart`` the load's error is raised."""
+    When neither copy loads (a checkpoint an older layout of the model wrote, say) and the
+    caller gives ``on_unreadable``, the checkpoint is removed and ``on_unreadable`` is told
+    why. It may raise, to end the run; if it returns, the run starts over from epoch 1 with
+    every variable back to what it held before the load. Read errors of the disk itself
+    (an ``OSError`` with an errno) are raised as they are, checkpoint kept."""
     import keras
 
     class StopSafeBackupAndRestore(keras.callbacks.BackupAndRestore):
         def on_train_begin(self, logs: dict | None = None) -> None:
-            if on_restart is None or not os.path.exists(self._weights_path):
+            if on_unreadable is None or not any(map(os.path.exists, (
+                    self._training_metadata_path, self._prev_training_metadata_path))):
                 super().on_train_begin(logs)
                 return
             start = _variables_now(self.model)
             try:
+                if not os.path.exists(self._weights_path):
+                    raise OSError("its epoch count was saved without its weights")
                 super().on_train_begin(logs)
             except OSError as exc:
+                if exc.errno is not None and not isinstance(exc.__cause__, ValueError):
+                    raise  # the disk, not the file: a later attempt may read it
+                self._remove_checkpoint()
+                on_unreadable(f"its checkpoint did not load "
+                              f"({str(exc).splitlines()[0][:200]}); trained from epoch 1 again")
+                self.model._initial_epoch = None
                 for variable, value in start:
                     variable.assign(value)
-                for path in (self._weights_path, self._training_metadata_path,
-                             self._prev_weights_path, self._prev_training_metadata_path):
-                    with contextlib.suppress(OSError):
+
+        def _remove_checkpoint(self) -> None:
+            """The epoch counts first: a kill midway leaves weights without one, never an
+            epoch count without its weights."""
+            with StopSignal.deferred():
+                for path in (self._training_metadata_path, self._prev_training_metadata_path,
+                             self._weights_path, self._prev_weights_path):
+                    with contextlib.suppress(FileNotFoundError):
                         os.remove(path)
-                on_restart(f"its checkpoint did not load ({str(exc).splitlines()[0][:200]}); "
-                           "trained from epoch 1 again")
 
         def _save_model(self) -> None:
             with StopSignal.deferred():

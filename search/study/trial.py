@@ -2,7 +2,8 @@
 
 Every way a trial can end is recorded in its user attributes so the study
 database explains itself: ``config``, ``history`` (per epoch), ``params_count``,
-``seconds_per_epoch``, ``best_epoch``, and ``prune_reason``, ``fail_reason`` or ``cost_cut``.
+``seconds_per_epoch``, ``best_epoch``, and ``prune_reason``, ``fail_reason`` or ``cost_cut``;
+``restart_reason`` on a retry whose checkpoint did not load and that trained from epoch 1.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.space.config import Config
 from search.data.dataset import DataSpec, load_dataset
 from search.model.network import ImpossibleNetwork, plan_feature_maps
+from search.study.lifecycle import requeue_trial
 from search.study.optuna_internals import system_attrs, trial_id
 from search.study.progress import ProgressDisplay
 from search.space.space import Space
@@ -41,6 +43,11 @@ INTERRUPTED = "interrupted by SIGTERM or Ctrl-C; re-queued to resume from its la
 
 class TrialFailed(TrialFailure, RuntimeError):
     """Raised to end a trial as FAIL with a reason; the study catches it and goes on."""
+
+
+class CheckpointUnreadable(TrialFailed):
+    """A retry's checkpoint did not load: the attempt ends, and a retry that inherits none of
+    its training (no epochs, no reported scores) trains the same config and seed from epoch 1."""
 
 
 def trial_seed(study_name: str, study_seed: int, number: int) -> int:
@@ -148,7 +155,7 @@ class Objective:
             recorder.history = _resumed_history(trial, checkpoint)
             # Kept past training's end (we delete it once the trial is recorded): a kill between
             # the last epoch and Optuna's tell must not cost the retry every epoch.
-            callbacks.append(backup_and_restore(str(checkpoint), _start_over(trial, recorder)))
+            callbacks.append(backup_and_restore(str(checkpoint), _unreadable))
         callbacks += [c for c in extra if c not in shown]
         try:
             result = train(config, data, callbacks=callbacks, recorder=recorder,
@@ -165,6 +172,8 @@ class Objective:
             _end(trial, "fail_reason", f"diverged: {exc}", TrialFailed)
         except StorageUnavailable:
             raise  # not the model's failure: the runner stops cleanly and re-queues the trial
+        except CheckpointUnreadable as exc:
+            _end(trial, "restart_reason", str(exc), CheckpointUnreadable)
         except Exception as exc:  # OOM and anything else: record it, let the study go on
             _end(trial, "fail_reason", _describe_failure(exc), TrialFailed)
         with_storage_retry(_record, trial, result, what="recording the trial's result")
@@ -190,7 +199,10 @@ def run_trial(study: optuna.Study, objective: Objective,
             objective.mark_interrupted(trial, exc)
             raise
         _remove(checkpoint)
-        if error is not None:
+        if isinstance(error, CheckpointUnreadable):
+            with_storage_retry(requeue_trial, study, frozen, inherit_training=False,
+                               what="re-queueing the trial to train from epoch 1")
+        elif error is not None:
             raise error
         for callback in callbacks:
             callback(study, frozen)
@@ -217,6 +229,8 @@ def _train(objective: Objective, trial: optuna.Trial
         return objective.train_trial(trial), None, None
     except optuna.TrialPruned:
         return None, TrialState.PRUNED, None
+    except CheckpointUnreadable as exc:
+        return None, TrialState.FAIL, exc
     except TrialFailed:
         return None, TrialState.FAIL, None
     except StorageUnavailable:
@@ -248,16 +262,8 @@ def _resumed_history(trial: optuna.Trial, checkpoint: Path) -> list[dict[str, fl
     return list(trial.user_attrs.get("history", []))[:epochs]
 
 
-def _start_over(trial: optuna.Trial, recorder: EpochRecorder) -> Callable[[str], None]:
-    """What a retry does when its checkpoint does not load: forget the epochs it held, and
-    say why on the trial."""
-    def note(reason: str) -> None:
-        recorder.history.clear()
-        with_storage_retry(trial.set_user_attr, "resumed_from_epoch", 0,
-                           what="recording the trial's restart")
-        with_storage_retry(trial.set_user_attr, "restart_reason", reason,
-                           what="recording the trial's restart")
-    return note
+def _unreadable(reason: str) -> None:
+    raise CheckpointUnreadable(reason)
 
 
 def checkpoint_epoch(checkpoint: Path) -> int | None:

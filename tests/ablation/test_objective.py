@@ -53,10 +53,14 @@ def test_a_checkpoint_that_does_not_load_starts_the_run_over(tmp_path, monkeypat
     with monkeypatch.context() as patch:  # written by Keras' batch-norm layer: it cannot load
         patch.setattr(network, "DebiasedBatchNormalization", keras.layers.BatchNormalization)
         KerasObjective(tmp_path / "old", fuse=False)(config)
-    fresh = KerasObjective(tmp_path / "fresh", fuse=False)(config)
-    assert KerasObjective(tmp_path / "old", fuse=False)(config) == pytest.approx(fresh, abs=0.01)
-    history = json.loads((tmp_path / "old" / config.digest() / HISTORY).read_text())
-    assert len(history) == 1 and history[0]["val_accuracy"] == pytest.approx(fresh, abs=0.01)
+    KerasObjective(tmp_path / "fresh", fuse=False)(config)
+    told: list[str] = []
+    KerasObjective(tmp_path / "old", fuse=False,
+                   on_restart=lambda c, why: told.append(why))(config)
+    assert len(told) == 1 and "checkpoint did not load" in told[0]
+    old, fresh = (json.loads((tmp_path / root / config.digest() / HISTORY).read_text())
+                  for root in ("old", "fresh"))
+    assert len(old) == 1 and old[0]["loss"] == pytest.approx(fresh[0]["loss"], rel=1e-3)
 
 
 def test_a_fused_group_whose_checkpoint_does_not_load_starts_over(tmp_path, monkeypatch):
@@ -71,8 +75,12 @@ def test_a_fused_group_whose_checkpoint_does_not_load_starts_over(tmp_path, monk
         patch.setattr(network, "DebiasedBatchNormalization", keras.layers.BatchNormalization)
         KerasObjective(tmp_path / "old", fuse=True).train_group(configs)
     fresh = KerasObjective(tmp_path / "fresh", fuse=True).train_group(configs)
-    again = KerasObjective(tmp_path / "old", fuse=True).train_group(configs)
+    told: list[str] = []
+    again = KerasObjective(tmp_path / "old", fuse=True, on_group=lambda c, how: told.append(how),
+                           on_restart=lambda c, why: told.append(why)).train_group(configs)
     assert again == pytest.approx(fresh, abs=0.01)
+    assert told[0].startswith("fused: 2 seeds") and len(told) == 3  # told once, each seed's restart
+    assert all("checkpoint did not load" in why for why in told[1:])
     group = next((tmp_path / "old").iterdir())
     assert checkpoint_epoch(group) == 1 and len(json.loads((group / HISTORY).read_text())[
         "histories"][0]) == 1

@@ -130,16 +130,22 @@ def test_a_retry_whose_checkpoint_does_not_load_trains_from_epoch_1_again(tmp_pa
               callbacks=[backup_and_restore(str(folder))], stop_after=1)
     assert checkpoint_epoch(folder) == 1
     first.set_user_attr("history", [{"val_accuracy": 0.123}])
+    first.report(0.123, step=1)  # the old layout's score, which must not judge the new model
     requeue_trial(study, study.trials[0], reason="worker killed")
 
-    retry = run_trial(study, trial_objective)
-    assert retry.state == TrialState.COMPLETE, retry.user_attrs.get("fail_reason")
-    assert "checkpoint did not load" in retry.user_attrs["restart_reason"]
-    assert retry.user_attrs["resumed_from_epoch"] == 0
-    history = retry.user_attrs["history"]
-    assert len(history) == 2 and history[0]["val_accuracy"] != 0.123  # both epochs trained
+    attempt = run_trial(study, trial_objective)  # the retry: its checkpoint does not load
+    assert attempt.state == TrialState.FAIL and attempt.intermediate_values == {1: 0.123}
+    assert "checkpoint did not load" in attempt.user_attrs["restart_reason"]
     assert not folder.exists()
-    # from the very weights a first attempt starts from, not the half-loaded checkpoint's
+    retry = run_trial(study, trial_objective)  # the clean retry: nothing of it inherited
+    assert retry.state == TrialState.COMPLETE, retry.user_attrs.get("fail_reason")
+    assert retry.number == 2 and retry.user_attrs["config"]["seed"] == trial_seed("t", 1, 0)
+    assert "checkpoint did not load" in retry.user_attrs["restart_reason"]  # says why
+    assert "resumed_from_epoch" not in retry.user_attrs
+    history = retry.user_attrs["history"]
+    assert len(history) == 2 and retry.intermediate_values[1] == pytest.approx(
+        history[0]["val_accuracy"], abs=1e-5) != 0.123
+    # the model a first attempt trains, from its first weights
     fresh = run_trial(new_study(tmp_path / "fresh"), objective(tmp_path / "fresh", space))
     assert fresh.user_attrs["config"]["seed"] == retry.user_attrs["config"]["seed"]
     assert history[0]["loss"] == pytest.approx(fresh.user_attrs["history"][0]["loss"], rel=1e-3)
