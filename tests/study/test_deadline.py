@@ -1,16 +1,31 @@
 """The cost guard judges a trial's next stretch of training (to the pruner's next rung, or its
 end) within its first epoch and after each epoch, from real Keras training steps at the
-latest epoch's speed."""
+latest epoch's speed. The guard's clock is the test's: each step advances it by a set time,
+so what the guard projects does not hang on how busy the machine is."""
 
 from __future__ import annotations
 
-import time
+import types
 
 import keras
 import numpy as np
 import pytest
 
+from search.study import deadline
 from search.study.deadline import MIN_TIMED_STEPS, TrialCostGuard
+
+STEP_SECONDS = 0.001  # what one step of the tiny model takes on the test's clock
+
+
+class Clock:
+    now = 0.0
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch):
+    """The guard reads this clock; every training step moves it on by STEP_SECONDS."""
+    monkeypatch.setattr(Clock, "now", 1000.0)
+    monkeypatch.setattr(deadline, "time", types.SimpleNamespace(perf_counter=lambda: Clock.now))
 
 
 class Pruned(Exception):
@@ -28,6 +43,7 @@ class StepCounter(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.steps += 1
+        Clock.now += STEP_SECONDS
 
 
 def _fit(guard: TrialCostGuard, counter: StepCounter, epochs: int,
@@ -86,24 +102,24 @@ class SlowerFrom(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self._now >= self.epoch:
-            time.sleep(self.seconds)
+            Clock.now += self.seconds
 
 
 def test_a_trial_that_slows_down_is_projected_at_its_latest_speed():
-    """Epoch 1 runs at full speed; epochs 2 and 3 take 20 ms more a step (2 s an epoch). At
-    the first epoch's speed the 37 epochs after rung 3 would fit the 10 s share; at the
-    latest they cost about 74 s, so the trial is cut there."""
+    """Epoch 1 runs at full speed (0.1 s); epochs 2 and 3 take 20 ms more a step (2.1 s an
+    epoch). At the first epoch's speed the 37 epochs after rung 3 would fit the 10 s share;
+    at the latest they cost about 78 s, so the trial is cut there."""
     counter, guard = StepCounter(), TrialCostGuard(40.0, epochs=40, stop=_prune, rungs=[1, 3])
     with pytest.raises(Pruned, match=r"epochs 4-40 projected at"):
         _fit(guard, counter, 40, SlowerFrom(1, 0.02))
-    assert counter.steps == 300 and guard.per_step >= 0.02
+    assert counter.steps == 300 and guard.per_step == pytest.approx(0.021)
 
 
 def test_a_rung_within_the_first_epoch_is_judged_on_its_own_stretch_then_the_rest():
     """The subset rung (a share of epoch 1): the first judgement projects the stretch to it;
     once it is passed, the rest of epoch 1 is judged at once, not at the epoch's end. Every
-    step sleeps 10 ms here, so the projections are known: 0.2 of an epoch about 0.2 s, the
-    remaining 0.8 about 0.8 s, against a limit of 0.6 s."""
+    step takes 11 ms here: 0.2 of an epoch 0.22 s, the remaining 0.8 0.88 s, against a
+    limit of 0.6 s."""
     with pytest.raises(Pruned, match=r"the first 0.33 of epoch 1 projected at"):
         _fit(TrialCostGuard(1e-6, epochs=5, stop=_prune, rungs=[1 / 3, 1, 3]), StepCounter(), 5)
     guard = TrialCostGuard(0.6 / 0.25, epochs=5, stop=_prune, rungs=[0.2, 1, 3])
