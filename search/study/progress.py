@@ -80,7 +80,8 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
                   f"{attrs.get('params_count', 0):,} params, {attrs.get('seconds_per_epoch')} s/epoch")
     else:
         detail = attrs.get("prune_reason") or attrs.get("fail_reason") or \
-            attrs.get("cost_cut") or trial.system_attrs.get("fail_reason", "")
+            attrs.get("cost_cut") or attrs.get("restart_reason") or \
+            trial.system_attrs.get("fail_reason", "")
     best = _best_text(study)
     return f"[{STATE_STYLE.get(state, 'white')}]trial {trial.number} {state}[/] {escape(str(detail))}  {best}"
 

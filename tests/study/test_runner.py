@@ -56,6 +56,17 @@ def test_the_failure_guard_trips_only_on_consecutive_failures():
     assert not never.tripped
 
 
+def test_an_attempt_ended_by_an_unreadable_checkpoint_is_no_failure_of_the_space():
+    guard = FailureGuard(2)
+    restart = {"restart_reason": "its checkpoint did not load (...); trained from epoch 1 again"}
+    for _ in range(3):
+        guard(None, optuna.trial.create_trial(state=TrialState.FAIL, user_attrs=restart))
+    assert guard.streak == 0
+    guard(None, optuna.trial.create_trial(  # its clean retry failing is a failure again
+        state=TrialState.FAIL, user_attrs={**restart, "fail_reason": "out of memory: ..."}))
+    assert guard.streak == 1
+
+
 def test_warm_starts_are_checked_and_the_user_told_what_will_not_run(tmp_path):
     space = Space.of({"conv": {"depth": Int(1, 3)}, "training": {"epochs": 2}}, path="s.py")
     entries = [("A", {"conv": {"depth": 2}, "training": {"epochs": 5}}),

@@ -115,6 +115,7 @@ def test_a_retry_whose_checkpoint_does_not_load_trains_from_epoch_1_again(tmp_pa
     from search.data.dataset import load_dataset
     from search.model import network
     from search.model.training import train
+    from search.study.progress import trial_line
     from search.study.stop_signal import backup_and_restore
 
     space = {**ONE_EPOCH, "bn": {"enabled": True},
@@ -136,6 +137,7 @@ def test_a_retry_whose_checkpoint_does_not_load_trains_from_epoch_1_again(tmp_pa
     attempt = run_trial(study, trial_objective)  # the retry: its checkpoint does not load
     assert attempt.state == TrialState.FAIL and attempt.intermediate_values == {1: 0.123}
     assert "checkpoint did not load" in attempt.user_attrs["restart_reason"]
+    assert "FAIL[/] its checkpoint did not load" in trial_line(study, attempt)  # as shown
     assert not folder.exists()
     retry = run_trial(study, trial_objective)  # the clean retry: nothing of it inherited
     assert retry.state == TrialState.COMPLETE, retry.user_attrs.get("fail_reason")
