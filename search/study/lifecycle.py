@@ -27,6 +27,7 @@ from search.data.dataset import DataSpec
 from search.errors import SearchError, shown
 from search.inputs import DEFAULT_PRUNER, DEFAULT_SAMPLER
 from search.study.optuna_internals import fail_trial, get_trial, set_trial_user_attr, trial_id
+from search.study.subset_rung import RUNG_KEY
 from search.space.space import Space
 from search.storage_url import ALLOWED, RDB_SCHEMES, StorageURL, redact
 
@@ -218,17 +219,24 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None
     """End a RUNNING trial as FAIL (with ``reason``) and enqueue its retry, as Optuna's heartbeat
     does for a stale trial: the retry inherits params, user attributes (the epoch history) and
     reported values, and keeps the original number for its seed and checkpoint. Without
-    ``inherit_training`` it inherits no epoch history and no reported values: a retry that
-    trains from epoch 1 is judged on its own scores."""
+    ``inherit_training`` it inherits no epoch history, no reported values and no pruner
+    verdicts (rung records): a retry that trains from epoch 1 is judged on its own scores.
+    A trial already re-queued is not queued again (a storage write retried after its commit)."""
     if reason:
         set_trial_user_attr(study, trial, "fail_reason", reason)
     if trial.state == TrialState.RUNNING:
         fail_trial(study, trial)
+    if any((t.system_attrs.get("retry_history") or [None])[-1] == trial.number
+           for t in study.get_trials(deepcopy=False)):
+        return
     snapshot = copy.deepcopy(get_trial(study, trial_id(trial)))
     snapshot.user_attrs.pop("fail_reason", None)  # the reason belongs to the ended attempt
     if not inherit_training:
         for key in ("history", "resumed_from_epoch"):
             snapshot.user_attrs.pop(key, None)
+        for key in [k for k in snapshot.system_attrs
+                    if k.startswith("completed_rung_") or k == RUNG_KEY]:
+            del snapshot.system_attrs[key]
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(
         max_retry=max_retry, inherit_intermediate_values=inherit_training)
     retry(study, snapshot)

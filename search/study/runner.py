@@ -68,8 +68,9 @@ class FailureGuard:
         self.limit, self.streak, self.tripped = limit, 0, False
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        attrs = trial.user_attrs
-        if attrs.get("cost_cut") or (attrs.get("restart_reason") and not attrs.get("fail_reason")):
+        attrs, failed = trial.user_attrs, trial.state == TrialState.FAIL
+        if attrs.get("cost_cut") or (failed and attrs.get("restart_reason")
+                                     and not attrs.get("fail_reason")):
             return  # too costly for this budget, or an old checkpoint: nothing about the space
         self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
         if self.limit and self.streak >= self.limit:

@@ -89,13 +89,14 @@ def backup_and_restore(folder: str, on_unreadable: Callable[[str], None] | None 
     caller gives ``on_unreadable``, the checkpoint is removed and ``on_unreadable`` is told
     why. It may raise, to end the run; if it returns, the run starts over from epoch 1 with
     every variable back to what it held before the load. Read errors of the disk itself
-    (an ``OSError`` with an errno) are raised as they are, checkpoint kept."""
+    (an ``OSError`` with an errno) are raised as they are, the files left in place."""
     import keras
 
     class StopSafeBackupAndRestore(keras.callbacks.BackupAndRestore):
         def on_train_begin(self, logs: dict | None = None) -> None:
             if on_unreadable is None or not any(map(os.path.exists, (
-                    self._training_metadata_path, self._prev_training_metadata_path))):
+                    self._training_metadata_path, self._prev_training_metadata_path,
+                    self._weights_path, self._prev_weights_path))):
                 super().on_train_begin(logs)
                 return
             start = _variables_now(self.model)
@@ -108,7 +109,7 @@ def backup_and_restore(folder: str, on_unreadable: Callable[[str], None] | None 
                     raise  # the disk, not the file: a later attempt may read it
                 self._remove_checkpoint()
                 on_unreadable(f"its checkpoint did not load "
-                              f"({str(exc).splitlines()[0][:200]}); trained from epoch 1 again")
+                              f"({str(exc).splitlines()[0][:200]}); it trains from epoch 1 again")
                 self.model._initial_epoch = None
                 for variable, value in start:
                     variable.assign(value)

@@ -3,7 +3,8 @@
 Every way a trial can end is recorded in its user attributes so the study
 database explains itself: ``config``, ``history`` (per epoch), ``params_count``,
 ``seconds_per_epoch``, ``best_epoch``, and ``prune_reason``, ``fail_reason`` or ``cost_cut``;
-``restart_reason`` on a retry whose checkpoint did not load and that trained from epoch 1.
+``restart_reason`` on an attempt whose checkpoint did not load (and on its retry, which
+trains from epoch 1).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from search.study.optuna_internals import system_attrs, trial_id
 from search.study.progress import ProgressDisplay
 from search.space.space import Space
 from search.study.deadline import TooCostly
-from search.study.stop_signal import backup_and_restore
+from search.study.stop_signal import StopSignal, backup_and_restore
 from search.study.storage_retry import StorageUnavailable, heartbeat, with_storage_retry
 from search.model.training import EpochRecorder, TrainingDiverged, release_memory, train
 from search.errors import TrialFailure
@@ -186,23 +187,28 @@ def run_trial(study: optuna.Study, objective: Objective,
     result is retried like every other storage write. When the storage stays away,
     :class:`StorageUnavailable` ends the run with the trial RUNNING and its checkpoint kept,
     for the runner to re-queue. A pruned or :class:`TrialFailed` trial is recorded and the
-    study goes on; any other error is recorded as a failure and raised."""
+    study goes on (one whose checkpoint did not load is re-queued to train from epoch 1, a
+    stop arriving meanwhile kept for after); any other error is recorded as a failure and
+    raised."""
     trial = with_storage_retry(_ask, study, what="starting a trial")
     checkpoint = objective.checkpoint_dir(trial)
     try:
         with heartbeat(trial.storage, trial_id(trial)):
             value, state, error = _train(objective, trial)
-        try:
-            frozen = with_storage_retry(study.tell, trial, value, state=state,
-                                        skip_if_finished=True, what="recording the trial's result")
-        except StorageUnavailable as exc:
-            objective.mark_interrupted(trial, exc)
-            raise
-        _remove(checkpoint)
-        if isinstance(error, CheckpointUnreadable):
-            with_storage_retry(requeue_trial, study, frozen, inherit_training=False,
-                               what="re-queueing the trial to train from epoch 1")
-        elif error is not None:
+        restart = isinstance(error, CheckpointUnreadable)
+        with StopSignal.deferred(raise_after=False) if restart else contextlib.nullcontext():
+            try:
+                frozen = with_storage_retry(study.tell, trial, value, state=state,
+                                            skip_if_finished=True,
+                                            what="recording the trial's result")
+            except StorageUnavailable as exc:
+                objective.mark_interrupted(trial, exc)
+                raise
+            _remove(checkpoint)
+            if restart:
+                with_storage_retry(requeue_trial, study, frozen, inherit_training=False,
+                                   what="re-queueing the trial to train from epoch 1")
+        if error is not None and not restart:
             raise error
         for callback in callbacks:
             callback(study, frozen)

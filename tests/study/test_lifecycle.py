@@ -113,6 +113,29 @@ def test_a_running_trial_is_ended_with_its_reason_and_retried_with_its_params(st
     assert retry.user_attrs["history"] == [{"val_accuracy": 0.5}]
     assert "fail_reason" not in retry.user_attrs
     assert retry.system_attrs["retry_history"] == [0]  # keeps the original's number
+    requeue_trial(study, study.trials[0])  # a write retried after its commit: queued once
+    assert len(study.trials) == 2
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_retry_that_trains_from_epoch_1_inherits_no_scores_and_no_verdicts(tmp_path):
+    from search.study.subset_rung import RUNG_KEY
+
+    study = optuna.create_study(storage=make_storage(f"sqlite:///{tmp_path / 's.db'}"),
+                                direction="maximize", pruner=make_pruner("successive-halving", 9))
+    trial = study.ask({"conv.depth": IntDistribution(1, 3)})
+    trial.set_user_attr("history", [{"val_accuracy": 0.2}])
+    trial.set_user_attr("resumed_from_epoch", 1)
+    trial.report(0.2, step=1)
+    trial.should_prune()  # successive halving records its verdict at rung 0 on the trial
+    study._storage.set_trial_system_attr(trial._trial_id, RUNG_KEY, 0.1)
+    assert any(k.startswith("completed_rung_") for k in study.trials[0].system_attrs)
+    requeue_trial(study, study.trials[0], inherit_training=False)
+    retry = study.trials[1]
+    assert retry.params == study.trials[0].params and retry.intermediate_values == {}
+    assert "history" not in retry.user_attrs and "resumed_from_epoch" not in retry.user_attrs
+    assert not [k for k in retry.system_attrs if k.startswith("completed_rung_") or k == RUNG_KEY]
+    assert retry.system_attrs["retry_history"] == [0]
 
 
 def test_a_storage_no_backend_opens_is_refused(tmp_path):

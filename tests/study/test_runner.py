@@ -65,6 +65,9 @@ def test_an_attempt_ended_by_an_unreadable_checkpoint_is_no_failure_of_the_space
     guard(None, optuna.trial.create_trial(  # its clean retry failing is a failure again
         state=TrialState.FAIL, user_attrs={**restart, "fail_reason": "out of memory: ..."}))
     assert guard.streak == 1
+    guard(None, optuna.trial.create_trial(state=TrialState.COMPLETE, value=0.5,
+                                          user_attrs=restart))  # a retry that trained: resets
+    assert guard.streak == 0
 
 
 def test_warm_starts_are_checked_and_the_user_told_what_will_not_run(tmp_path):
