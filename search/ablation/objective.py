@@ -27,7 +27,7 @@ from search.model.fused import (TOO_BIG, TowerRecorder, fused_note, fusion_obsta
                                 out_of_memory, train_fused)
 from search.model.network import ImpossibleNetwork
 from search.study.stop_signal import backup_and_restore, stop_check
-from search.study.trial import checkpoint_epoch
+from search.study.checkpoint import checkpoint_epoch
 from search.model.training import EpochRecorder, TrainingDiverged, release_memory, train
 
 __all__ = ["KerasObjective"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import shutil
 import warnings
 import zlib
@@ -26,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.space.config import Config
 from search.data.dataset import DataSpec, load_dataset
 from search.model.network import ImpossibleNetwork, plan_feature_maps
+from search.study.checkpoint import resumed_history
 from search.study.lifecycle import requeue_trial
 from search.study.optuna_internals import system_attrs, trial_id
 from search.study.progress import ProgressDisplay
@@ -153,7 +153,7 @@ class Objective:
         callbacks: list[keras.callbacks.Callback] = [
             *shown, PruningReporter(trial, recorder, config.get("training", "epochs"))]
         if checkpoint is not None:
-            recorder.history = _resumed_history(trial, checkpoint)
+            recorder.history = resumed_history(trial, checkpoint)
             # Kept past training's end (we delete it once the trial is recorded): a kill between
             # the last epoch and Optuna's tell must not cost the retry every epoch.
             callbacks.append(backup_and_restore(str(checkpoint), _unreadable))
@@ -257,28 +257,8 @@ def origin_number(trial: optuna.Trial) -> int:
     return int(history[0]) if history else trial.number
 
 
-def _resumed_history(trial: optuna.Trial, checkpoint: Path) -> list[dict[str, float]]:
-    """The epochs the killed attempt finished and checkpointed. The stored history is
-    written before the checkpoint, so it may run one epoch ahead: cut it to the checkpoint's
-    epoch."""
-    epochs = checkpoint_epoch(checkpoint)
-    if epochs is None:
-        return []
-    trial.set_user_attr("resumed_from_epoch", epochs)
-    return list(trial.user_attrs.get("history", []))[:epochs]
-
-
 def _unreadable(reason: str) -> None:
     raise CheckpointUnreadable(reason)
-
-
-def checkpoint_epoch(checkpoint: Path) -> int | None:
-    """How many epochs a BackupAndRestore checkpoint holds (its metadata, or the backup
-    copy Keras keeps mid-write); None without one."""
-    for name in ("training_metadata.json", "training_metadata.json.bkp"):
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            return int(json.loads((checkpoint / name).read_text())["epoch"])
-    return None
 
 
 def _end(trial: optuna.Trial, key: str, reason: str, kind: type[Exception]) -> None:

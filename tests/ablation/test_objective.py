@@ -12,7 +12,7 @@ import pytest
 from search.ablation.objective import GROUP_PREFIX, HISTORY, MEMBERS, KerasObjective
 from search.data.dataset import DataSpec
 from search.space.config import Config
-from search.study.trial import checkpoint_epoch
+from search.study.checkpoint import checkpoint_epoch
 
 CONFIG = Config({"conv": {"depth": 1, "filters": 8}, "head": {"layers": 0},
                  "training": {"epochs": 1}}, DataSpec(name="digits"), seed=5)

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import POSTGRES_URL, wait_until_gone, write
 from search.study.lifecycle import make_storage
-from search.study.trial import checkpoint_epoch
+from search.study.checkpoint import checkpoint_epoch
 
 pytestmark = pytest.mark.slow
 

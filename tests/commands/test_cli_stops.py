@@ -34,7 +34,7 @@ def sigterm_when(process: subprocess.Popen, ready, timeout: float = 300) -> tupl
 def test_sigterm_requeues_the_trial_and_the_rerun_resumes_it(tmp_path):
     import optuna
 
-    from search.study.trial import checkpoint_epoch
+    from search.study.checkpoint import checkpoint_epoch
 
     space = write(tmp_path, "long.py", "SPACE = {'conv': {'depth': 1, 'filters': 8}, 'head': "
                   "{'layers': 0}, 'training': {'epochs': 25, 'batch_size': 16}}\n"
@@ -73,7 +73,7 @@ def test_sigterm_during_ablate_keeps_the_runs_checkpoint_and_the_rerun_resumes_i
 
     import optuna
 
-    from search.study.trial import checkpoint_epoch
+    from search.study.checkpoint import checkpoint_epoch
 
     model = "  conv: {depth: 1, filters: [8]}\n  head: {layers: 0}\n  training: {epochs: 12, batch_size: 16}\n"
     write(tmp_path, "ab.yaml", "study: ab\ndata: {name: digits}\nseeds: 2\npath_seeds: 1\n"

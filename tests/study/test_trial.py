@@ -13,7 +13,8 @@ from optuna.trial import TrialState
 from search.data.dataset import DataSpec
 from search.space.space import Space
 from search.study.lifecycle import make_storage, requeue_trial
-from search.study.trial import Objective, checkpoint_epoch, run_trial, trial_seed
+from search.study.checkpoint import checkpoint_epoch
+from search.study.trial import Objective, run_trial, trial_seed
 
 ONE_EPOCH = {"conv": {"depth": 1, "filters": 8}, "head": {"layers": 0},
              "training": {"batch_size": 64, "epochs": 1}}
