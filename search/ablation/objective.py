@@ -115,6 +115,8 @@ class KerasObjective:
         finally:
             release_memory()
         if unreadable:
+            shutil.rmtree(folder, ignore_errors=True)  # a kill midway leaves a checkpoint that
+            # does not load again, or none: either way the group starts over
             self._restarted(configs, unreadable, [])
             return self.train_group(configs, restarted=True)
         if towers is None:
@@ -148,7 +150,7 @@ class KerasObjective:
         return epochs
 
     def _restarted(self, configs: Sequence[Config], reason: str, history: list) -> None:
-        """A checkpoint did not load (and is removed): the run starts over from epoch 1."""
+        """A checkpoint did not load: the run starts over from epoch 1."""
         history.clear()
         if self.on_restart:
             for config in configs:

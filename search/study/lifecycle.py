@@ -32,9 +32,11 @@ from search.space.space import Space
 from search.storage_url import ALLOWED, RDB_SCHEMES, StorageURL, redact
 
 __all__ = ["StudySettings", "open_study", "best_yaml_content",
-           "study_dir", "default_storage", "redact", "recover_interrupted", "requeue_trial"]
+           "study_dir", "default_storage", "redact", "recover_interrupted", "requeue_trial",
+           "is_restart_attempt", "DISCARDED_CHECKPOINT"]
 
 METRIC, DIRECTION = "val_accuracy", "maximize"
+DISCARDED_CHECKPOINT = "discarded_checkpoint"  # an attempt's checkpoint did not load: why
 
 
 def study_dir(name: str, root: str | Path = "studies") -> Path:
@@ -232,7 +234,7 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None
     snapshot = copy.deepcopy(get_trial(study, trial_id(trial)))
     snapshot.user_attrs.pop("fail_reason", None)  # the reason belongs to the ended attempt
     if not inherit_training:
-        for key in ("history", "resumed_from_epoch"):
+        for key in ("history", "resumed_from_epoch", DISCARDED_CHECKPOINT):
             snapshot.user_attrs.pop(key, None)
         for key in [k for k in snapshot.system_attrs
                     if k.startswith("completed_rung_") or k == RUNG_KEY]:
@@ -240,6 +242,15 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(
         max_retry=max_retry, inherit_intermediate_values=inherit_training)
     retry(study, snapshot)
+
+
+def is_restart_attempt(trial: FrozenTrial) -> bool:
+    """True for an attempt that ended only because its checkpoint did not load: its retry,
+    queued in the same slot, trains the configuration again, so the attempt says nothing
+    about the space and does not use up one of the study's trials."""
+    attrs = trial.user_attrs
+    return (trial.state == TrialState.FAIL and bool(attrs.get("restart_reason"))
+            and not attrs.get("fail_reason"))
 
 
 def quiet_optuna() -> None:

@@ -20,10 +20,13 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
+from search.study.lifecycle import is_restart_attempt
+
 
 __all__ = ["LiveProgress", "ProgressDisplay", "trials_table", "format_params"]
 
-STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
+STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan",
+               "STARTS OVER": "yellow"}
 
 
 def format_params(params: dict[str, Any], limit: int = 12) -> str:
@@ -66,15 +69,18 @@ class LiveProgress:
         return [EpochLines(self.console, label)]
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """Advance the trials bar and print the finished trial's line."""
-        self.progress.advance(self.study_task)
+        """Advance the trials bar and print the finished trial's line. An attempt that starts
+        over (its checkpoint did not load) does not advance it: its retry takes the same slot."""
+        if not is_restart_attempt(trial):
+            self.progress.advance(self.study_task)
         self.console.print(trial_line(study, trial), markup=True)
 
 
 def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
     """The trial's one-line summary (rich markup): state, score or reason, and the best so far."""
     attrs = trial.user_attrs
-    state = "CUT FOR COST" if attrs.get("cost_cut") else trial.state.name
+    state = ("CUT FOR COST" if attrs.get("cost_cut") else
+             "STARTS OVER" if is_restart_attempt(trial) else trial.state.name)
     if trial.state == TrialState.COMPLETE:
         detail = (f"val_accuracy {trial.value:.4f} at epoch {attrs.get('best_epoch')}, "
                   f"{attrs.get('params_count', 0):,} params, {attrs.get('seconds_per_epoch')} s/epoch")

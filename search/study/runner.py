@@ -25,7 +25,7 @@ from search.study.budget import (SingleWorkerLock, StudyBudget, TrialBudget, set
 from search.study.algorithms import SUBSET_FRACTION, make_pruner, make_sampler, pruner_rungs
 from search.study.chance import ChanceStop, chance_level
 from search.study.deadline import DeadlineStop, TooCostly, TrialCostGuard
-from search.study.lifecycle import (BestYamlWriter, StudySettings, open_study,
+from search.study.lifecycle import (BestYamlWriter, is_restart_attempt, StudySettings, open_study,
                     recover_interrupted, requeue_trial)
 from search.study.stop_signal import StopSignal, stop_check, stopping_on_signals
 from search.study.storage_retry import StorageUnavailable
@@ -68,9 +68,7 @@ class FailureGuard:
         self.limit, self.streak, self.tripped = limit, 0, False
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        attrs, failed = trial.user_attrs, trial.state == TrialState.FAIL
-        if attrs.get("cost_cut") or (failed and attrs.get("restart_reason")
-                                     and not attrs.get("fail_reason")):
+        if trial.user_attrs.get("cost_cut") or is_restart_attempt(trial):
             return  # too costly for this budget, or an old checkpoint: nothing about the space
         self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
         if self.limit and self.streak >= self.limit:

@@ -86,10 +86,11 @@ def backup_and_restore(folder: str, on_unreadable: Callable[[str], None] | None 
     broken (Keras falls back only on OSError; a cut-short weights file is a ValueError).
 
     When neither copy loads (a checkpoint an older layout of the model wrote, say) and the
-    caller gives ``on_unreadable``, the checkpoint is removed and ``on_unreadable`` is told
-    why. It may raise, to end the run; if it returns, the run starts over from epoch 1 with
-    every variable back to what it held before the load. Read errors of the disk itself
-    (an ``OSError`` with an errno) are raised as they are, the files left in place."""
+    caller gives ``on_unreadable``, it is told why, before anything is removed (so it can note
+    it first). If it raises, the run ends and the files are the caller's to remove; if it
+    returns, the checkpoint is removed and the run starts over from epoch 1 with every
+    variable back to what it held before the load. Read errors of the disk itself (an
+    ``OSError`` with an errno) are raised as they are, the files left in place."""
     import keras
 
     class StopSafeBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -107,9 +108,9 @@ def backup_and_restore(folder: str, on_unreadable: Callable[[str], None] | None 
             except OSError as exc:
                 if exc.errno is not None and not isinstance(exc.__cause__, ValueError):
                     raise  # the disk, not the file: a later attempt may read it
-                self._remove_checkpoint()
                 on_unreadable(f"its checkpoint did not load "
                               f"({str(exc).splitlines()[0][:200]}); it trains from epoch 1 again")
+                self._remove_checkpoint()
                 self.model._initial_epoch = None
                 for variable, value in start:
                     variable.assign(value)

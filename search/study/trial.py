@@ -4,7 +4,7 @@ Every way a trial can end is recorded in its user attributes so the study
 database explains itself: ``config``, ``history`` (per epoch), ``params_count``,
 ``seconds_per_epoch``, ``best_epoch``, and ``prune_reason``, ``fail_reason`` or ``cost_cut``;
 ``restart_reason`` on an attempt whose checkpoint did not load (and on its retry, which
-trains from epoch 1).
+trains from epoch 1), ``discarded_checkpoint`` on that attempt from the moment it knew.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from search.space.config import Config
 from search.data.dataset import DataSpec, load_dataset
 from search.model.network import ImpossibleNetwork, plan_feature_maps
 from search.study.checkpoint import resumed_history
-from search.study.lifecycle import requeue_trial
+from search.study.lifecycle import DISCARDED_CHECKPOINT, requeue_trial
 from search.study.optuna_internals import system_attrs, trial_id
 from search.study.progress import ProgressDisplay
 from search.space.space import Space
@@ -140,6 +140,9 @@ class Objective:
                 exc, KeyboardInterrupt) else f"storage unavailable ({exc}); re-queued")
 
     def _run(self, trial: optuna.Trial, config: Config, checkpoint: Path | None) -> float:
+        if trial.user_attrs.get(DISCARDED_CHECKPOINT):  # an attempt's checkpoint did not load
+            _end(trial, "restart_reason", trial.user_attrs[DISCARDED_CHECKPOINT],
+                 CheckpointUnreadable)  # and it was retried the ordinary way: start over
         data = load_dataset(self.data_spec)
         try:
             plan_feature_maps(config, data.input_shape)
@@ -156,7 +159,7 @@ class Objective:
             recorder.history = resumed_history(trial, checkpoint)
             # Kept past training's end (we delete it once the trial is recorded): a kill between
             # the last epoch and Optuna's tell must not cost the retry every epoch.
-            callbacks.append(backup_and_restore(str(checkpoint), _unreadable))
+            callbacks.append(backup_and_restore(str(checkpoint), _unreadable(trial)))
         callbacks += [c for c in extra if c not in shown]
         try:
             result = train(config, data, callbacks=callbacks, recorder=recorder,
@@ -257,8 +260,16 @@ def origin_number(trial: optuna.Trial) -> int:
     return int(history[0]) if history else trial.number
 
 
-def _unreadable(reason: str) -> None:
-    raise CheckpointUnreadable(reason)
+def _unreadable(trial: optuna.Trial) -> Callable[[str], None]:
+    """What a trial does when its checkpoint does not load: note it on the trial before the
+    files go, so that a retry of this attempt made any other way (its worker killed, the
+    storage away at the tell) starts over too instead of taking up the old scores, and end
+    the attempt. Without the note (the storage away now) the files stay, to be found again."""
+    def restart(reason: str) -> None:
+        with_storage_retry(trial.set_user_attr, DISCARDED_CHECKPOINT, reason,
+                           what="noting the unreadable checkpoint")
+        raise CheckpointUnreadable(reason)
+    return restart
 
 
 def _end(trial: optuna.Trial, key: str, reason: str, kind: type[Exception]) -> None:

@@ -12,8 +12,10 @@ from optuna.trial import TrialState
 
 from search.data.dataset import DataSpec
 from search.space.space import Space
-from search.study.lifecycle import make_storage, requeue_trial
+from search.study.lifecycle import (DISCARDED_CHECKPOINT, is_restart_attempt, make_storage,
+                                    requeue_trial)
 from search.study.checkpoint import checkpoint_epoch
+from search.study.storage_retry import StorageUnavailable
 from search.study.trial import Objective, run_trial, trial_seed
 
 ONE_EPOCH = {"conv": {"depth": 1, "filters": 8}, "head": {"layers": 0},
@@ -131,6 +133,13 @@ def test_a_retry_whose_checkpoint_does_not_load_trains_from_epoch_1_again(tmp_pa
         train(trial_objective.config_for(first), load_dataset(DataSpec(name="digits")),
               callbacks=[backup_and_restore(str(folder))], stop_after=1)
     assert checkpoint_epoch(folder) == 1
+
+    def storage_away(reason: str) -> None:
+        raise StorageUnavailable("noting the unreadable checkpoint failed")
+    with pytest.raises(StorageUnavailable):  # the note cannot be written: the files stay
+        train(trial_objective.config_for(first), load_dataset(DataSpec(name="digits")),
+              callbacks=[backup_and_restore(str(folder), storage_away)])
+    assert checkpoint_epoch(folder) == 1
     first.set_user_attr("history", [{"val_accuracy": 0.123}])
     first.report(0.123, step=1)  # the old layout's score, which must not judge the new model
     requeue_trial(study, study.trials[0], reason="worker killed")
@@ -138,13 +147,14 @@ def test_a_retry_whose_checkpoint_does_not_load_trains_from_epoch_1_again(tmp_pa
     attempt = run_trial(study, trial_objective)  # the retry: its checkpoint does not load
     assert attempt.state == TrialState.FAIL and attempt.intermediate_values == {1: 0.123}
     assert "checkpoint did not load" in attempt.user_attrs["restart_reason"]
-    assert "FAIL[/] its checkpoint did not load" in trial_line(study, attempt)  # as shown
+    assert attempt.user_attrs[DISCARDED_CHECKPOINT] == attempt.user_attrs["restart_reason"]
+    assert "STARTS OVER[/] its checkpoint did not load" in trial_line(study, attempt)  # as shown
     assert not folder.exists()
     retry = run_trial(study, trial_objective)  # the clean retry: nothing of it inherited
     assert retry.state == TrialState.COMPLETE, retry.user_attrs.get("fail_reason")
     assert retry.number == 2 and retry.user_attrs["config"]["seed"] == trial_seed("t", 1, 0)
     assert "checkpoint did not load" in retry.user_attrs["restart_reason"]  # says why
-    assert "resumed_from_epoch" not in retry.user_attrs
+    assert "resumed_from_epoch" not in retry.user_attrs and DISCARDED_CHECKPOINT not in retry.user_attrs
     history = retry.user_attrs["history"]
     assert len(history) == 2 and retry.intermediate_values[1] == pytest.approx(
         history[0]["val_accuracy"], abs=1e-5) != 0.123
@@ -152,3 +162,23 @@ def test_a_retry_whose_checkpoint_does_not_load_trains_from_epoch_1_again(tmp_pa
     fresh = run_trial(new_study(tmp_path / "fresh"), objective(tmp_path / "fresh", space))
     assert fresh.user_attrs["config"]["seed"] == retry.user_attrs["config"]["seed"]
     assert history[0]["loss"] == pytest.approx(fresh.user_attrs["history"][0]["loss"], rel=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_an_attempt_that_noted_its_checkpoint_unreadable_starts_over_however_it_is_retried(
+        tmp_path):
+    space = {**ONE_EPOCH, "training": {"batch_size": 64, "epochs": 2}}
+    study, trial_objective = new_study(tmp_path), objective(tmp_path, space)
+    first = study.ask()
+    first.set_user_attr("history", [{"val_accuracy": 0.123}])
+    first.report(0.123, step=1)  # the old model's score
+    first.set_user_attr(DISCARDED_CHECKPOINT, "its checkpoint did not load (...)")
+    # killed after the note, before its tell: re-queued the ordinary way, inheriting it all
+    requeue_trial(study, study.trials[0], reason="its worker was killed mid-trial")
+    attempt = run_trial(study, trial_objective)
+    assert is_restart_attempt(attempt) and "seconds_per_epoch" not in attempt.user_attrs
+    assert attempt.user_attrs["restart_reason"] == "its checkpoint did not load (...)"
+    retry = run_trial(study, trial_objective)  # the clean retry: trained, judged on its own
+    assert retry.state == TrialState.COMPLETE and DISCARDED_CHECKPOINT not in retry.user_attrs
+    assert retry.intermediate_values[1] == pytest.approx(
+        retry.user_attrs["history"][0]["val_accuracy"], abs=1e-5) != 0.123
