@@ -243,3 +243,32 @@ def test_batch_norm_start_runs():
     curves = bench("bench/batch_norm_start.py", "--task", "digits", "--curves")
     assert "Spearman correlation of epoch 1's validation accuracy" in curves
     assert len([r for r in curves.splitlines() if r.startswith("| 0.")]) == 10
+
+
+def test_the_evaluation_report_judges_goals_on_the_repetitions_every_contender_has(tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    from evaluation_report import goal_lines, load, standing_table
+
+    def row(task, contender, rep, test, sampled=None):
+        return {"task": task, "contender": contender, "rep": rep, "test_accuracy": test,
+                "best_sampled": sampled}
+    rows = []
+    for task, ours in (("a", 0.90), ("b", 0.90), ("c", 0.80)):
+        rows += [row(task, "ours", 0, ours, sampled=task == "a"), row(task, "portfolio", 0, 0.85),
+                 row(task, "ours-cold", 0, 0.80, True), row(task, "random", 0, 0.79),
+                 row(task, "kt-hyperband", 0, 0.70), row(task, "hand", 0, 0.81)]
+    rows.append(row("a", "ours", 1, 0.50, sampled=False))  # no portfolio row for repetition 1
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    tasks = load([str(path)])
+    table = standing_table(tasks)
+    assert "| ours | 0.7000 (0.9000, 0.5000) | 0.9000 (0.9000) | 0.8000 (0.8000) | 1 of 4 |" in table
+    assert "a (repetitions: 1)" in table  # the contenders with one repetition set the count
+    lines = "\n".join(goal_lines(tasks))
+    # repetition 1 of task a has no portfolio row: a +5.00 on repetition 0 only
+    assert "portfolio alone + 0.3 points on at least 2 of 3 tasks: **met**, 2 of 3 tasks" in lines
+    assert "a +5.00 (ahead in 1 of 1)" in lines and "c -5.00 (ahead in 0 of 1)" in lines
+    assert "a third of the repetitions: **missed**, 1 of 4" in lines
+    cold = lines.split("cold, nothing enqueued:")[1]
+    assert "≥ Optuna random + 0.5: **met** on 3 of 3 tasks" in cold  # +1.0 points on each
+    assert "≥ the hand-made model: **missed** on 0 of 3 tasks" in cold  # −1.0 on each

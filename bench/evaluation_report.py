@@ -1,0 +1,137 @@
+"""The evaluation's standing over every task at once: each contender's mean test accuracy
+per task (and each repetition's), how often a search's best was a sampled trial, and the
+goals of the search-quality protocol checked on the repetitions measured so far.
+
+    python bench/evaluation_report.py bench/figures/search-quality-rerun-*.jsonl
+
+Each file holds one task's rows of bench/search_quality.py (its ``results.jsonl``). Only
+repetitions that every contender of a comparison has are compared, so a task part-way
+through a repetition is never judged on unequal terms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from common import table
+
+ORDER = ("ours", "ours-cold-baseline", "ours-cold", "portfolio", "hand", "kt-hyperband",
+         "kt-bayesian", "random")
+SEARCHES = ("ours", "ours-cold-baseline", "ours-cold", "random")  # with an Optuna study
+COLD = (("ours-cold-baseline", "without a warm start, the baseline model first"),
+        ("ours-cold", "cold, nothing enqueued"))
+
+
+def load(paths: list[str]) -> dict[str, dict[str, dict[int, dict]]]:
+    """task → contender → repetition → row."""
+    tasks: dict[str, dict[str, dict[int, dict]]] = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                tasks.setdefault(row["task"], {}).setdefault(row["contender"], {})[row["rep"]] = row
+    return tasks
+
+
+def scores(runs: dict[int, dict]) -> dict[int, float]:
+    """Repetition → test accuracy, for the runs that have one."""
+    return {rep: r["test_accuracy"] for rep, r in runs.items() if r.get("test_accuracy") is not None}
+
+
+def paired(task: dict[str, dict[int, dict]], a: str, b: str) -> list[tuple[float, float]]:
+    """(a, b) test accuracies over the repetitions both have."""
+    sa, sb = scores(task.get(a, {})), scores(task.get(b, {}))
+    return [(sa[rep], sb[rep]) for rep in sorted(sa.keys() & sb.keys())]
+
+
+def standing_table(tasks: dict) -> str:
+    """Contender × task: mean test accuracy, each repetition's in brackets."""
+    names = [n for n in ORDER if any(n in t for t in tasks.values())]
+    rows = []
+    for name in names:
+        cells = []
+        for task in tasks.values():
+            values = [v for _, v in sorted(scores(task.get(name, {})).items())]
+            cells.append(f"{statistics.mean(values):.4f} ({', '.join(f'{v:.4f}' for v in values)})"
+                         if values else "—")
+        rows.append([name, *cells, sampled_text(tasks, name)])
+    headers = ["contender", *(f"{t} (repetitions: {repetitions(tasks[t])})" for t in tasks),
+               "best from a sampled trial"]
+    return table(headers, rows)
+
+
+def repetitions(task: dict[str, dict[int, dict]]) -> int:
+    """Repetitions every contender of the task has finished."""
+    return min((len(scores(runs)) for runs in task.values()), default=0)
+
+
+def sampled_counts(tasks: dict, name: str) -> tuple[int, int]:
+    """(searches whose best was a sampled trial, searches that say) over every task."""
+    flags = [r.get("best_sampled") for t in tasks.values() for r in t.get(name, {}).values()]
+    flags = [f for f in flags if f is not None]
+    return sum(flags), len(flags)
+
+
+def sampled_text(tasks: dict, name: str) -> str:
+    hits, total = sampled_counts(tasks, name)
+    return f"{hits} of {total}" if name in SEARCHES and total else "—"
+
+
+def margin(tasks: dict, a: str, b: str) -> dict[str, tuple[float, int, int]]:
+    """task → (mean a − b in points, a ahead in, repetitions compared)."""
+    out = {}
+    for name, task in tasks.items():
+        pairs = paired(task, a, b)
+        if pairs:
+            out[name] = (statistics.mean(x - y for x, y in pairs) * 100,
+                         sum(x > y for x, y in pairs), len(pairs))
+    return out
+
+
+def margin_text(margins: dict[str, tuple[float, int, int]]) -> str:
+    return "; ".join(f"{task} {m:+.2f} (ahead in {k} of {n})" for task, (m, k, n) in margins.items())
+
+
+def goal_lines(tasks: dict) -> list[str]:
+    """Each goal of the protocol, met or missed on the repetitions measured so far."""
+    lines = []
+    vs_portfolio = margin(tasks, "ours", "portfolio")
+    met = sum(m >= 0.3 for m, _, _ in vs_portfolio.values())
+    lines.append(f"- ours ≥ the portfolio alone + 0.3 points on at least 2 of 3 tasks: "
+                 f"**{verdict(met >= 2)}**, {met} of {len(vs_portfolio)} tasks "
+                 f"({margin_text(vs_portfolio)}).")
+    hits, total = sampled_counts(tasks, "ours")
+    lines.append(f"- ours' best from a sampled trial in at least a third of the repetitions: "
+                 f"**{verdict(total > 0 and 3 * hits >= total)}**, {hits} of {total}.")
+    for name, what in COLD:
+        checks = [("Optuna random + 0.5", margin(tasks, name, "random"), 0.5, 3),
+                  ("KerasTuner Hyperband + 0.5", margin(tasks, name, "kt-hyperband"), 0.5, 3),
+                  ("the hand-made model", margin(tasks, name, "hand"), 0.0, 2)]
+        parts = []
+        for label, margins, need, tasks_needed in checks:
+            good = sum(m >= need for m, _, _ in margins.values())
+            ok = len(margins) >= 3 and good >= tasks_needed  # judged once 3 tasks have rows
+            parts.append(f"≥ {label}: **{verdict(ok)}** on {good} of {len(margins)} tasks "
+                         f"({margin_text(margins)})")
+        lines.append(f"- {what}:\n  - " + "\n  - ".join(parts))
+    return lines
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "missed"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", nargs="+", help="one results.jsonl per task")
+    args = parser.parse_args()
+    tasks = load(args.rows)
+    print(standing_table(tasks), "", "Goals, on the repetitions measured so far:",
+          *goal_lines(tasks), sep="\n")
+
+
+if __name__ == "__main__":
+    main()
