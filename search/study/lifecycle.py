@@ -218,39 +218,38 @@ def recover_interrupted(study: optuna.Study) -> int:
 
 def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None = None,
                   max_retry: int | None = None, inherit_training: bool = True) -> None:
-    """End a RUNNING trial as FAIL (with ``reason``) and enqueue its retry, as Optuna's heartbeat
-    does for a stale trial: the retry inherits params, user attributes (the epoch history) and
-    reported values, and keeps the original number for its seed and checkpoint. Without
-    ``inherit_training`` it inherits no epoch history, no reported values and no pruner
-    verdicts (rung records): a retry that trains from epoch 1 is judged on its own scores.
-    A trial already re-queued is not queued again (a storage write retried after its commit)."""
+    """Enqueue the retry of a RUNNING trial, then end the trial as FAIL (with ``reason``), as
+    Optuna's heartbeat does for a stale trial: the retry inherits params, user attributes (the
+    epoch history) and reported values, and keeps the original number for its seed and
+    checkpoint. Without ``inherit_training`` it inherits no epoch history, no reported values
+    and no pruner verdicts (rung records): a retry that trains from epoch 1 is judged on its
+    own scores. The retry comes first, so a kill in between leaves the trial RUNNING with its
+    retry queued (the next start only ends it), never ended without one. A trial already
+    re-queued is not queued again (a storage write retried after its commit)."""
     if reason:
         set_trial_user_attr(study, trial, "fail_reason", reason)
-    if trial.state == TrialState.RUNNING:
+    if not any((t.system_attrs.get("retry_history") or [None])[-1] == trial.number
+               for t in study.get_trials(deepcopy=False)):
+        snapshot = copy.deepcopy(get_trial(study, trial_id(trial)))
+        snapshot.user_attrs.pop("fail_reason", None)  # the reason belongs to the ended attempt
+        if not inherit_training:
+            for key in ("history", "resumed_from_epoch", DISCARDED_CHECKPOINT):
+                snapshot.user_attrs.pop(key, None)
+            for key in [k for k in snapshot.system_attrs
+                        if k.startswith("completed_rung_") or k == RUNG_KEY]:
+                del snapshot.system_attrs[key]
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(
+            max_retry=max_retry, inherit_intermediate_values=inherit_training)
+        retry(study, snapshot)
+    if get_trial(study, trial_id(trial)).state == TrialState.RUNNING:
         fail_trial(study, trial)
-    if any((t.system_attrs.get("retry_history") or [None])[-1] == trial.number
-           for t in study.get_trials(deepcopy=False)):
-        return
-    snapshot = copy.deepcopy(get_trial(study, trial_id(trial)))
-    snapshot.user_attrs.pop("fail_reason", None)  # the reason belongs to the ended attempt
-    if not inherit_training:
-        for key in ("history", "resumed_from_epoch", DISCARDED_CHECKPOINT):
-            snapshot.user_attrs.pop(key, None)
-        for key in [k for k in snapshot.system_attrs
-                    if k.startswith("completed_rung_") or k == RUNG_KEY]:
-            del snapshot.system_attrs[key]
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(
-        max_retry=max_retry, inherit_intermediate_values=inherit_training)
-    retry(study, snapshot)
 
 
 def is_restart_attempt(trial: FrozenTrial) -> bool:
     """True for an attempt that ended only because its checkpoint did not load: its retry,
     queued in the same slot, trains the configuration again, so the attempt says nothing
     about the space and does not use up one of the study's trials."""
-    attrs = trial.user_attrs
-    return (trial.state == TrialState.FAIL and bool(attrs.get("restart_reason"))
-            and not attrs.get("fail_reason"))
+    return trial.state == TrialState.FAIL and bool(trial.user_attrs.get(DISCARDED_CHECKPOINT))
 
 
 def quiet_optuna() -> None:

@@ -79,15 +79,16 @@ class LiveProgress:
 def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
     """The trial's one-line summary (rich markup): state, score or reason, and the best so far."""
     attrs = trial.user_attrs
-    state = ("CUT FOR COST" if attrs.get("cost_cut") else
-             "STARTS OVER" if is_restart_attempt(trial) else trial.state.name)
-    if trial.state == TrialState.COMPLETE:
+    state = ("STARTS OVER" if is_restart_attempt(trial) else
+             "CUT FOR COST" if attrs.get("cost_cut") else trial.state.name)
+    if is_restart_attempt(trial):  # (it may also carry an earlier attempt's fail_reason)
+        detail = attrs.get("restart_reason") or attrs.get("discarded_checkpoint")
+    elif trial.state == TrialState.COMPLETE:
         detail = (f"val_accuracy {trial.value:.4f} at epoch {attrs.get('best_epoch')}, "
                   f"{attrs.get('params_count', 0):,} params, {attrs.get('seconds_per_epoch')} s/epoch")
     else:
         detail = attrs.get("prune_reason") or attrs.get("fail_reason") or \
-            attrs.get("cost_cut") or attrs.get("restart_reason") or \
-            trial.system_attrs.get("fail_reason", "")
+            attrs.get("cost_cut") or trial.system_attrs.get("fail_reason", "")
     best = _best_text(study)
     return f"[{STATE_STYLE.get(state, 'white')}]trial {trial.number} {state}[/] {escape(str(detail))}  {best}"
 

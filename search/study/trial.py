@@ -27,7 +27,7 @@ from search.data.dataset import DataSpec, load_dataset
 from search.model.network import ImpossibleNetwork, plan_feature_maps
 from search.study.checkpoint import resumed_history
 from search.study.lifecycle import DISCARDED_CHECKPOINT, requeue_trial
-from search.study.optuna_internals import system_attrs, trial_id
+from search.study.optuna_internals import get_trial, system_attrs, trial_id
 from search.study.progress import ProgressDisplay
 from search.space.space import Space
 from search.study.deadline import TooCostly
@@ -190,27 +190,22 @@ def run_trial(study: optuna.Study, objective: Objective,
     result is retried like every other storage write. When the storage stays away,
     :class:`StorageUnavailable` ends the run with the trial RUNNING and its checkpoint kept,
     for the runner to re-queue. A pruned or :class:`TrialFailed` trial is recorded and the
-    study goes on (one whose checkpoint did not load is re-queued to train from epoch 1, a
-    stop arriving meanwhile kept for after); any other error is recorded as a failure and
-    raised."""
+    study goes on (one whose checkpoint did not load is re-queued to train from epoch 1);
+    any other error is recorded as a failure and raised."""
     trial = with_storage_retry(_ask, study, what="starting a trial")
     checkpoint = objective.checkpoint_dir(trial)
     try:
         with heartbeat(trial.storage, trial_id(trial)):
             value, state, error = _train(objective, trial)
         restart = isinstance(error, CheckpointUnreadable)
-        with StopSignal.deferred(raise_after=False) if restart else contextlib.nullcontext():
-            try:
-                frozen = with_storage_retry(study.tell, trial, value, state=state,
-                                            skip_if_finished=True,
-                                            what="recording the trial's result")
-            except StorageUnavailable as exc:
-                objective.mark_interrupted(trial, exc)
-                raise
-            _remove(checkpoint)
-            if restart:
-                with_storage_retry(requeue_trial, study, frozen, inherit_training=False,
-                                   what="re-queueing the trial to train from epoch 1")
+        try:
+            frozen = (_start_over(study, trial) if restart else with_storage_retry(
+                study.tell, trial, value, state=state, skip_if_finished=True,
+                what="recording the trial's result"))
+        except StorageUnavailable as exc:
+            objective.mark_interrupted(trial, exc)
+            raise
+        _remove(checkpoint)
         if error is not None and not restart:
             raise error
         for callback in callbacks:
@@ -218,6 +213,16 @@ def run_trial(study: optuna.Study, objective: Objective,
         return frozen
     finally:
         gc.collect()
+
+
+def _start_over(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:
+    """Queue the retry that trains from epoch 1, then end the attempt (by
+    :func:`requeue_trial`, a stop arriving meanwhile kept for after)."""
+    with StopSignal.deferred(raise_after=False):
+        with_storage_retry(lambda: requeue_trial(study, get_trial(study, trial_id(trial)),
+                                                 inherit_training=False),
+                           what="re-queueing the trial to train from epoch 1")
+        return with_storage_retry(get_trial, study, trial_id(trial), what="reading the trial back")
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:

@@ -5,6 +5,7 @@ training)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import optuna
 import pytest
@@ -81,3 +82,16 @@ def test_the_panel_shows_states_best_running_and_eta():
     assert "study 's'" in text and "COMPLETE" in text and "RUNNING" in text
     assert "best val_accuracy 0.5100 (trial 1, epoch 3)" in text
     assert "ETA for the last run's budget/deadline: 0:02:00" in text  # 2 trials x 60 s / 1
+
+
+def test_the_panel_counts_cost_cuts_and_attempts_that_start_over_apart_from_failures():
+    study = study_with(1)
+    why = "its checkpoint did not load (...)"
+    for attrs in ({"fail_reason": "out of memory"}, {"cost_cut": "too costly"},
+                  {"restart_reason": why, "discarded_checkpoint": why}):
+        study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs=attrs))
+    console = Console(record=True, width=200)
+    console.print(status_panel(study))
+    counts = dict(re.findall(r"│ (FAIL|CUT FOR COST|STARTS OVER) +│ +(\d+) │",
+                             console.export_text()))
+    assert counts == {"FAIL": "1", "CUT FOR COST": "1", "STARTS OVER": "1"}

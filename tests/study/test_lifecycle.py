@@ -17,8 +17,8 @@ from search.space.config import Config
 from search.knobs import Bool, Int
 from search.space.space import Space, load_space
 from search.study.lifecycle import (BestYamlWriter, StudySettings, best_yaml_content,
-                                    default_storage, make_storage,
-                                    open_study, requeue_trial, study_dir)
+                                    default_storage, make_storage, open_study,
+                                    recover_interrupted, requeue_trial, study_dir)
 from search.study.algorithms import make_pruner, make_sampler
 from search.yaml_files import read_yaml
 
@@ -115,6 +115,26 @@ def test_a_running_trial_is_ended_with_its_reason_and_retried_with_its_params(st
     assert retry.system_attrs["retry_history"] == [0]  # keeps the original's number
     requeue_trial(study, study.trials[0])  # a write retried after its commit: queued once
     assert len(study.trials) == 2
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_kill_between_the_retry_and_the_end_leaves_the_trial_running_with_its_retry(
+        tmp_path, monkeypatch):
+    from search.study import lifecycle
+
+    study = optuna.create_study(storage=make_storage(f"sqlite:///{tmp_path / 's.db'}"),
+                                direction="maximize")
+    study.ask({"conv.depth": IntDistribution(1, 3)})
+
+    def killed(*args):
+        raise KeyboardInterrupt
+    with monkeypatch.context() as patch:
+        patch.setattr(lifecycle, "fail_trial", killed)
+        with pytest.raises(KeyboardInterrupt):
+            requeue_trial(study, study.trials[0], inherit_training=False)
+    assert [t.state for t in study.trials] == [TrialState.RUNNING, TrialState.WAITING]
+    assert recover_interrupted(study) == 1  # the next start only ends it: still one retry
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")

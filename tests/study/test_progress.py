@@ -85,17 +85,22 @@ def test_outside_a_terminal_a_trial_gets_epoch_lines_and_a_start_line():
 
 def test_an_attempt_that_starts_over_is_shown_so_and_takes_no_slot_on_the_trials_bar():
     study = study_with_trials()
-    restart = {"restart_reason": "its checkpoint did not load (...); trained from epoch 1 again"}
-    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs=restart))
-    study.add_trial(optuna.trial.create_trial(  # its retry failing for a reason of its own
-        state=TrialState.FAIL, user_attrs={**restart, "fail_reason": "out of memory: ..."}))
-    attempt, failed_retry = study.trials[4], study.trials[5]
+    why = "its checkpoint did not load (...); it trains from epoch 1 again"
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={
+        "restart_reason": why, "discarded_checkpoint": why,
+        "fail_reason": "storage unavailable (...); re-queued"}))  # an earlier attempt's reason
+    study.add_trial(optuna.trial.create_trial(  # its clean retry, cut for cost
+        state=TrialState.FAIL, user_attrs={"restart_reason": why, "cost_cut": "too costly"}))
+    study.add_trial(optuna.trial.create_trial(  # or failing for a reason of its own
+        state=TrialState.FAIL, user_attrs={"restart_reason": why, "fail_reason": "out of memory"}))
+    attempt, cut, failed = study.trials[4:]
     assert trial_line(study, attempt).startswith(
         "[yellow]trial 4 STARTS OVER[/] its checkpoint did not load")
-    assert trial_line(study, failed_retry).startswith("[red]trial 5 FAIL[/] out of memory")
+    assert trial_line(study, cut).startswith("[white]trial 5 CUT FOR COST[/] too costly")
+    assert trial_line(study, failed).startswith("[red]trial 6 FAIL[/] out of memory")
     console = Console(record=True, width=200, force_terminal=False)
-    with LiveProgress(console, total=3) as live:
-        for trial in (study.trials[0], attempt, failed_retry):
+    with LiveProgress(console, total=4) as live:
+        for trial in (study.trials[0], attempt, cut, failed):
             live.trial_finished(study, trial)
         bar = live.progress.tasks[live.study_task]
-        assert bar.completed == 2 and bar.total == 3
+        assert bar.completed == 3 and bar.total == 4
