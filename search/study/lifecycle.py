@@ -114,8 +114,7 @@ def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
             with storage_lock(SCHEMA_LOCK, url):  # to create its tables ("already exists")
                 return optuna.storages.RDBStorage(
                     url.secret(), engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120,
-                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                        max_retry=3))
+                    heartbeat_stale_trial_callback=_retry_stale)
         except Exception as exc:
             raise SearchError(f"storage {url}: cannot open ({url.redact(_first_line(exc))}).",
                               hint="Check the URL, that the server is up, and the credentials.") from None
@@ -124,6 +123,14 @@ def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
             str(url.journal_file), lock_obj=JournalFileFlock(url.journal_file)))
     raise SearchError(f"storage '{url}' is not supported; {ALLOWED}.")
+
+
+def _retry_stale(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Re-queue a trial whose worker's heartbeat stopped (Optuna has ended it), as Optuna's
+    own callback does but through :func:`requeue_trial`: not when its worker queued its
+    retry before dying, and without the ended attempt's ``fail_reason``. A configuration
+    that kills its worker every time stops after 3 retries."""
+    requeue_trial(study, trial, max_retry=3)
 
 
 def _first_line(exc: Exception) -> str:

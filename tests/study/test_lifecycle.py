@@ -138,6 +138,29 @@ def test_a_kill_between_the_retry_and_the_end_leaves_the_trial_running_with_its_
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_stale_trial_is_retried_once_without_its_reason_and_not_if_its_worker_queued_one(
+        tmp_path, monkeypatch):
+    from search.study import lifecycle
+    from search.study.optuna_internals import fail_trial
+
+    storage = make_storage(f"sqlite:///{tmp_path / 's.db'}")
+    study = optuna.create_study(storage=storage, direction="maximize")
+    queued, bare = (study.ask({"conv.depth": IntDistribution(1, 3)}) for _ in range(2))
+    bare.set_user_attr("fail_reason", "storage unavailable (...); re-queued")
+    with monkeypatch.context() as patch:  # killed after queueing its retry, before its end
+        patch.setattr(lifecycle, "fail_trial", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            requeue_trial(study, study.trials[0])
+    stale = storage.get_heartbeat_stale_trial_callback()
+    for trial in study.trials[:2]:  # what Optuna does to a trial whose heartbeat stopped
+        fail_trial(study, trial)
+        stale(study, study.trials[trial.number])
+    retries = [t.system_attrs["retry_history"] for t in study.trials[2:]]
+    assert retries == [[0], [1]]  # one each
+    assert "fail_reason" not in study.trials[3].user_attrs
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_a_retry_that_trains_from_epoch_1_inherits_no_scores_and_no_verdicts(tmp_path):
     from search.study.subset_rung import RUNG_KEY
 
