@@ -266,9 +266,14 @@ def test_the_evaluation_report_judges_goals_on_the_repetitions_every_contender_h
     assert "a (repetitions: 1)" in table  # the contenders with one repetition set the count
     lines = "\n".join(goal_lines(tasks))
     # repetition 1 of task a has no portfolio row: a +5.00 on repetition 0 only
-    assert "portfolio alone + 0.3 points on at least 2 of 3 tasks: **met**, 2 of 3 tasks" in lines
+    assert "0.3 points on at least 2 of 3 tasks: **not judged yet**, 2 of 3 tasks" in lines
     assert "a +5.00 (ahead in 1 of 1)" in lines and "c -5.00 (ahead in 0 of 1)" in lines
-    assert "a third of the repetitions: **missed**, 1 of 4" in lines
+    for rep in (1, 2):  # three repetitions of every contender: judged
+        rows += [dict(r, rep=rep) for r in rows if r["rep"] == 0]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    lines = "\n".join(goal_lines(load([str(path)])))
+    assert "0.3 points on at least 2 of 3 tasks: **met**, 2 of 3 tasks" in lines
+    assert "a third of the repetitions: **met**, 3 of 9" in lines  # exactly a third
     cold = lines.split("cold, nothing enqueued:")[1]
-    assert "≥ Optuna random + 0.5: **met** on 3 of 3 tasks" in cold  # +1.0 points on each
-    assert "≥ the hand-made model: **missed** on 0 of 3 tasks" in cold  # −1.0 on each
+    assert "≥ Optuna random + 0.5 (on 3 of 3 tasks): **met**, on 3 of 3" in cold  # +1.0 each
+    assert "≥ the hand-made model (on 2 of 3 tasks): **missed**, on 0 of 3" in cold  # −1.0 each
