@@ -126,10 +126,12 @@ def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
 
 
 def _retry_stale(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Re-queue a trial whose worker's heartbeat stopped (Optuna has ended it), as Optuna's
-    own callback does but through :func:`requeue_trial`: not when its worker queued its
-    retry before dying, and without the ended attempt's ``fail_reason``. A configuration
-    that kills its worker every time stops after 3 retries."""
+    """Re-queue a trial whose worker's heartbeat stopped (Optuna has ended it) through
+    :func:`requeue_trial`, like every other re-queue: the retry inherits the epoch history
+    and reported scores (Optuna's own callback keeps no scores), not the ended attempt's
+    ``fail_reason``, and none is queued when the worker queued its retry before dying
+    (the grace period, 120 s, outlasts a worker's storage retries, so the two do not race).
+    A trial with 3 retries behind it (of any cause) is not retried again."""
     requeue_trial(study, trial, max_retry=3)
 
 
@@ -232,7 +234,10 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None
     and no pruner verdicts (rung records): a retry that trains from epoch 1 is judged on its
     own scores. The retry comes first, so a kill in between leaves the trial RUNNING with its
     retry queued (the next start only ends it), never ended without one. A trial already
-    re-queued is not queued again (a storage write retried after its commit)."""
+    re-queued is not queued again (a storage write retried after its commit), nor one that
+    finished with a result (its tell went through before the storage went away)."""
+    if get_trial(study, trial_id(trial)).state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return
     if reason:
         set_trial_user_attr(study, trial, "fail_reason", reason)
     if not any((t.system_attrs.get("retry_history") or [None])[-1] == trial.number

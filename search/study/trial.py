@@ -197,7 +197,7 @@ def run_trial(study: optuna.Study, objective: Objective,
     try:
         with heartbeat(trial.storage, trial_id(trial)):
             value, state, error = _train(objective, trial)
-        restart = isinstance(error, CheckpointUnreadable)
+        restart = isinstance(error, CheckpointUnreadable)  # (its files are gone already)
         try:
             frozen = (_start_over(study, trial) if restart else with_storage_retry(
                 study.tell, trial, value, state=state, skip_if_finished=True,
@@ -278,7 +278,7 @@ def _unreadable(trial: optuna.Trial) -> Callable[[str], None]:
 
 
 def _end(trial: optuna.Trial, key: str, reason: str, kind: type[Exception]) -> None:
-    trial.set_user_attr(key, reason)
+    with_storage_retry(trial.set_user_attr, key, reason, what="recording why the trial ended")
     raise kind(reason)
 
 

@@ -115,6 +115,9 @@ def test_a_running_trial_is_ended_with_its_reason_and_retried_with_its_params(st
     assert retry.system_attrs["retry_history"] == [0]  # keeps the original's number
     requeue_trial(study, study.trials[0])  # a write retried after its commit: queued once
     assert len(study.trials) == 2
+    study.tell(study.ask(), 0.7)  # the retry, told before the storage went away:
+    requeue_trial(study, study.trials[1])  # nothing to re-queue
+    assert len(study.trials) == 2 and study.trials[1].state == TrialState.COMPLETE
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
@@ -151,6 +154,7 @@ def test_a_stale_trial_is_retried_once_without_its_reason_and_not_if_its_worker_
         patch.setattr(lifecycle, "fail_trial", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
             requeue_trial(study, study.trials[0])
+    bare.report(0.3, step=1)
     stale = storage.get_heartbeat_stale_trial_callback()
     for trial in study.trials[:2]:  # what Optuna does to a trial whose heartbeat stopped
         fail_trial(study, trial)
@@ -158,6 +162,12 @@ def test_a_stale_trial_is_retried_once_without_its_reason_and_not_if_its_worker_
     retries = [t.system_attrs["retry_history"] for t in study.trials[2:]]
     assert retries == [[0], [1]]  # one each
     assert "fail_reason" not in study.trials[3].user_attrs
+    assert study.trials[3].intermediate_values == {1: 0.3}  # the scores its epochs reported
+    worn = study.ask()  # the first retry, run
+    study._storage.set_trial_system_attr(worn._trial_id, "retry_history", [0, 1, 2])
+    fail_trial(study, study.trials[worn.number])
+    stale(study, study.trials[worn.number])  # three retries behind it: not again
+    assert len(study.trials) == 4
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")

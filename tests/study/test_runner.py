@@ -62,6 +62,8 @@ def test_an_attempt_ended_by_an_unreadable_checkpoint_is_no_failure_of_the_space
     restart = {"restart_reason": why, DISCARDED_CHECKPOINT: why}
     for _ in range(3):
         guard(None, optuna.trial.create_trial(state=TrialState.FAIL, user_attrs=restart))
+    guard(None, optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={  # retried the
+        **restart, "fail_reason": "storage unavailable (...); re-queued"}))  # ordinary way
     assert guard.streak == 0
     guard(None, optuna.trial.create_trial(  # its clean retry failing is a failure again
         state=TrialState.FAIL, user_attrs={"restart_reason": why, "fail_reason": "out of memory"}))

@@ -165,6 +165,37 @@ def test_a_retry_whose_checkpoint_does_not_load_trains_from_epoch_1_again(tmp_pa
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_restart_removes_the_files_before_its_retry_is_queued_and_survives_the_storage_going(
+        tmp_path, monkeypatch):
+    from search.study import lifecycle
+    from search.study.optuna_internals import get_trial
+
+    study, trial_objective = new_study(tmp_path), objective(tmp_path, ONE_EPOCH)
+    first = study.ask()
+    first.set_user_attr(DISCARDED_CHECKPOINT, "its checkpoint did not load (...)")
+    folder = trial_objective.checkpoint_dir(first)
+    folder.mkdir(parents=True)
+    (folder / "latest.weights.h5").write_text("an older layout")
+    requeue_trial(study, study.trials[0], reason="its worker was killed mid-trial")
+    seen = []
+
+    def storage_goes(*args):  # the storage goes away once the clean retry is queued
+        seen.append((folder.exists(), len(study.trials)))
+        raise StorageUnavailable("ending the trial failed")
+    with monkeypatch.context() as patch:
+        patch.setattr(lifecycle, "fail_trial", storage_goes)
+        with pytest.raises(StorageUnavailable):
+            run_trial(study, trial_objective)
+    assert seen == [(False, 3)]  # the files were gone before the retry was queued
+    attempt = study.trials[1]
+    assert attempt.state == TrialState.RUNNING and trial_objective.interrupted == attempt._trial_id
+    requeue_trial(study, get_trial(study, attempt._trial_id))  # the runner, storage back
+    assert [t.state for t in study.trials[1:]] == [TrialState.FAIL, TrialState.WAITING]
+    assert is_restart_attempt(study.trials[1])
+    assert DISCARDED_CHECKPOINT not in study.trials[2].user_attrs  # the clean retry, once
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_an_attempt_that_noted_its_checkpoint_unreadable_starts_over_however_it_is_retried(
         tmp_path):
     space = {**ONE_EPOCH, "training": {"batch_size": 64, "epochs": 2}}
