@@ -227,10 +227,9 @@ def recover_interrupted(study: optuna.Study) -> int:
 
 def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None = None,
                   max_retry: int | None = None, inherit_training: bool = True) -> None:
-    """Enqueue the retry of a RUNNING trial, then end the trial as FAIL (with ``reason``), as
-    Optuna's heartbeat does for a stale trial: the retry inherits params, user attributes (the
-    epoch history) and reported values, and keeps the original number for its seed and
-    checkpoint. Without ``inherit_training`` it inherits no epoch history, no reported values
+    """Enqueue the retry of a RUNNING trial, then end the trial as FAIL (with ``reason``), by
+    Optuna's retry callback: the retry inherits params, user attributes (the epoch history)
+    and reported values, and keeps the original number for its seed and checkpoint. Without ``inherit_training`` it inherits no epoch history, no reported values
     and no pruner verdicts (rung records): a retry that trains from epoch 1 is judged on its
     own scores. The retry comes first, so a kill in between leaves the trial RUNNING with its
     retry queued (the next start only ends it), never ended without one. A trial already
