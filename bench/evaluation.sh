@@ -1,9 +1,11 @@
 #!/bin/bash
 # The search-quality evaluation: the protocol's eight contenders (search_quality.py's default
-# list) on the evaluation tasks, 20 minutes per search, one core each, two at a time,
-# repetitions interleaved across tasks (repetition 0 of every task, then 1, then 2), so a
-# run stopped midway leaves balanced rows. Rerunning skips the (contender, repetition) rows
-# already in bench/out/eval-TASK/results.jsonl.
+# list) on the evaluation tasks, 20 minutes per search, one core each. Repetition by
+# repetition (every task's repetition 0, then 1, then 2, so a run stopped midway leaves
+# the tasks level), one process per task, started at once: they share the machine's cores
+# through bench/core_pool.py (a job runs on a core no other benchmark job holds), so two
+# searches run at a time and a core freed by one task's last job goes to another's next.
+# Rerunning skips the (contender, repetition) rows already in bench/out/eval-TASK/results.jsonl.
 #   bash bench/evaluation.sh [REPEATS] [TASK ...]   (default: 3 fashion3 fashion10k lookalike4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +17,18 @@ if ! [[ $repeats =~ ^[1-9][0-9]*$ ]]; then
 fi
 shift || true
 if [ $# -gt 0 ]; then tasks=("$@"); else tasks=(fashion3 fashion10k lookalike4); fi
+trap 'kill $(jobs -p) 2>/dev/null || true' INT TERM
+rows=()
+for task in "${tasks[@]}"; do rows+=("bench/out/eval-$task/results.jsonl"); done
 for n in $(seq 1 "$repeats"); do
   for task in "${tasks[@]}"; do
-    echo "=== $task, repetitions up to $n: $(date -u)"
+    out="bench/out/eval-$task"
+    mkdir -p "$out"
+    echo "=== $task, repetitions up to $n: $(date -u); log $out/run.log"
     python bench/search_quality.py --task "$task" --repeats "$n" --parallel 2 \
-      --out "bench/out/eval-$task"
+      --out "$out" >> "$out/run.log" 2>&1 &
   done
+  for job in $(jobs -p); do wait "$job"; done
 done
+echo "=== done: $(date -u)"
+python bench/evaluation_report.py "${rows[@]}"

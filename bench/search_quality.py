@@ -41,12 +41,12 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from queue import Queue
 
 sys.path.insert(0, os.path.dirname(__file__))
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from core_pool import lent_cores  # noqa: E402
 from search_quality_report import best_sampled, draw, summary, trial_outcomes  # noqa: E402
 from tasks import DEVELOPMENT, EVALUATION, data_flags  # noqa: E402
 from search.inputs import parse_duration  # noqa: E402
@@ -85,11 +85,9 @@ def main() -> None:
         args.contenders = [name for name in order if name in {c for c, _ in done}]
     jobs = [(rep, name) for rep in range(args.repeats) for name in args.contenders
             if (name, rep) not in done and not args.report_only]
-    slots: Queue = Queue()
-    for cores in core_sets(args.cores, args.parallel):
-        slots.put(cores)
-    with ThreadPoolExecutor(max_workers=slots.qsize()) as pool:
-        for result in pool.map(lambda job: run_job(job, args, out, slots), jobs):
+    choices = core_sets(args.cores, args.parallel)
+    with ThreadPoolExecutor(max_workers=len(choices)) as pool:
+        for result in pool.map(lambda job: run_job(job, args, out, choices), jobs):
             with open(out / "results.jsonl", "a") as handle:
                 handle.write(json.dumps(result) + "\n")
             print(f"{result['contender']} rep {result['rep']}: test {result['test_accuracy']}",
@@ -145,10 +143,12 @@ def load_results(out: Path) -> dict[tuple[str, int], dict]:
     return {(r["contender"], r["rep"]): r for r in rows}
 
 
-def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path, slots: Queue) -> dict:
-    rep, name = job
-    cores = slots.get()
-    try:
+def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path,
+            choices: list[list[int]]) -> dict:
+    """One contender's repetition on the first free core set (free of every benchmark
+    process on the machine: bench/core_pool.py), searched, refit and tested."""
+    with lent_cores(choices) as cores:
+        rep, name = job
         folder = out / f"{name}-r{rep}"
         if CONTENDERS[name] is None:
             return hand_made(args, folder, rep, cores)
@@ -171,8 +171,6 @@ def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path, slots: Qu
                 "test_accuracy": test, "curve": best_so_far(epochs), "cores": cores,
                 "best_sampled": best_sampled(out, {"contender": name, "rep": rep}),
                 "outcomes": trial_outcomes(out, {"contender": name, "rep": rep})}
-    finally:
-        slots.put(cores)
 
 
 def contender_flags(name: str, args: argparse.Namespace) -> list[str]:

@@ -277,3 +277,30 @@ def test_the_evaluation_report_judges_goals_on_the_repetitions_every_contender_h
     cold = lines.split("cold, nothing enqueued:")[1]
     assert "≥ Optuna random + 0.5 (on 3 of 3 tasks): **met**, on 3 of 3" in cold  # +1.0 each
     assert "≥ the hand-made model (on 2 of 3 tasks): **missed**, on 0 of 3" in cold  # −1.0 each
+
+
+def test_the_core_pool_lends_free_cores_only_across_processes(tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    from core_pool import busy_cores, lent_cores
+
+    take = ("import sys; sys.path.insert(0, 'bench'); from pathlib import Path; "
+            "from core_pool import lent_cores\n"
+            f"with lent_cores([[0], [1]], poll=0.05, folder=Path({str(tmp_path)!r})) as c: "
+            "print(c)")
+    with lent_cores([[0], [1]], folder=tmp_path) as first:
+        assert first == [0] and busy_cores([0, 1], tmp_path) == [0]
+        with lent_cores([[0], [1]], folder=tmp_path) as second:
+            assert second == [1] and busy_cores([0, 1], tmp_path) == [0, 1]
+            waiting = subprocess.Popen([sys.executable, "-c", take], cwd=REPO,
+                                       stdout=subprocess.PIPE, text=True)
+        # only core 1 is free now (core 0 is still ours): the waiting process gets it
+        assert waiting.communicate(timeout=60)[0].strip() == "[1]"
+        assert busy_cores([0, 1], tmp_path) == [0]
+    assert busy_cores([0, 1], tmp_path) == []
+
+
+def test_the_evaluation_script_refuses_a_repeat_count_that_is_no_whole_number():
+    done = subprocess.run(["bash", "bench/evaluation.sh", "three"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "REPEATS must be a positive whole number, not 'three'" in \
+        done.stderr and not (REPO / "bench" / "out" / "eval-three").exists()
