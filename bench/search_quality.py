@@ -34,9 +34,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import subprocess
+import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from core_pool import lent_cores  # noqa: E402
+from pinned_runs import best_so_far, refit, stop_searches, timed_run  # noqa: E402
 from search_quality_report import best_sampled, draw, summary, trial_outcomes  # noqa: E402
 from tasks import DEVELOPMENT, EVALUATION, data_flags  # noqa: E402
 from search.inputs import parse_duration  # noqa: E402
@@ -72,7 +72,6 @@ CONTENDERS = {
 # The evaluation protocol's contenders (README, "How search quality is measured").
 PROTOCOL = ["ours", "ours-cold-baseline", "ours-cold", "portfolio", "random", "kt-hyperband",
             "kt-bayesian", "hand"]
-EPOCH_LINE = re.compile(r"^(trial \d+) epoch (\d+)/\d+: val_accuracy ([0-9.na]+)")
 
 
 def main() -> None:
@@ -86,12 +85,17 @@ def main() -> None:
     jobs = [(rep, name) for rep in range(args.repeats) for name in args.contenders
             if (name, rep) not in done and not args.report_only]
     choices = core_sets(args.cores, args.parallel)
-    with ThreadPoolExecutor(max_workers=len(choices)) as pool:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop_searches)
+    pool = ThreadPoolExecutor(max_workers=len(choices))
+    try:
         for result in pool.map(lambda job: run_job(job, args, out, choices), jobs):
             with open(out / "results.jsonl", "a") as handle:
                 handle.write(json.dumps(result) + "\n")
             print(f"{result['contender']} rep {result['rep']}: test {result['test_accuracy']}",
                   flush=True)
+    finally:  # on a stop or an error: no job starts, and the running ones end first
+        pool.shutdown(wait=True, cancel_futures=True)
     results = [r for r in load_results(out).values() if r["contender"] in args.contenders]
     print(summary(args, results, out))
     if args.figure:
@@ -210,56 +214,6 @@ def hand_made(args: argparse.Namespace, folder: Path, rep: int, cores: list[int]
     return {"contender": "hand", "rep": rep, "task": args.task, "budget": args.budget,
             "search_seconds": 0.0, "refit_seconds": seconds, "trials": 1, "epochs": None,
             "best_val": None, "test_accuracy": test, "curve": [], "cores": cores}
-
-
-def environment(cores: list[int]) -> dict[str, str]:
-    threads = str(len(cores))
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": threads,
-            "PYTHONUNBUFFERED": "1",  # epoch lines are time-stamped as they arrive
-            "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
-            "PYTHONPATH": str(REPO)}
-
-
-def timed_run(command: list[str], cores: list[int], log: Path) -> tuple[list, Path]:
-    """Run `python -m search COMMAND` pinned to ``cores``; every epoch line with its time."""
-    started, epochs = time.time(), []
-    process = subprocess.Popen(
-        ["taskset", "-c", ",".join(map(str, cores)), sys.executable, "-m", "search", *command],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment(cores),
-        cwd=log.parent)
-    with open(log, "w", buffering=1) as handle:  # line by line: the log can be followed
-        for line in process.stdout:
-            handle.write(line)
-            match = EPOCH_LINE.match(line)
-            if match and match.group(3) != "nan":
-                epochs.append((time.time() - started, match.group(1), int(match.group(2)),
-                               float(match.group(3))))
-    if process.wait():
-        print(f"warning: `search {' '.join(command[:2])}` exited {process.returncode}; see {log}",
-              flush=True)
-    return epochs, log
-
-
-def refit(config: Path, cores: list[int], folder: Path) -> tuple[float | None, float]:
-    """`train CONFIG --refit`; the test accuracy it wrote, and how long it took."""
-    import yaml
-
-    folder.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    timed_run(["train", str(config), "--refit", "--output", str(folder / "model.keras")], cores,
-              folder / "refit.log")
-    tested = folder / "model.test.yaml"
-    accuracy = yaml.safe_load(tested.read_text())["accuracy"] if tested.exists() else None
-    return accuracy, round(time.time() - started, 1)
-
-
-def best_so_far(epochs: list) -> list[list[float]]:
-    curve, best = [], -1.0
-    for seconds, _, _, value in epochs:
-        if value > best:
-            best = value
-            curve.append([round(seconds, 1), value])
-    return curve
 
 
 if __name__ == "__main__":

@@ -253,50 +253,64 @@ def test_the_evaluation_report_judges_goals_on_the_repetitions_every_contender_h
         return {"task": task, "contender": contender, "rep": rep, "test_accuracy": test,
                 "best_sampled": sampled}
     rows = []
-    for task, ours in (("a", 0.90), ("b", 0.90), ("c", 0.80)):
-        rows += [row(task, "ours", 0, ours, sampled=task == "a"), row(task, "portfolio", 0, 0.85),
-                 row(task, "ours-cold", 0, 0.80, True), row(task, "random", 0, 0.79),
-                 row(task, "kt-hyperband", 0, 0.70), row(task, "hand", 0, 0.81)]
-    rows.append(row("a", "ours", 1, 0.50, sampled=False))  # no portfolio row for repetition 1
+    for task, ours in (("a", 0.8654), ("b", 0.8654), ("c", 0.80)):
+        rows += [row(task, "ours", 0, ours, sampled=task == "a"), row(task, "portfolio", 0, 0.8624),
+                 row(task, "ours-cold", 0, 0.8654, True), row(task, "random", 0, 0.8604),
+                 row(task, "kt-hyperband", 0, 0.70), row(task, "hand", 0, 0.8654)]
+    rows.append(row("a", "ours", 1, 0.50, sampled=None))  # no portfolio row for repetition 1
     path = tmp_path / "rows.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    tasks = load([str(path)])
+    tasks = load([str(path), str(tmp_path / "not-yet.jsonl")])  # a task not started: left out
     table = standing_table(tasks)
-    assert "| ours | 0.7000 (0.9000, 0.5000) | 0.9000 (0.9000) | 0.8000 (0.8000) | 1 of 4 |" in table
+    assert "| ours | 0.6827 (0.8654, 0.5000) | 0.8654 (0.8654) | 0.8000 (0.8000) | 1 of 4 |" in table
     assert "a (repetitions: 1)" in table  # the contenders with one repetition set the count
     lines = "\n".join(goal_lines(tasks))
-    # repetition 1 of task a has no portfolio row: a +5.00 on repetition 0 only
-    assert "0.3 points on at least 2 of 3 tasks: **not judged yet**, 2 of 3 tasks" in lines
-    assert "a +5.00 (ahead in 1 of 1)" in lines and "c -5.00 (ahead in 0 of 1)" in lines
-    for rep in (1, 2):  # three repetitions of every contender: judged
-        rows += [dict(r, rep=rep) for r in rows if r["rep"] == 0]
+    # a and b: exactly +0.30 (on repetition 0 only: a's repetition 1 has no portfolio row)
+    assert "portfolio alone + 0.3 points on 2 of 3 tasks: **not judged yet**, on 2 of 3" in lines
+    assert "a +0.30 (ahead in 1 of 1)" in lines and "c -6.24 (ahead in 0 of 1)" in lines
+    assert "a third of the repetitions: **not judged yet**, 1 of 4" in lines  # None: not sampled
+    rows = [r for r in rows if r["rep"] == 0]
+    rows += [dict(r, rep=rep) for rep in (1, 2) for r in rows if r["task"] != "c"]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    lines = "\n".join(goal_lines(load([str(path)])))  # 3 repetitions on 2 tasks only
+    assert "**met**" not in lines and "**missed**" not in lines
+    rows += [dict(r, rep=rep) for rep in (1, 2) for r in rows if r["task"] == "c" and not r["rep"]]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     lines = "\n".join(goal_lines(load([str(path)])))
-    assert "0.3 points on at least 2 of 3 tasks: **met**, 2 of 3 tasks" in lines
+    assert "portfolio alone + 0.3 points on 2 of 3 tasks: **met**, on 2 of 3" in lines
     assert "a third of the repetitions: **met**, 3 of 9" in lines  # exactly a third
     cold = lines.split("cold, nothing enqueued:")[1]
-    assert "≥ Optuna random + 0.5 (on 3 of 3 tasks): **met**, on 3 of 3" in cold  # +1.0 each
-    assert "≥ the hand-made model (on 2 of 3 tasks): **missed**, on 0 of 3" in cold  # −1.0 each
+    assert "≥ Optuna random + 0.5 on 3 of 3 tasks: **met**, on 3 of 3" in cold  # exactly +0.5
+    assert "≥ the hand-made model on 2 of 3 tasks: **met**, on 3 of 3" in cold  # level counts
 
 
-def test_the_core_pool_lends_free_cores_only_across_processes(tmp_path):
+def test_the_core_pool_lends_free_cores_only_across_processes(tmp_path, monkeypatch):
+    import threading
+
     sys.path.insert(0, str(REPO / "bench"))
+    import core_pool
     from core_pool import busy_cores, lent_cores
 
-    take = ("import sys; sys.path.insert(0, 'bench'); from pathlib import Path; "
-            "from core_pool import lent_cores\n"
-            f"with lent_cores([[0], [1]], poll=0.05, folder=Path({str(tmp_path)!r})) as c: "
-            "print(c)")
+    with pytest.raises(RuntimeError), lent_cores([[0]], folder=tmp_path):
+        raise RuntimeError("the job failed")
+    assert busy_cores([0, 1], tmp_path) == []  # released all the same
+    tried, got = threading.Event(), []
+    monkeypatch.setattr(core_pool.time, "sleep", lambda seconds: tried.set())
     with lent_cores([[0], [1]], folder=tmp_path) as first:
         assert first == [0] and busy_cores([0, 1], tmp_path) == [0]
         with lent_cores([[0], [1]], folder=tmp_path) as second:
             assert second == [1] and busy_cores([0, 1], tmp_path) == [0, 1]
-            waiting = subprocess.Popen([sys.executable, "-c", take], cwd=REPO,
-                                       stdout=subprocess.PIPE, text=True)
-        # only core 1 is free now (core 0 is still ours): the waiting process gets it
-        assert waiting.communicate(timeout=60)[0].strip() == "[1]"
-        assert busy_cores([0, 1], tmp_path) == [0]
-    assert busy_cores([0, 1], tmp_path) == []
+            waiting = threading.Thread(target=lambda: got.append(
+                lent_cores([[0], [1]], folder=tmp_path).__enter__()))
+            waiting.start()
+            assert tried.wait(timeout=60) and not got  # both busy: it waits
+            holder = subprocess.Popen(  # a process of the job holds its core's lock too
+                [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE,
+                pass_fds=second.fds)
+        assert busy_cores([0, 1], tmp_path) == [0, 1]  # core 1 held by the process still
+        holder.communicate(timeout=60)
+        waiting.join(timeout=60)
+        assert got == [[1]]  # core 1 once its last holder ended, never core 0
 
 
 def test_the_evaluation_script_refuses_a_repeat_count_that_is_no_whole_number():
