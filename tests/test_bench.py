@@ -100,6 +100,33 @@ def test_search_quality_runs(tmp_path, tiny_space_file):
 
 
 @pytest.mark.slow
+def test_a_stopped_search_quality_run_leaves_no_search_running(tmp_path, tiny_space_file):
+    import signal
+    import time
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from core_pool import busy_cores
+
+    locks = tmp_path / "locks"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "SEARCH_BENCH_CORE_LOCKS": str(locks)}
+    harness = subprocess.Popen(
+        [sys.executable, "bench/search_quality.py", "--task", "digits", "--budget", "10m",
+         "--repeats", "1", "--contenders", "ours", "--out", str(tmp_path / "q"),
+         "--space", str(tiny_space_file), "--extra=--no-baseline"], cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log, deadline = tmp_path / "q" / "ours-r0.log", time.monotonic() + 300
+    while " epoch 1/" not in (log.read_text() if log.exists() else ""):  # a search is training
+        assert harness.poll() is None and time.monotonic() < deadline, harness.stdout.read()
+        time.sleep(0.2)
+    harness.send_signal(signal.SIGTERM)
+    assert harness.wait(timeout=300) == 128 + signal.SIGTERM
+    searches = subprocess.run(["pgrep", "-f", str(tmp_path / "q")], capture_output=True)
+    assert searches.stdout == b""  # the search ended with it
+    assert not (tmp_path / "q" / "ours-r0" / "refit.log").exists()  # and nothing was refit
+    assert busy_cores(sorted(os.sched_getaffinity(0)), locks) == []
+    assert not (tmp_path / "q" / "results.jsonl").exists()  # no row for a stopped search
+
+@pytest.mark.slow
 def test_transfer_runs():
     out = bench("bench/transfer.py", "--data", "digits", "--limit", "200", "--epochs", "1",
                 "--seeds", "1", "--backbones", "mobilenet_v3_small")
