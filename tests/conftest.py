@@ -75,6 +75,21 @@ def storage_for_kind(kind: str, folder: Path) -> str:
     return {"sqlite": f"sqlite:///{folder / 'study.db'}", "journal": str(folder / "study.log")}[kind]
 
 
+def age_heartbeat(study, trial) -> None:
+    """Give ``trial`` a heartbeat far older than the grace period, as a worker killed long
+    ago leaves it (written in the storage's own table: Optuna reads its age there)."""
+    import datetime
+
+    import sqlalchemy
+
+    storage = getattr(study._storage, "_backend", study._storage)
+    storage.record_heartbeat(trial._trial_id)
+    with storage.engine.begin() as connection:
+        connection.execute(sqlalchemy.text(
+            "UPDATE trial_heartbeats SET heartbeat = :old WHERE trial_id = :id"),
+            {"old": datetime.datetime(2000, 1, 1), "id": trial._trial_id})
+
+
 @pytest.fixture(params=["sqlite", "journal", "postgresql"])
 def storage_url(request, tmp_path: Path) -> str:
     """Every storage kind the engine supports, one test run each."""

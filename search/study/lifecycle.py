@@ -26,7 +26,8 @@ from search.space.config import Config, write_yaml_atomic
 from search.data.dataset import DataSpec
 from search.errors import SearchError, shown
 from search.inputs import DEFAULT_PRUNER, DEFAULT_SAMPLER
-from search.study.optuna_internals import fail_trial, get_trial, set_trial_user_attr, trial_id
+from search.study.optuna_internals import (fail_trial, get_trial, set_trial_user_attr,
+                                           stale_trial_ids, storage_url_of, trial_id)
 from search.study.subset_rung import RUNG_KEY
 from search.space.space import Space
 from search.storage_url import ALLOWED, RDB_SCHEMES, StorageURL, redact
@@ -125,8 +126,27 @@ def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
     raise SearchError(f"storage '{url}' is not supported; {ALLOWED}.")
 
 
+STALE_REASON = "its worker stopped sending heartbeats (killed or cut off); re-queued as a retry"
+
+
+def retry_stale_trials(study: optuna.Study) -> None:
+    """Re-queue each trial whose worker's heartbeat stopped, through :func:`requeue_trial`:
+    unlike Optuna's ``fail_stale_trials`` (which ends the trial, then asks for its retry),
+    the retry is queued before the trial ends, so a worker killed in between leaves the
+    trial RUNNING with its retry (the next check only ends it), never ended without one.
+    Under the budget's lock, like every enqueue: two workers checking at once queue one
+    retry, and no claim is popped meanwhile. A trial with 3 retries behind it is not
+    retried again."""
+    if not stale_trial_ids(study):
+        return
+    with storage_lock(study.study_name, storage_url_of(study)):
+        for storage_id in stale_trial_ids(study):
+            requeue_trial(study, get_trial(study, storage_id), max_retry=3, reason=STALE_REASON)
+
+
 def _retry_stale(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Re-queue a trial whose worker's heartbeat stopped (Optuna has ended it) through
+    """Where Optuna's own heartbeat check runs (a ``study.optimize`` on the same storage; the
+    workers here use :func:`retry_stale_trials`), re-queue the trial it ended through
     :func:`requeue_trial`, like every other re-queue: the retry inherits the epoch history
     and reported scores (Optuna's own callback keeps no scores), not the ended attempt's
     ``fail_reason``, and none is queued when the worker queued its retry before dying

@@ -15,7 +15,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = ["TESTED_VERSIONS", "trial_id", "get_trial", "set_trial_user_attr", "fail_trial",
-           "set_trial_system_attr", "system_attrs", "pop_waiting_under"]
+           "set_trial_system_attr", "system_attrs", "pop_waiting_under", "stale_trial_ids",
+           "storage_url_of"]
 
 TESTED_VERSIONS = ("4.", "5.")
 
@@ -44,6 +45,24 @@ def set_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: str, val
     """Set a system attribute on ``trial`` (a pruner's rung record, as Optuna's own pruners
     keep theirs), which the public API leaves to Optuna."""
     study._storage.set_trial_system_attr(trial._trial_id, key, value)
+
+
+def stale_trial_ids(study: optuna.Study) -> list[int]:
+    """The storage ids of the study's RUNNING trials whose worker's heartbeat stopped (none
+    where the storage keeps no heartbeats), as Optuna's ``fail_stale_trials`` finds them."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        return []
+    return storage._get_stale_trial_ids(study._study_id)
+
+
+def storage_url_of(study: optuna.Study) -> str | None:
+    """The URL an RDB storage was opened with (None for another kind): Optuna wraps the
+    storage a study is given in a cache, which keeps the storage itself as ``_backend``."""
+    storage = study._storage
+    return getattr(getattr(storage, "_backend", storage), "url", None)
 
 
 def system_attrs(trial: optuna.Trial) -> dict[str, Any]:

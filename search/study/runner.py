@@ -172,8 +172,9 @@ def run_study(settings: StudySettings, options: RunOptions, console: Console) ->
         if db:  # we hold the only worker lock, so RUNNING trials were orphaned by a kill
             recovered = recover_interrupted(study)
             if recovered:
-                console.print(f"re-queued {recovered} trial(s) interrupted by a killed worker; they "
-                              "resume from their last finished epoch")
+                console.print(f"re-queued {recovered} trial(s) interrupted by a killed worker; each "
+                              "resumes from its last finished epoch (one whose checkpoint does "
+                              "not load starts over)")
         return _run_trials(study, settings, options, console)
 
 

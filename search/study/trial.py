@@ -26,7 +26,7 @@ from search.space.config import Config
 from search.data.dataset import DataSpec, load_dataset
 from search.model.network import ImpossibleNetwork, plan_feature_maps
 from search.study.checkpoint import resumed_history
-from search.study.lifecycle import DISCARDED_CHECKPOINT, requeue_trial
+from search.study.lifecycle import DISCARDED_CHECKPOINT, requeue_trial, retry_stale_trials
 from search.study.optuna_internals import get_trial, system_attrs, trial_id
 from search.study.progress import ProgressDisplay
 from search.space.space import Space
@@ -226,12 +226,12 @@ def _start_over(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:
-    """Fail the trials whose worker's heartbeat stopped, then start one: ``study.optimize``'s
+    """Re-queue the trials whose worker's heartbeat stopped, then start one: ``study.optimize``'s
     first steps for each trial."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        optuna.storages.fail_stale_trials(study)
+        retry_stale_trials(study)
         return study.ask()
 
 

@@ -4,6 +4,7 @@ ended and re-queued as a retry (no training)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import optuna
@@ -11,6 +12,7 @@ import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
+from conftest import age_heartbeat, storage_for_kind
 from search.data.dataset import DataSpec
 from search.errors import SearchError
 from search.space.config import Config
@@ -18,7 +20,8 @@ from search.knobs import Bool, Int
 from search.space.space import Space, load_space
 from search.study.lifecycle import (BestYamlWriter, StudySettings, best_yaml_content,
                                     default_storage, make_storage, open_study,
-                                    recover_interrupted, requeue_trial, study_dir)
+                                    recover_interrupted, requeue_trial, retry_stale_trials,
+                                    study_dir)
 from search.study.algorithms import make_pruner, make_sampler
 from search.yaml_files import read_yaml
 
@@ -168,6 +171,48 @@ def test_a_stale_trial_is_retried_once_without_its_reason_and_not_if_its_worker_
     fail_trial(study, study.trials[worn.number])
     stale(study, study.trials[worn.number])  # three retries behind it: not again
     assert len(study.trials) == 4
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_stale_trial_gets_its_retry_under_the_budgets_lock_before_it_ends(tmp_path, kind,
+                                                                            monkeypatch):
+    from search.study import lifecycle
+
+    study = optuna.create_study(study_name=f"h{uuid.uuid4().hex[:8]}", direction="maximize",
+                                storage=make_storage(storage_for_kind(kind, tmp_path)))
+    stale, live = (study.ask({"conv.depth": IntDistribution(1, 3)}) for _ in range(2))
+    stale.report(0.4, step=1)
+    age_heartbeat(study, stale)
+    study._storage.record_heartbeat(live._trial_id)
+    events, real_lock, real_requeue = [], lifecycle.storage_lock, lifecycle.requeue_trial
+
+    @contextlib.contextmanager
+    def lock(name, url):
+        with real_lock(name, url):
+            events.append(f"lock {name}")
+            try:
+                yield
+            finally:
+                events.append("unlock")
+    monkeypatch.setattr(lifecycle, "storage_lock", lock)
+    monkeypatch.setattr(lifecycle, "requeue_trial",
+                        lambda *a, **kw: events.append("requeue") or real_requeue(*a, **kw))
+    with monkeypatch.context() as patch:  # the worker checking is killed before the end
+        patch.setattr(lifecycle, "fail_trial", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            retry_stale_trials(study)
+    assert [t.state for t in study.trials] == [TrialState.RUNNING] * 2 + [TrialState.WAITING]
+    retry_stale_trials(study)  # the next check only ends it: still one retry
+    ended, running, retry = study.trials
+    assert (ended.state, running.state, retry.state) == (
+        TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
+    assert ended.user_attrs["fail_reason"] == lifecycle.STALE_REASON
+    assert "fail_reason" not in retry.user_attrs and retry.intermediate_values == {1: 0.4}
+    assert retry.system_attrs["retry_history"] == [0]
+    assert events == [f"lock {study.study_name}", "requeue", "unlock"] * 2
+    retry_stale_trials(study)  # nothing stale left: no lock taken
+    assert len(events) == 6
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")

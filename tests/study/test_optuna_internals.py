@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import storage_for_kind
+from conftest import age_heartbeat, storage_for_kind
 from search.study import optuna_internals as internals
 from search.study.lifecycle import make_storage
 
@@ -57,3 +57,16 @@ def test_the_pop_of_a_waiting_trial_holds_the_given_lock(tmp_path, kind):
     study.enqueue_trial({"x": 0.25})
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
     assert held == ["in", "out"] and study.trials[0].params == {"x": 0.25}
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "journal", "postgresql"])
+def test_stale_trials_and_the_storage_url_are_found_where_the_storage_has_them(tmp_path, kind):
+    study = optuna.create_study(study_name=f"s{uuid.uuid4().hex[:8]}", storage=_storage(kind, tmp_path))
+    stale, live = study.ask(), study.ask()
+    if kind in ("memory", "journal"):  # no heartbeats, no URL to lock on
+        assert internals.stale_trial_ids(study) == [] and internals.storage_url_of(study) is None
+        return
+    assert internals.storage_url_of(study) == storage_for_kind(kind, tmp_path)
+    age_heartbeat(study, stale)
+    study._storage.record_heartbeat(live._trial_id)
+    assert internals.stale_trial_ids(study) == [stale._trial_id]
