@@ -13,7 +13,7 @@ from rich.table import Table
 
 from search.errors import SearchError, shown
 from search.inputs import check_values, parse_duration
-from search.study.lifecycle import is_restart_attempt
+from search.study.retries import is_restart_attempt
 from search.study.progress import format_params
 
 __all__ = ["status_panel", "eta_seconds"]

@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 from search.errors import SearchError, shown
 from search.inputs import check_values
 from search.study.optuna_internals import pop_waiting_under, set_trial_user_attr
+from search.study.retries import retry_stale_trials
 from search.study.storage_retry import with_storage_retry
 from search.storage_url import StorageURL
 
@@ -142,8 +143,11 @@ class TrialBudget:
                 and t.user_attrs.get("claimed_for") != t.number]
 
     def claim(self) -> bool:
-        """True when the caller may run one more trial: exactly one WAITING trial is its own."""
-        with self._lock():
+        """True when the caller may run one more trial: exactly one WAITING trial is its own.
+        Trials whose worker's heartbeat stopped are re-queued first, so their retries are
+        claimed before the budget is judged full (a stale trial counts in it)."""
+        retry_stale_trials(self.study, self.lock)
+        with self.lock():
             retries = self._unclaimed_retries()
             if retries:
                 set_trial_user_attr(self.study, retries[0], "claimed_for", retries[0].number)
@@ -161,7 +165,7 @@ class TrialBudget:
         more, which would end the study one trial short with a trial left WAITING."""
         if not self.owed:
             return
-        with self._lock():
+        with self.lock():
             self.study.set_user_attr(RELEASED, self._released() + 1)
         self.owed = False
 
@@ -204,14 +208,15 @@ class TrialBudget:
                 return
         self.study.enqueue_trial({}, skip_if_exists=False)
 
-    def _lock(self) -> contextlib.AbstractContextManager:
+    def lock(self) -> contextlib.AbstractContextManager:
+        """The study's lock, held by every claim, pop and enqueue of its workers."""
         return storage_lock(self.study.study_name, self.url)
 
     def _pop_lock(self) -> contextlib.AbstractContextManager:
         """The lock for a pop, taken with retries like any storage write: a database restart
         between claim and pop ends the run cleanly (exit 75), not with a traceback."""
         held = contextlib.ExitStack()
-        with_storage_retry(lambda: held.enter_context(self._lock()), what="taking the budget's lock")
+        with_storage_retry(lambda: held.enter_context(self.lock()), what="taking the budget's lock")
         return held
 
 

@@ -9,7 +9,6 @@ user attributes and compared before any new trial starts.
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -26,18 +25,14 @@ from search.space.config import Config, write_yaml_atomic
 from search.data.dataset import DataSpec
 from search.errors import SearchError, shown
 from search.inputs import DEFAULT_PRUNER, DEFAULT_SAMPLER
-from search.study.optuna_internals import (fail_trial, get_trial, set_trial_user_attr,
-                                           stale_trial_ids, storage_url_of, trial_id)
-from search.study.subset_rung import RUNG_KEY
+from search.study.retries import retry_stale
 from search.space.space import Space
 from search.storage_url import ALLOWED, RDB_SCHEMES, StorageURL, redact
 
-__all__ = ["StudySettings", "open_study", "best_yaml_content",
-           "study_dir", "default_storage", "redact", "recover_interrupted", "requeue_trial",
-           "is_restart_attempt", "DISCARDED_CHECKPOINT"]
+__all__ = ["StudySettings", "open_study", "best_yaml_content", "study_dir", "default_storage",
+           "redact", "make_storage", "BestYamlWriter", "quiet_optuna"]
 
 METRIC, DIRECTION = "val_accuracy", "maximize"
-DISCARDED_CHECKPOINT = "discarded_checkpoint"  # an attempt's checkpoint did not load: why
 
 
 def study_dir(name: str, root: str | Path = "studies") -> Path:
@@ -100,7 +95,7 @@ SCHEMA_LOCK = "search/tables"  # the lock's name: one per database, whatever the
 
 
 def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
-    """RDB storage with heartbeats (stale RUNNING trials are failed and retried).
+    """RDB storage with heartbeats (stale RUNNING trials are retried, then ended).
 
     A URL no storage here opens (``file:///x.log``) is refused before anything is created;
     a driver's error is shown with the URL's password hidden, even where it quotes it alone.
@@ -115,7 +110,7 @@ def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
             with storage_lock(SCHEMA_LOCK, url):  # to create its tables ("already exists")
                 return optuna.storages.RDBStorage(
                     url.secret(), engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120,
-                    heartbeat_stale_trial_callback=_retry_stale)
+                    heartbeat_stale_trial_callback=retry_stale)
         except Exception as exc:
             raise SearchError(f"storage {url}: cannot open ({url.redact(_first_line(exc))}).",
                               hint="Check the URL, that the server is up, and the credentials.") from None
@@ -124,35 +119,6 @@ def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
             str(url.journal_file), lock_obj=JournalFileFlock(url.journal_file)))
     raise SearchError(f"storage '{url}' is not supported; {ALLOWED}.")
-
-
-STALE_REASON = "its worker stopped sending heartbeats (killed or cut off); re-queued as a retry"
-
-
-def retry_stale_trials(study: optuna.Study) -> None:
-    """Re-queue each trial whose worker's heartbeat stopped, through :func:`requeue_trial`:
-    unlike Optuna's ``fail_stale_trials`` (which ends the trial, then asks for its retry),
-    the retry is queued before the trial ends, so a worker killed in between leaves the
-    trial RUNNING with its retry (the next check only ends it), never ended without one.
-    Under the budget's lock, like every enqueue: two workers checking at once queue one
-    retry, and no claim is popped meanwhile. A trial with 3 retries behind it is not
-    retried again."""
-    if not stale_trial_ids(study):
-        return
-    with storage_lock(study.study_name, storage_url_of(study)):
-        for storage_id in stale_trial_ids(study):
-            requeue_trial(study, get_trial(study, storage_id), max_retry=3, reason=STALE_REASON)
-
-
-def _retry_stale(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Where Optuna's own heartbeat check runs (a ``study.optimize`` on the same storage; the
-    workers here use :func:`retry_stale_trials`), re-queue the trial it ended through
-    :func:`requeue_trial`, like every other re-queue: the retry inherits the epoch history
-    and reported scores (Optuna's own callback keeps no scores), not the ended attempt's
-    ``fail_reason``, and none is queued when the worker queued its retry before dying
-    (the grace period, 120 s, outlasts a worker's storage retries, so the two do not race).
-    A trial with 3 retries behind it (of any cause) is not retried again."""
-    requeue_trial(study, trial, max_retry=3)
 
 
 def _first_line(exc: Exception) -> str:
@@ -231,56 +197,6 @@ class BestYamlWriter:
         if trial.state != TrialState.COMPLETE or study.best_trial.number != trial.number:
             return
         write_yaml_atomic(self.path, best_yaml_content(study, trial))
-
-
-def recover_interrupted(study: optuna.Study) -> int:
-    """Fail every RUNNING trial and re-queue it (same params, history, checkpoint key).
-
-    Only safe when no other worker can be running: the SQLite worker lock is held.
-    """
-    orphans = study.get_trials(deepcopy=True, states=(TrialState.RUNNING,))
-    for trial in orphans:
-        requeue_trial(study, trial, reason="its worker was killed mid-trial; re-queued as a retry",
-                      max_retry=3)  # a config that kills its worker every time stops somewhere
-    return len(orphans)
-
-
-def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None = None,
-                  max_retry: int | None = None, inherit_training: bool = True) -> None:
-    """Enqueue the retry of a RUNNING trial, then end the trial as FAIL (with ``reason``), by
-    Optuna's retry callback: the retry inherits params, user attributes (the epoch history)
-    and reported values, and keeps the original number for its seed and checkpoint. Without ``inherit_training`` it inherits no epoch history, no reported values
-    and no pruner verdicts (rung records): a retry that trains from epoch 1 is judged on its
-    own scores. The retry comes first, so a kill in between leaves the trial RUNNING with its
-    retry queued (the next start only ends it), never ended without one. A trial already
-    re-queued is not queued again (a storage write retried after its commit), nor one that
-    finished with a result (its tell went through before the storage went away)."""
-    if get_trial(study, trial_id(trial)).state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return
-    if reason:
-        set_trial_user_attr(study, trial, "fail_reason", reason)
-    if not any((t.system_attrs.get("retry_history") or [None])[-1] == trial.number
-               for t in study.get_trials(deepcopy=False)):
-        snapshot = copy.deepcopy(get_trial(study, trial_id(trial)))
-        snapshot.user_attrs.pop("fail_reason", None)  # the reason belongs to the ended attempt
-        if not inherit_training:
-            for key in ("history", "resumed_from_epoch", DISCARDED_CHECKPOINT):
-                snapshot.user_attrs.pop(key, None)
-            for key in [k for k in snapshot.system_attrs
-                        if k.startswith("completed_rung_") or k == RUNG_KEY]:
-                del snapshot.system_attrs[key]
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(
-            max_retry=max_retry, inherit_intermediate_values=inherit_training)
-        retry(study, snapshot)
-    if get_trial(study, trial_id(trial)).state == TrialState.RUNNING:
-        fail_trial(study, trial)
-
-
-def is_restart_attempt(trial: FrozenTrial) -> bool:
-    """True for an attempt that ended only because its checkpoint did not load: its retry,
-    queued in the same slot, trains the configuration again, so the attempt says nothing
-    about the space and does not use up one of the study's trials."""
-    return trial.state == TrialState.FAIL and bool(trial.user_attrs.get(DISCARDED_CHECKPOINT))
 
 
 def quiet_optuna() -> None:

@@ -15,8 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = ["TESTED_VERSIONS", "trial_id", "get_trial", "set_trial_user_attr", "fail_trial",
-           "set_trial_system_attr", "system_attrs", "pop_waiting_under", "stale_trial_ids",
-           "storage_url_of"]
+           "set_trial_system_attr", "system_attrs", "pop_waiting_under", "stale_trial_ids"]
 
 TESTED_VERSIONS = ("4.", "5.")
 
@@ -56,13 +55,6 @@ def stale_trial_ids(study: optuna.Study) -> list[int]:
     if not is_heartbeat_enabled(storage):
         return []
     return storage._get_stale_trial_ids(study._study_id)
-
-
-def storage_url_of(study: optuna.Study) -> str | None:
-    """The URL an RDB storage was opened with (None for another kind): Optuna wraps the
-    storage a study is given in a cache, which keeps the storage itself as ``_backend``."""
-    storage = study._storage
-    return getattr(getattr(storage, "_backend", storage), "url", None)
 
 
 def system_attrs(trial: optuna.Trial) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
-from search.study.lifecycle import is_restart_attempt
+from search.study.retries import is_restart_attempt
 
 
 __all__ = ["LiveProgress", "ProgressDisplay", "trials_table", "format_params"]

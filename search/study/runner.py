@@ -25,8 +25,8 @@ from search.study.budget import (SingleWorkerLock, StudyBudget, TrialBudget, set
 from search.study.algorithms import SUBSET_FRACTION, make_pruner, make_sampler, pruner_rungs
 from search.study.chance import ChanceStop, chance_level
 from search.study.deadline import DeadlineStop, TooCostly, TrialCostGuard
-from search.study.lifecycle import (BestYamlWriter, is_restart_attempt, StudySettings, open_study,
-                    recover_interrupted, requeue_trial)
+from search.study.lifecycle import BestYamlWriter, StudySettings, open_study
+from search.study.retries import is_restart_attempt, recover_interrupted, requeue_trial
 from search.study.stop_signal import StopSignal, stop_check, stopping_on_signals
 from search.study.storage_retry import StorageUnavailable
 from search.study.subset_probe import SubsetProbe
@@ -117,8 +117,9 @@ def _require_tensorboard() -> None:
         raise SearchError("--tensorboard needs the tensorboard package: pip install tensorboard.")
 
 
-def _requeue(study: optuna.Study, trial_id: int | None) -> None:
-    """Re-queue the trial an interrupt ended (same params, seed, history and checkpoint key).
+def _requeue(budget: TrialBudget, trial_id: int | None) -> None:
+    """Re-queue the trial an interrupt ended (same params, seed, history and checkpoint key),
+    under the budget's lock like every enqueue.
 
     Best effort and quiet: if the storage cannot be written now, the trial is left RUNNING
     and recovered at the next start (SQLite) or when its heartbeat goes stale (PostgreSQL).
@@ -126,7 +127,8 @@ def _requeue(study: optuna.Study, trial_id: int | None) -> None:
     if trial_id is None:
         return
     with StopSignal.deferred(raise_after=False), contextlib.suppress(Exception):  # a second
-        requeue_trial(study, get_trial(study, trial_id))  # SIGTERM must not cut it in half
+        with budget.lock():  # SIGTERM must not cut it in half
+            requeue_trial(budget.study, get_trial(budget.study, trial_id))
 
 
 def plan_warm_start(settings: StudySettings, options: RunOptions, console: Console) -> list:
@@ -228,10 +230,10 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
                              guard]
                 while (not guard.tripped and (limits.seconds_left() or 1) > 0
                        and not StopSignal.requested and budget.claim()):
-                    run_trial(study, objective, callbacks)
+                    run_trial(study, objective, callbacks, lock=budget.lock)
                 StopSignal.check()
         except (KeyboardInterrupt, StorageUnavailable):
-            _requeue(study, objective.interrupted)
+            _requeue(budget, objective.interrupted)
             with StopSignal.deferred(raise_after=False), contextlib.suppress(Exception):
                 budget.release_unpopped()  # stopped between a claim and its pop
             raise

@@ -26,7 +26,7 @@ from search.space.config import Config
 from search.data.dataset import DataSpec, load_dataset
 from search.model.network import ImpossibleNetwork, plan_feature_maps
 from search.study.checkpoint import resumed_history
-from search.study.lifecycle import DISCARDED_CHECKPOINT, requeue_trial, retry_stale_trials
+from search.study.retries import DISCARDED_CHECKPOINT, Lock, requeue_trial
 from search.study.optuna_internals import get_trial, system_attrs, trial_id
 from search.study.progress import ProgressDisplay
 from search.space.space import Space
@@ -185,13 +185,15 @@ class Objective:
 
 
 def run_trial(study: optuna.Study, objective: Objective,
-              callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = ()) -> FrozenTrial:
+              callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (), *,
+              lock: Lock = contextlib.nullcontext) -> FrozenTrial:
     """One trial, asked and told here rather than in ``study.optimize``, so that the write of its
     result is retried like every other storage write. When the storage stays away,
     :class:`StorageUnavailable` ends the run with the trial RUNNING and its checkpoint kept,
     for the runner to re-queue. A pruned or :class:`TrialFailed` trial is recorded and the
     study goes on (one whose checkpoint did not load is re-queued to train from epoch 1);
-    any other error is recorded as a failure and raised."""
+    any other error is recorded as a failure and raised. ``lock``: the budget's, held
+    around that re-queue."""
     trial = with_storage_retry(_ask, study, what="starting a trial")
     checkpoint = objective.checkpoint_dir(trial)
     try:
@@ -199,7 +201,7 @@ def run_trial(study: optuna.Study, objective: Objective,
             value, state, error = _train(objective, trial)
         restart = isinstance(error, CheckpointUnreadable)  # (its files are gone already)
         try:
-            frozen = (_start_over(study, trial) if restart else with_storage_retry(
+            frozen = (_start_over(study, trial, lock) if restart else with_storage_retry(
                 study.tell, trial, value, state=state, skip_if_finished=True,
                 what="recording the trial's result"))
         except StorageUnavailable as exc:
@@ -215,23 +217,22 @@ def run_trial(study: optuna.Study, objective: Objective,
         gc.collect()
 
 
-def _start_over(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:
+def _start_over(study: optuna.Study, trial: optuna.Trial, lock: Lock) -> FrozenTrial:
     """Queue the retry that trains from epoch 1, then end the attempt (by
-    :func:`requeue_trial`, a stop arriving meanwhile kept for after)."""
+    :func:`requeue_trial` under ``lock``, a stop arriving meanwhile kept for after)."""
+    def requeue() -> None:
+        with lock():
+            requeue_trial(study, get_trial(study, trial_id(trial)), inherit_training=False)
     with StopSignal.deferred(raise_after=False):
-        with_storage_retry(lambda: requeue_trial(study, get_trial(study, trial_id(trial)),
-                                                 inherit_training=False),
-                           what="re-queueing the trial to train from epoch 1")
+        with_storage_retry(requeue, what="re-queueing the trial to train from epoch 1")
         return with_storage_retry(get_trial, study, trial_id(trial), what="reading the trial back")
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:
-    """Re-queue the trials whose worker's heartbeat stopped, then start one: ``study.optimize``'s
-    first steps for each trial."""
+    """Start a trial (the stale ones were re-queued by the budget's claim, as
+    ``study.optimize`` fails them before each trial)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        retry_stale_trials(study)
         return study.ask()
 
 

@@ -12,7 +12,8 @@ from conftest import write
 from search.data.dataset import DataSpec
 from search.knobs import Choice, Float, Int
 from search.space.space import Space, load_space
-from search.study.lifecycle import DISCARDED_CHECKPOINT, StudySettings, default_storage
+from search.study.lifecycle import StudySettings, default_storage
+from search.study.retries import DISCARDED_CHECKPOINT
 from search.study.runner import (FailureGuard, RunOptions, checkpoint_root, max_epochs, plan_warm_start,
                                  run_study)
 from search.yaml_files import read_yaml

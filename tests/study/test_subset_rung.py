@@ -20,7 +20,8 @@ from search.inputs import PRUNERS
 from search.knobs import Choice
 from search.space.space import Space
 from search.study.algorithms import make_pruner, pruner_rungs
-from search.study.lifecycle import StudySettings, default_storage, requeue_trial
+from search.study.lifecycle import StudySettings, default_storage
+from search.study.retries import requeue_trial
 from search.study.optuna_internals import get_trial, trial_id
 from search.study.runner import RunOptions, run_study
 from search.study.subset_probe import SubsetProbe, subset_steps, window_accuracy

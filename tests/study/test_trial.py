@@ -4,6 +4,7 @@ complete, pruned as impossible or too large, and a retry keeping its original's 
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import optuna
@@ -12,8 +13,8 @@ from optuna.trial import TrialState
 
 from search.data.dataset import DataSpec
 from search.space.space import Space
-from search.study.lifecycle import (DISCARDED_CHECKPOINT, is_restart_attempt, make_storage,
-                                    requeue_trial)
+from search.study.lifecycle import make_storage
+from search.study.retries import DISCARDED_CHECKPOINT, is_restart_attempt, requeue_trial
 from search.study.checkpoint import checkpoint_epoch
 from search.study.storage_retry import StorageUnavailable
 from search.study.trial import Objective, run_trial, trial_seed
@@ -144,7 +145,15 @@ def test_a_retry_whose_checkpoint_does_not_load_trains_from_epoch_1_again(tmp_pa
     first.report(0.123, step=1)  # the old layout's score, which must not judge the new model
     requeue_trial(study, study.trials[0], reason="worker killed")
 
-    attempt = run_trial(study, trial_objective)  # the retry: its checkpoint does not load
+    held = []
+
+    @contextlib.contextmanager
+    def budget_lock():  # the retry is queued and the attempt ended while the lock is held
+        held.append(len(study.trials))
+        yield
+        held.append(study.trials[1].state)
+    attempt = run_trial(study, trial_objective, lock=budget_lock)  # its checkpoint does not load
+    assert held == [2, TrialState.FAIL] and len(study.trials) == 3
     assert attempt.state == TrialState.FAIL and attempt.intermediate_values == {1: 0.123}
     assert "checkpoint did not load" in attempt.user_attrs["restart_reason"]
     assert attempt.user_attrs[DISCARDED_CHECKPOINT] == attempt.user_attrs["restart_reason"]
@@ -167,7 +176,7 @@ def test_a_retry_whose_checkpoint_does_not_load_trains_from_epoch_1_again(tmp_pa
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_a_restart_removes_the_files_before_its_retry_is_queued_and_survives_the_storage_going(
         tmp_path, monkeypatch):
-    from search.study import lifecycle
+    from search.study import retries
     from search.study.optuna_internals import get_trial
 
     study, trial_objective = new_study(tmp_path), objective(tmp_path, ONE_EPOCH)
@@ -183,7 +192,7 @@ def test_a_restart_removes_the_files_before_its_retry_is_queued_and_survives_the
         seen.append((folder.exists(), len(study.trials)))
         raise StorageUnavailable("ending the trial failed")
     with monkeypatch.context() as patch:
-        patch.setattr(lifecycle, "fail_trial", storage_goes)
+        patch.setattr(retries, "fail_trial", storage_goes)
         with pytest.raises(StorageUnavailable):
             run_trial(study, trial_objective)
     assert seen == [(False, 3)]  # the files were gone before the retry was queued
