@@ -146,7 +146,7 @@ class TrialBudget:
         """True when the caller may run one more trial: exactly one WAITING trial is its own.
         Trials whose worker's heartbeat stopped are re-queued first, so their retries are
         claimed before the budget is judged full (a stale trial counts in it)."""
-        retry_stale_trials(self.study, self.lock)
+        retry_stale_trials(self.study, self.lock, self.url)
         with self.lock():
             retries = self._unclaimed_retries()
             if retries:

@@ -25,6 +25,7 @@ from search.space.config import Config, write_yaml_atomic
 from search.data.dataset import DataSpec
 from search.errors import SearchError, shown
 from search.inputs import DEFAULT_PRUNER, DEFAULT_SAMPLER
+from search.study.liveness import HEARTBEAT_SECONDS, STALE_SECONDS
 from search.study.retries import retry_stale
 from search.space.space import Space
 from search.storage_url import ALLOWED, RDB_SCHEMES, StorageURL, redact
@@ -109,7 +110,7 @@ def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
         try:  # under the storage's lock: processes opening a new database at once would race
             with storage_lock(SCHEMA_LOCK, url):  # to create its tables ("already exists")
                 return optuna.storages.RDBStorage(
-                    url.secret(), engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120,
+                    url.secret(), engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=STALE_SECONDS,
                     heartbeat_stale_trial_callback=retry_stale)
         except Exception as exc:
             raise SearchError(f"storage {url}: cannot open ({url.redact(_first_line(exc))}).",

@@ -17,8 +17,8 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from search.study.optuna_internals import (fail_trial, get_trial, set_trial_user_attr,
-                                           stale_trial_ids, trial_id)
+from search.study.liveness import ALIVE, stale_trials
+from search.study.optuna_internals import fail_trial, get_trial, set_trial_user_attr, trial_id
 from search.study.subset_rung import RUNG_KEY
 
 __all__ = ["DISCARDED_CHECKPOINT", "MAX_RETRIES", "KILLED", "STALE", "requeue_trial",
@@ -67,7 +67,8 @@ def _requeued(study: optuna.Study, trial: FrozenTrial) -> bool:
 
 def _enqueue_retry(study: optuna.Study, trial: FrozenTrial, inherit_training: bool) -> None:
     snapshot = copy.deepcopy(trial)
-    snapshot.user_attrs.pop("fail_reason", None)  # the reason belongs to the ended attempt
+    for key in ("fail_reason", ALIVE):  # the ended attempt's, not the retry's
+        snapshot.user_attrs.pop(key, None)
     if not inherit_training:
         for key in ("history", "resumed_from_epoch", DISCARDED_CHECKPOINT):
             snapshot.user_attrs.pop(key, None)
@@ -89,22 +90,20 @@ def recover_interrupted(study: optuna.Study) -> int:
     return len(orphans)
 
 
-def retry_stale_trials(study: optuna.Study, lock: Lock) -> int:
-    """Re-queue each trial whose worker's heartbeat stopped, then end it, holding ``lock``
-    (the budget's: two workers checking at once queue one retry, and no claim is popped
-    meanwhile). Unlike Optuna's ``fail_stale_trials``, which ends the trial first and asks
-    for its retry after, a worker killed in between leaves the trial RUNNING with its retry.
-    A trial that ended meanwhile is skipped. Returns how many were found."""
-    if not stale_trial_ids(study):
+def retry_stale_trials(study: optuna.Study, lock: Lock, url: str | None = None) -> int:
+    """Re-queue each trial whose worker's heartbeat stopped (:func:`stale_trials`; ``url``
+    for a journal file's), then end it, holding ``lock`` (the budget's: two workers checking
+    at once queue one retry, and no claim is popped meanwhile). Unlike Optuna's
+    ``fail_stale_trials``, which ends the trial first and asks for its retry after, a worker
+    killed in between leaves the trial RUNNING with its retry. Staleness is judged again
+    under the lock: a trial that ended or beat meanwhile is left. Returns how many."""
+    if not stale_trials(study, url):
         return 0
-    found = 0
     with lock():
-        for storage_id in stale_trial_ids(study):
-            trial = get_trial(study, storage_id)
-            if trial.state == TrialState.RUNNING:
-                found += 1
-                requeue_trial(study, trial, reason=STALE, max_retry=MAX_RETRIES)
-    return found
+        stale = stale_trials(study, url)
+        for trial in stale:
+            requeue_trial(study, trial, reason=STALE, max_retry=MAX_RETRIES)
+    return len(stale)
 
 
 def retry_stale(study: optuna.Study, trial: FrozenTrial) -> None:

@@ -230,7 +230,7 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
                              guard]
                 while (not guard.tripped and (limits.seconds_left() or 1) > 0
                        and not StopSignal.requested and budget.claim()):
-                    run_trial(study, objective, callbacks, lock=budget.lock)
+                    run_trial(study, objective, callbacks, lock=budget.lock, url=budget.url)
                 StopSignal.check()
         except (KeyboardInterrupt, StorageUnavailable):
             _requeue(budget, objective.interrupted)

@@ -9,17 +9,15 @@ checkpoint and is re-queued) instead of recording the trial as a failed model.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
 import sqlalchemy.exc
 
 from search.storage_url import redact
 from search.errors import InfrastructureError
 
-__all__ = ["StorageUnavailable", "with_storage_retry", "heartbeat", "BACKOFF_SECONDS"]
+__all__ = ["StorageUnavailable", "with_storage_retry", "BACKOFF_SECONDS", "TRANSIENT"]
 
 T = TypeVar("T")
 BACKOFF_SECONDS = (0.5, 1, 2, 4, 8, 16, 30)  # about a minute: a database restart fits in it
@@ -43,33 +41,6 @@ def with_storage_retry(write: Callable[..., T], *args: Any, what: str = "storage
                                          f"{sum(delays):.0f} s: {redact(_first_line(exc))}") from None
             time.sleep(delay)
     raise AssertionError("unreachable")
-
-
-@contextlib.contextmanager
-def heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
-    """Record the trial's heartbeat every interval while the block runs, as ``study.optimize``
-    does (a storage without a heartbeat interval: nothing). A beat the storage refuses is
-    skipped: an outage is reported by the retried writes, not by a thread's traceback."""
-    interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
-    if not interval:
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        while True:
-            with contextlib.suppress(*TRANSIENT):
-                storage.record_heartbeat(trial_id)
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _first_line(exc: Exception) -> str:

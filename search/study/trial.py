@@ -32,7 +32,8 @@ from search.study.progress import ProgressDisplay
 from search.space.space import Space
 from search.study.deadline import TooCostly
 from search.study.stop_signal import StopSignal, backup_and_restore
-from search.study.storage_retry import StorageUnavailable, heartbeat, with_storage_retry
+from search.study.liveness import heartbeat
+from search.study.storage_retry import StorageUnavailable, with_storage_retry
 from search.model.training import EpochRecorder, TrainingDiverged, release_memory, train
 from search.errors import TrialFailure
 
@@ -186,18 +187,18 @@ class Objective:
 
 def run_trial(study: optuna.Study, objective: Objective,
               callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (), *,
-              lock: Lock = contextlib.nullcontext) -> FrozenTrial:
+              lock: Lock = contextlib.nullcontext, url: str | None = None) -> FrozenTrial:
     """One trial, asked and told here rather than in ``study.optimize``, so that the write of its
     result is retried like every other storage write. When the storage stays away,
     :class:`StorageUnavailable` ends the run with the trial RUNNING and its checkpoint kept,
     for the runner to re-queue. A pruned or :class:`TrialFailed` trial is recorded and the
     study goes on (one whose checkpoint did not load is re-queued to train from epoch 1);
     any other error is recorded as a failure and raised. ``lock``: the budget's, held
-    around that re-queue."""
+    around that re-queue; ``url``: the storage's (a journal file's trials beat by its clock)."""
     trial = with_storage_retry(_ask, study, what="starting a trial")
     checkpoint = objective.checkpoint_dir(trial)
     try:
-        with heartbeat(trial.storage, trial_id(trial)):
+        with heartbeat(trial, url):
             value, state, error = _train(objective, trial)
         restart = isinstance(error, CheckpointUnreadable)  # (its files are gone already)
         try:
@@ -229,8 +230,7 @@ def _start_over(study: optuna.Study, trial: optuna.Trial, lock: Lock) -> FrozenT
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:
-    """Start a trial (the stale ones were re-queued by the budget's claim, as
-    ``study.optimize`` fails them before each trial)."""
+    """Start a trial (the budget's claim re-queued the stale ones, as ``study.optimize`` would)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         return study.ask()

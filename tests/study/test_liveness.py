@@ -1,0 +1,82 @@
+"""search/study/liveness.py: a running trial beats (Optuna's RDB heartbeat on a database, an
+``alive`` attribute by the storage's clock on a journal file) and a trial whose beat stopped is
+found stale, re-queued and claimed; one with no beat yet is not judged (no training)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from conftest import storage_for_kind
+from search.study import liveness
+from search.study.budget import TrialBudget
+from search.study.lifecycle import make_storage
+from search.study.liveness import ALIVE, STALE_SECONDS, heartbeat, stale_trials
+from search.study.storage_clock import storage_now
+
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+
+
+def journal_study(tmp_path) -> tuple[optuna.Study, str]:
+    url = storage_for_kind("journal", tmp_path)
+    return optuna.create_study(study_name=f"j{uuid.uuid4().hex[:8]}", storage=make_storage(url),
+                               direction="maximize"), url
+
+
+def wait_for(condition, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_a_journal_trial_beats_by_the_storage_clock_while_it_runs_and_stops_after(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(liveness, "HEARTBEAT_SECONDS", 0.05)
+    study, url = journal_study(tmp_path)
+    trial = study.ask()
+    with heartbeat(trial, url):
+        wait_for(lambda: ALIVE in study.trials[0].user_attrs, "no beat was written")
+        first = study.trials[0].user_attrs[ALIVE]
+        wait_for(lambda: study.trials[0].user_attrs[ALIVE] > first, "the beat was not refreshed")
+    assert abs(storage_now(url) - study.trials[0].user_attrs[ALIVE]) < 30
+    study.tell(trial, 0.5)  # a beat after the block would fail on the finished trial
+    assert study.trials[0].state == TrialState.COMPLETE
+
+
+def test_without_a_journal_url_or_an_rdb_heartbeat_nothing_beats(tmp_path):
+    study, _ = journal_study(tmp_path)
+    trial = study.ask()
+    with heartbeat(trial, None):
+        pass
+    assert ALIVE not in study.trials[0].user_attrs
+
+
+def test_a_journal_trial_is_stale_when_its_beat_is_old_and_unjudged_without_one(tmp_path):
+    study, url = journal_study(tmp_path)
+    old, fresh, unbeaten = study.ask(), study.ask(), study.ask()
+    now = storage_now(url)
+    old.set_user_attr(ALIVE, now - STALE_SECONDS - 5)
+    fresh.set_user_attr(ALIVE, now - STALE_SECONDS + 60)
+    assert [t.number for t in stale_trials(study, url)] == [old.number]
+    assert stale_trials(study, None) == []  # a journal's beats are judged only by its clock
+    assert unbeaten.number not in [t.number for t in stale_trials(study, url)]
+
+
+def test_a_stale_journal_trial_is_requeued_without_its_beat_and_claimed_with_the_budget_full(
+        tmp_path):
+    study, url = journal_study(tmp_path)
+    stale, live = study.ask(), study.ask()
+    stale.set_user_attr(ALIVE, storage_now(url) - STALE_SECONDS - 5)
+    live.set_user_attr(ALIVE, storage_now(url))
+    budget = TrialBudget(study, url, 2)
+    assert budget.claim()
+    ended, running, retry = study.trials
+    assert ended.state == TrialState.FAIL and running.state == TrialState.RUNNING
+    assert retry.state == TrialState.WAITING and ALIVE not in retry.user_attrs
+    assert retry.system_attrs["retry_history"] == [ended.number]
+    assert not budget.claim()
