@@ -13,8 +13,8 @@ before must still be COMPLETE with the same value. A final run finishes the
 study. Printed figures: faults, completed trials lost, trials resumed from a
 checkpoint, epochs resumed rather than retrained, epochs redone (trained before
 a fault but not checkpointed), restarts survived, the study's trials against its
-budget, and trials left RUNNING. (SIGKILL on PostgreSQL is left out: a killed
-worker's trial is retried only once its heartbeat is 2 minutes stale.)
+budget, and trials left RUNNING. (SIGKILL on PostgreSQL and on a journal file is
+left out: a killed worker's trial is retried only once its heartbeat is 2 minutes stale.)
 """
 
 from __future__ import annotations

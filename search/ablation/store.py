@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.study.stop_signal import StopSignal
-from search.study.budget import storage_lock
+from search.study.locks import storage_lock
 from search.study.optuna_internals import fail_trial, set_trial_user_attr
 from search.study.storage_clock import storage_now
 from search.space.config import Config

@@ -96,7 +96,7 @@ def ablate(args: argparse.Namespace, console: Console) -> int:
     from search.ablation.report import show_result, write_ablation_report
     from search.ablation.objective import KerasObjective
     from search.ablation.store import OptunaRunStore
-    from search.study.budget import SingleWorkerLock, sqlite_path
+    from search.study.locks import SingleWorkerLock, sqlite_path
     from search.study.stop_signal import stopping_on_signals
     from search.study.lifecycle import make_storage, quiet_optuna, study_dir
 

@@ -16,40 +16,25 @@ slot: the count is of distinct original trials.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import time
 import warnings
-import zlib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
 
 import optuna
 from optuna.trial import TrialState
 
 from search.errors import SearchError, shown
 from search.inputs import check_values
+from search.study.locks import storage_lock
 from search.study.optuna_internals import pop_waiting_under, set_trial_user_attr
 from search.study.retries import retry_stale_trials
 from search.study.storage_retry import with_storage_retry
-from search.storage_url import StorageURL
 
-__all__ = ["TrialBudget", "StudyBudget", "set_study_budget", "worker_budget", "SingleWorkerLock",
-           "storage_lock", "sqlite_path", "journal_path", "DEFAULT_TRIALS"]
+__all__ = ["TrialBudget", "StudyBudget", "set_study_budget", "worker_budget", "DEFAULT_TRIALS"]
 
 DEFAULT_TRIALS = 20
 RELEASED = "released_slots"  # study attribute: claimed WAITING trials whose worker stopped
-
-
-def sqlite_path(url: StorageURL | str) -> Path | None:
-    """The SQLite database file of ``url``, or None for another kind of storage."""
-    return StorageURL(url).sqlite_file
-
-
-def journal_path(url: StorageURL | str) -> Path | None:
-    """The journal file of ``url``, or None for another kind of storage."""
-    return StorageURL(url).journal_file
 
 
 @dataclass(frozen=True)
@@ -123,6 +108,12 @@ class TrialBudget:
             pop_waiting_under(study, self._pop_lock, popped=self._popped)
         self.owed = False  # a claim granted whose WAITING trial this worker has not popped yet
 
+    def requeue_stale(self) -> int:
+        """Re-queue the trials whose worker's heartbeat stopped (each claim does first, so
+        their retries are claimed before the budget counts as spent); how many."""
+        return with_storage_retry(retry_stale_trials, self.study, self.lock, self.url,
+                                  what="re-queueing trials whose worker stopped")
+
     def counted(self) -> int:
         """How many trials count against the budget: a retry counts as its original trial."""
         with warnings.catch_warnings():
@@ -146,7 +137,7 @@ class TrialBudget:
         """True when the caller may run one more trial: exactly one WAITING trial is its own.
         Trials whose worker's heartbeat stopped are re-queued first, so their retries are
         claimed before the budget is judged full (a stale trial counts in it)."""
-        retry_stale_trials(self.study, self.lock, self.url)
+        self.requeue_stale()
         with self.lock():
             retries = self._unclaimed_retries()
             if retries:
@@ -218,68 +209,3 @@ class TrialBudget:
         held = contextlib.ExitStack()
         with_storage_retry(lambda: held.enter_context(self.lock()), what="taking the budget's lock")
         return held
-
-
-@contextlib.contextmanager
-def storage_lock(study_name: str, url: StorageURL | str) -> Iterator[None]:
-    """One lock per study shared by every worker of that storage (across hosts for PostgreSQL)."""
-    if url.startswith("postgresql"):
-        with _advisory_lock(study_name, url):
-            yield
-        return
-    path = sqlite_path(url) or journal_path(url)
-    if path is None:  # in-memory: one process, nothing to share
-        yield
-        return
-    with open(f"{path}.budget.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _advisory_lock(study_name: str, url: StorageURL | str) -> Iterator[None]:
-    import sqlalchemy
-
-    key = zlib.crc32(f"search-budget/{study_name}".encode())
-    engine = sqlalchemy.create_engine(StorageURL(url).secret(), poolclass=sqlalchemy.pool.NullPool)
-    with engine.connect() as connection:
-        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        try:
-            yield
-        finally:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-    engine.dispose()
-
-
-class SingleWorkerLock:
-    """SQLite serves one worker per study: a second one is refused with what to use instead.
-
-    Holding this lock also proves that any RUNNING trial in the file is stale
-    (its worker died), so it can be failed and retried at once.
-    """
-
-    def __init__(self, db: Path) -> None:
-        self.path = Path(f"{db}.worker.lock")
-        self.handle = None
-
-    def __enter__(self) -> SingleWorkerLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "a")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.handle.close()
-            raise SearchError(
-                f"another worker is already running on {self.path.with_suffix('')}; SQLite serves "
-                "one worker per study.",
-                hint="For several workers use PostgreSQL (--storage postgresql://user:pw@host/db) "
-                     "or Optuna's journal file on a shared disk (--storage /shared/NAME.log).") from None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.handle:
-            fcntl.flock(self.handle, fcntl.LOCK_UN)
-            self.handle.close()

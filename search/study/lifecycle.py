@@ -19,7 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search import __version__
-from search.study.budget import storage_lock
+from search.study.locks import storage_lock
 from search.study.journal_lock import JournalFileFlock
 from search.space.config import Config, write_yaml_atomic
 from search.data.dataset import DataSpec

@@ -10,7 +10,9 @@ with no heartbeat yet (just popped, or from an older version) is not judged.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
+import warnings
 from typing import Iterator
 
 import optuna
@@ -22,7 +24,7 @@ from search.study.optuna_internals import get_trial, stale_trial_ids, trial_id
 from search.study.storage_clock import storage_now
 from search.study.storage_retry import TRANSIENT
 
-__all__ = ["ALIVE", "HEARTBEAT_SECONDS", "STALE_SECONDS", "heartbeat", "stale_trials"]
+__all__ = ["ALIVE", "HEARTBEAT_SECONDS", "STALE_SECONDS", "heartbeat", "stale_trials", "taken_over"]
 
 ALIVE = "alive"  # a journal trial's heartbeat: the storage clock's time at its last beat
 HEARTBEAT_SECONDS = 30
@@ -39,7 +41,8 @@ def heartbeat(trial: optuna.Trial, url: str | None = None) -> Iterator[None]:
     storage keeps one (as ``study.optimize`` does), the ``alive`` attribute on a journal file
     at ``url``, else nothing. A beat the storage refuses, or one on a trial another worker
     ended meanwhile, is skipped: an outage is reported by the retried writes, not by a
-    thread's traceback."""
+    thread's traceback. Any other error is warned of once, and beating goes on: a live
+    trial whose beats stopped would be taken for a dead one."""
     interval = getattr(trial.storage, "get_heartbeat_interval", lambda: None)()
     if interval:
         def beat() -> None:
@@ -55,9 +58,17 @@ def heartbeat(trial: optuna.Trial, url: str | None = None) -> Iterator[None]:
     stop = threading.Event()
 
     def beating() -> None:
+        warned = False
         while True:
-            with contextlib.suppress(OSError, UpdateFinishedTrialError, *TRANSIENT):
+            try:
                 beat()
+            except (UpdateFinishedTrialError, *TRANSIENT):
+                pass  # ended by another worker, or an outage the retried writes report
+            except Exception as exc:  # anything else: say so once, and keep beating
+                if not warned:
+                    warnings.warn(f"trial {trial.number}: a heartbeat failed ({exc}); "
+                                  f"retrying every {interval} s", RuntimeWarning, stacklevel=1)
+                warned = True
             if stop.wait(interval):
                 return
 
@@ -81,3 +92,10 @@ def stale_trials(study: optuna.Study, url: str | None = None) -> list[FrozenTria
             now = storage_now(url)
             stale += [t for t in beating if now - t.user_attrs[ALIVE] > STALE_SECONDS]
     return stale
+
+
+def taken_over(frozen: FrozenTrial, value: float | None, state: TrialState | None) -> bool:
+    """Whether another worker ended the trial before this worker's tell of ``value`` and
+    ``state`` landed (it judged the trial stale: a worker silent past ``STALE_SECONDS``)."""
+    finite = value is not None and math.isfinite(value)
+    return frozen.state != (state or (TrialState.COMPLETE if finite else TrialState.FAIL))

@@ -18,11 +18,15 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from search.study.liveness import ALIVE, stale_trials
-from search.study.optuna_internals import fail_trial, get_trial, set_trial_user_attr, trial_id
+from search.study.optuna_internals import (fail_trial, get_trial, set_trial_user_attr,
+                                           system_attrs, trial_id)
+from search.study.stop_signal import StopSignal
+from search.study.storage_retry import with_storage_retry
 from search.study.subset_rung import RUNG_KEY
 
-__all__ = ["DISCARDED_CHECKPOINT", "MAX_RETRIES", "KILLED", "STALE", "requeue_trial",
-           "recover_interrupted", "retry_stale_trials", "retry_stale", "is_restart_attempt"]
+__all__ = ["DISCARDED_CHECKPOINT", "MAX_RETRIES", "KILLED", "STALE", "requeue_trial", "start_over",
+           "recover_interrupted", "retry_stale_trials", "retry_stale", "is_restart_attempt",
+           "origin_number"]
 
 DISCARDED_CHECKPOINT = "discarded_checkpoint"  # an attempt's checkpoint did not load: why
 MAX_RETRIES = 3  # a configuration that kills its worker every time stops somewhere
@@ -44,7 +48,8 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None
     (a trial with ``max_retry`` retries behind it is not). A trial already re-queued is not
     queued again (a storage write retried after its commit), nor one that finished with a
     result (its tell went through before the storage went away); one that another process
-    ends meanwhile is left as that process ended it."""
+    ends meanwhile is left as that process ended it, and a retry queued for a trial whose
+    result landed meanwhile is ended unrun."""
     current = get_trial(study, trial_id(trial))
     if current.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return
@@ -58,6 +63,19 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None
             _enqueue_retry(study, get_trial(study, trial_id(trial)), inherit_training)
         if get_trial(study, trial_id(trial)).state == TrialState.RUNNING:
             fail_trial(study, trial)
+    if get_trial(study, trial_id(trial)).state in (TrialState.COMPLETE, TrialState.PRUNED):
+        _end_unneeded_retries(study, trial)
+
+
+def _end_unneeded_retries(study: optuna.Study, trial: FrozenTrial) -> None:
+    """The trial's result landed after all (its worker was alive): its WAITING retry, if
+    one was queued, must not train it again. (The ``fail_reason`` already written on the
+    trial stays: Optuna refuses writes to a finished trial.)"""
+    for retry in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if (retry.system_attrs.get("retry_history") or [None])[-1] == trial.number:
+            set_trial_user_attr(study, retry, "fail_reason",
+                                f"not needed: trial {trial.number} finished after all")
+            fail_trial(study, retry)
 
 
 def _requeued(study: optuna.Study, trial: FrozenTrial) -> bool:
@@ -77,6 +95,17 @@ def _enqueue_retry(study: optuna.Study, trial: FrozenTrial, inherit_training: bo
             del snapshot.system_attrs[key]
     optuna.storages.RetryHeartbeatStaleTrialCallback(
         inherit_intermediate_values=inherit_training)(study, snapshot)
+
+
+def start_over(study: optuna.Study, trial: optuna.Trial, lock: Lock) -> FrozenTrial:
+    """Queue the retry that trains from epoch 1, then end the attempt (by
+    :func:`requeue_trial` under ``lock``, a stop arriving meanwhile kept for after)."""
+    def requeue() -> None:
+        with lock():
+            requeue_trial(study, get_trial(study, trial_id(trial)), inherit_training=False)
+    with StopSignal.deferred(raise_after=False):
+        with_storage_retry(requeue, what="re-queueing the trial to train from epoch 1")
+        return with_storage_retry(get_trial, study, trial_id(trial), what="reading the trial back")
 
 
 def recover_interrupted(study: optuna.Study) -> int:
@@ -119,3 +148,10 @@ def is_restart_attempt(trial: FrozenTrial) -> bool:
     queued in the same slot, trains the configuration again, so the attempt says nothing
     about the space and does not use up one of the study's trials."""
     return trial.state == TrialState.FAIL and bool(trial.user_attrs.get(DISCARDED_CHECKPOINT))
+
+
+def origin_number(trial: optuna.Trial) -> int:
+    """The number of the trial this one retries (itself if it is no retry): its seed and
+    checkpoint are the original's."""
+    history = system_attrs(trial).get("retry_history")
+    return int(history[0]) if history else trial.number

@@ -20,8 +20,8 @@ from search.errors import SearchError
 from search.knobs import Choice, Fixed, Int
 from search.study.optuna_internals import get_trial
 from search.study.progress import LiveProgress, trials_table
-from search.study.budget import (SingleWorkerLock, StudyBudget, TrialBudget, set_study_budget, sqlite_path,
-                     worker_budget)
+from search.study.budget import StudyBudget, TrialBudget, set_study_budget, worker_budget
+from search.study.locks import SingleWorkerLock, sqlite_path
 from search.study.algorithms import SUBSET_FRACTION, make_pruner, make_sampler, pruner_rungs
 from search.study.chance import ChanceStop, chance_level
 from search.study.deadline import DeadlineStop, TooCostly, TrialCostGuard
@@ -205,6 +205,7 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
     else:
         limits = worker_budget(study, options.trials, options.timeout)
     budget = TrialBudget(study, settings.storage, limits.trials, enqueue=settings.sampler != "grid")
+    budget.requeue_stale()  # a killed worker's trial is run again, even with the budget spent
     done = budget.counted()
     remaining = None if limits.trials is None else max(limits.trials - done, 0) + budget.waiting()
     if remaining == 0 or (limits.seconds_left() or 1) <= 0:

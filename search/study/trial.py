@@ -20,19 +20,20 @@ from typing import Any, Callable, Sequence
 
 import keras
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError as TakenOver
 from optuna.trial import FrozenTrial, TrialState
 
 from search.space.config import Config
 from search.data.dataset import DataSpec, load_dataset
 from search.model.network import ImpossibleNetwork, plan_feature_maps
 from search.study.checkpoint import resumed_history
-from search.study.retries import DISCARDED_CHECKPOINT, Lock, requeue_trial
-from search.study.optuna_internals import get_trial, system_attrs, trial_id
+from search.study.retries import DISCARDED_CHECKPOINT, Lock, origin_number, start_over
+from search.study.optuna_internals import get_trial, trial_id
 from search.study.progress import ProgressDisplay
 from search.space.space import Space
 from search.study.deadline import TooCostly
-from search.study.stop_signal import StopSignal, backup_and_restore
-from search.study.liveness import heartbeat
+from search.study.stop_signal import backup_and_restore
+from search.study.liveness import heartbeat, taken_over
 from search.study.storage_retry import StorageUnavailable, with_storage_retry
 from search.model.training import EpochRecorder, TrainingDiverged, release_memory, train
 from search.errors import TrialFailure
@@ -126,6 +127,8 @@ class Objective:
             # The checkpoint stays: the runner re-queues this trial, and the retry resumes from it.
             self.mark_interrupted(trial, exc)
             raise
+        except TakenOver:  # judged stale and re-queued meanwhile: its retry resumes from here
+            raise
         except BaseException:
             _remove(checkpoint)
             raise
@@ -179,6 +182,8 @@ class Objective:
             raise  # not the model's failure: the runner stops cleanly and re-queues the trial
         except CheckpointUnreadable as exc:
             _end(trial, "restart_reason", str(exc), CheckpointUnreadable)
+        except TakenOver:
+            raise
         except Exception as exc:  # OOM and anything else: record it, let the study go on
             _end(trial, "fail_reason", _describe_failure(exc), TrialFailed)
         with_storage_retry(_record, trial, result, what="recording the trial's result")
@@ -192,24 +197,23 @@ def run_trial(study: optuna.Study, objective: Objective,
     result is retried like every other storage write. When the storage stays away,
     :class:`StorageUnavailable` ends the run with the trial RUNNING and its checkpoint kept,
     for the runner to re-queue. A pruned or :class:`TrialFailed` trial is recorded and the
-    study goes on (one whose checkpoint did not load is re-queued to train from epoch 1);
-    any other error is recorded as a failure and raised. ``lock``: the budget's, held
-    around that re-queue; ``url``: the storage's (a journal file's trials beat by its clock)."""
+    study goes on (one whose checkpoint did not load is re-queued, under the budget's
+    ``lock``, to train from epoch 1); any other error is recorded as a failure and raised.
+    ``url``: the storage's (a journal file's trials beat by its clock)."""
     trial = with_storage_retry(_ask, study, what="starting a trial")
     checkpoint = objective.checkpoint_dir(trial)
     try:
-        with heartbeat(trial, url):
+        with heartbeat(trial, url):  # until the result is stored: a slow tell is not stale
             value, state, error = _train(objective, trial)
-        restart = isinstance(error, CheckpointUnreadable)  # (its files are gone already)
-        try:
-            frozen = (_start_over(study, trial, lock) if restart else with_storage_retry(
-                study.tell, trial, value, state=state, skip_if_finished=True,
-                what="recording the trial's result"))
-        except StorageUnavailable as exc:
-            objective.mark_interrupted(trial, exc)
-            raise
+            try:
+                frozen = _store(study, trial, value, state, error, lock)
+            except StorageUnavailable as exc:
+                objective.mark_interrupted(trial, exc)
+                raise
+        if frozen is None:  # its retry resumes from the checkpoint and reports the result
+            return with_storage_retry(get_trial, study, trial_id(trial), what="reading the trial")
         _remove(checkpoint)
-        if error is not None and not restart:
+        if error is not None and not isinstance(error, CheckpointUnreadable):
             raise error
         for callback in callbacks:
             callback(study, frozen)
@@ -218,15 +222,17 @@ def run_trial(study: optuna.Study, objective: Objective,
         gc.collect()
 
 
-def _start_over(study: optuna.Study, trial: optuna.Trial, lock: Lock) -> FrozenTrial:
-    """Queue the retry that trains from epoch 1, then end the attempt (by
-    :func:`requeue_trial` under ``lock``, a stop arriving meanwhile kept for after)."""
-    def requeue() -> None:
-        with lock():
-            requeue_trial(study, get_trial(study, trial_id(trial)), inherit_training=False)
-    with StopSignal.deferred(raise_after=False):
-        with_storage_retry(requeue, what="re-queueing the trial to train from epoch 1")
-        return with_storage_retry(get_trial, study, trial_id(trial), what="reading the trial back")
+def _store(study: optuna.Study, trial: optuna.Trial, value: float | None,
+           state: TrialState | None, error: Exception | None, lock: Lock) -> FrozenTrial | None:
+    """Record how the trial ended (its retry from epoch 1 if its checkpoint did not load);
+    None if another worker took it over meanwhile, having judged it stale."""
+    if isinstance(error, CheckpointUnreadable):  # (its files are gone already)
+        return start_over(study, trial, lock)
+    if isinstance(error, TakenOver):
+        return None
+    frozen = with_storage_retry(study.tell, trial, value, state=state, skip_if_finished=True,
+                                what="recording the trial's result")
+    return None if taken_over(frozen, value, state) else frozen
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:
@@ -258,12 +264,6 @@ def _remove(checkpoint: Path | None) -> None:
     """A trial that ended (complete, pruned or failed) needs its checkpoint no more."""
     if checkpoint is not None:
         shutil.rmtree(checkpoint, ignore_errors=True)
-
-
-def origin_number(trial: optuna.Trial) -> int:
-    """The number of the trial this one retries (itself if it is no retry)."""
-    history = system_attrs(trial).get("retry_history")
-    return int(history[0]) if history else trial.number
 
 
 def _unreadable(trial: optuna.Trial) -> Callable[[str], None]:

@@ -80,3 +80,31 @@ def test_a_stale_journal_trial_is_requeued_without_its_beat_and_claimed_with_the
     assert retry.state == TrialState.WAITING and ALIVE not in retry.user_attrs
     assert retry.system_attrs["retry_history"] == [ended.number]
     assert not budget.claim()
+
+
+def test_a_journal_trials_staleness_is_judged_by_the_storage_clock_not_this_hosts(
+        tmp_path, monkeypatch):
+    study, url = journal_study(tmp_path)
+    trial = study.ask()
+    trial.set_user_attr(ALIVE, storage_now(url))
+    monkeypatch.setattr(time, "time", lambda: 10**10)  # this host's clock far ahead
+    assert stale_trials(study, url) == []
+
+
+def test_a_heartbeat_that_fails_oddly_is_warned_of_once_and_goes_on(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(liveness, "HEARTBEAT_SECONDS", 0.01)
+    study, url = journal_study(tmp_path)
+    trial = study.ask()
+    calls = []
+
+    def odd_clock(url_):
+        calls.append(url_)
+        raise ValueError("Invalid log format.")
+    monkeypatch.setattr(liveness, "storage_now", odd_clock)
+    with pytest.warns(RuntimeWarning, match="a heartbeat failed") as caught:
+        with heartbeat(trial, url):
+            wait_for(lambda: len(calls) >= 3, "the heartbeat stopped after an odd error")
+    assert len([w for w in caught if "heartbeat failed" in str(w.message)]) == 1
+    assert not [t for t in threading.enumerate() if t.name.startswith("heartbeat-")]

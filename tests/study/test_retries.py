@@ -206,3 +206,39 @@ def test_a_retry_that_trains_from_epoch_1_inherits_no_scores_and_no_verdicts(tmp
     assert retry.system_attrs["retry_history"] == [0]
 
 
+
+
+def test_a_retry_queued_for_a_trial_whose_result_landed_meanwhile_is_ended_unrun(
+        tmp_path, monkeypatch):
+    study = sqlite_study(tmp_path)
+    trial = study.ask(DEPTH)
+
+    def result_lands_first(study_, frozen):  # its worker was alive after all
+        if frozen.number == trial.number:
+            study.tell(trial, 0.9)
+        fail_trial(study_, frozen)
+    monkeypatch.setattr(retries, "fail_trial", result_lands_first)
+    requeue_trial(study, study.trials[0], reason=STALE, max_retry=3)
+    done, retry = study.trials
+    assert done.state == TrialState.COMPLETE and done.value == 0.9
+    assert retry.state == TrialState.FAIL
+    assert retry.user_attrs["fail_reason"] == "not needed: trial 0 finished after all"
+
+
+def test_a_stopped_worker_requeues_its_trial_under_the_budgets_lock(tmp_path):
+    from search.study.runner import _requeue
+
+    study = sqlite_study(tmp_path)
+    study.ask(DEPTH)
+    budget, held = TrialBudget(study, f"sqlite:///{tmp_path / 's.db'}", None), []
+    real_lock = budget.lock
+
+    @contextlib.contextmanager
+    def lock():
+        with real_lock():
+            held.append(len(study.trials))
+            yield
+            held.append(study.trials[0].state)
+    budget.lock = lock
+    _requeue(budget, study.trials[0]._trial_id)
+    assert held == [1, TrialState.FAIL] and study.trials[1].state == TrialState.WAITING

@@ -96,7 +96,7 @@ def test_two_runs_starting_together_create_one_study(tmp_path, shared_storage_ur
 
 
 def test_a_second_sqlite_worker_is_refused_with_what_to_use(tmp_path):
-    from search.study.budget import SingleWorkerLock
+    from search.study.locks import SingleWorkerLock
     from search.errors import SearchError
 
     db = tmp_path / "studies" / "s" / "study.db"

@@ -1,0 +1,113 @@
+"""A worker whose trial another worker took over (judged stale while this one was silent, then
+re-queued) leaves the checkpoint to the retry and goes on, whether it finds out during training
+or at its tell; a worker that starts after one was killed runs the killed trial's retry even
+when the budget looks spent (real training of one or two epochs on scikit-learn digits)."""
+
+from __future__ import annotations
+
+import keras
+import optuna
+import pytest
+from optuna.trial import TrialState
+from rich.console import Console
+
+from conftest import write
+from search.data.dataset import DataSpec
+from search.space.space import Space, load_space
+from search.study.budget import set_study_budget
+from search.study.checkpoint import checkpoint_epoch
+from search.study.lifecycle import StudySettings, make_storage
+from search.study.liveness import ALIVE, STALE_SECONDS, taken_over
+from search.study.optuna_internals import get_trial
+from search.study.retries import MAX_RETRIES, STALE, requeue_trial
+from search.study.runner import RunOptions, run_study
+from search.study.storage_clock import storage_now
+from search.study.trial import Objective, run_trial
+
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+TWO_EPOCHS = {"conv": {"depth": 1, "filters": 8}, "head": {"layers": 0},
+              "training": {"batch_size": 64, "epochs": 2}}
+
+
+def take_over(study: optuna.Study, storage_id: int) -> None:
+    """What another worker's claim does to a trial it judged stale."""
+    requeue_trial(study, get_trial(study, storage_id), reason=STALE, max_retry=MAX_RETRIES)
+
+
+class JudgedStaleAfterEpoch1(keras.callbacks.Callback):
+    def __init__(self, study: optuna.Study, trial: optuna.Trial) -> None:
+        super().__init__()
+        self.study, self.trial = study, trial
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch == 0:  # after epoch 1's checkpoint was saved
+            take_over(self.study, self.trial._trial_id)
+
+
+def study_and_objective(tmp_path) -> tuple[optuna.Study, Objective]:
+    study = optuna.create_study(study_name="t", direction="maximize",
+                                storage=make_storage(f"sqlite:///{tmp_path / 'study.db'}"))
+    return study, Objective(Space.of(TWO_EPOCHS), DataSpec(name="digits"),
+                            checkpoint_root=tmp_path / "checkpoints")
+
+
+def test_a_trial_taken_over_mid_training_keeps_its_checkpoint_and_its_retry_resumes(tmp_path):
+    study, objective = study_and_objective(tmp_path)
+    objective.extra_callbacks = lambda trial, config: [JudgedStaleAfterEpoch1(study, trial)]
+    told = []
+    ended = run_trial(study, objective, [lambda s, t: told.append(t.number)])  # no error
+    assert ended.state == TrialState.FAIL and told == []
+    assert ended.user_attrs["fail_reason"] == f"{STALE}; re-queued as a retry"
+    assert checkpoint_epoch(tmp_path / "checkpoints" / "trial-0") == 1  # epoch 2 never saved
+    objective.extra_callbacks = None
+    retry = run_trial(study, objective, [lambda s, t: told.append(t.number)])
+    assert retry.state == TrialState.COMPLETE and told == [1]
+    assert retry.user_attrs["resumed_from_epoch"] == 1 and len(retry.user_attrs["history"]) == 2
+
+
+def test_a_trial_taken_over_before_its_tell_landed_leaves_its_result_to_the_retry(
+        tmp_path, monkeypatch):
+    study, objective = study_and_objective(tmp_path)
+    real_tell = optuna.Study.tell
+
+    def late_tell(self, trial, *args, **kwargs):  # the worker was silent past the grace period
+        take_over(self, trial._trial_id)
+        return real_tell(self, trial, *args, **kwargs)
+    monkeypatch.setattr(optuna.Study, "tell", late_tell)
+    told = []
+    ended = run_trial(study, objective, [lambda s, t: told.append(t.number)])
+    assert ended.state == TrialState.FAIL and told == [] and ended.value is None
+    assert checkpoint_epoch(tmp_path / "checkpoints" / "trial-0") == 2  # for the retry
+    assert study.trials[1].state == TrialState.WAITING
+
+
+def test_taken_over_means_stored_otherwise_than_told():
+    def frozen(state, value=None):
+        return optuna.trial.create_trial(state=state, value=value)
+    assert taken_over(frozen(TrialState.FAIL), 0.8, None)
+    assert not taken_over(frozen(TrialState.COMPLETE, 0.8), 0.8, None)
+    assert not taken_over(frozen(TrialState.FAIL), float("nan"), None)  # Optuna fails a NaN
+    assert not taken_over(frozen(TrialState.PRUNED), None, TrialState.PRUNED)
+
+
+ONE_EPOCH = '''
+SPACE = {"conv": {"depth": 1, "filters": 8}, "head": {"layers": 0},
+         "training": {"batch_size": 64, "epochs": 1}}
+DATA = {"name": "digits"}
+'''
+
+
+def test_a_worker_started_after_a_kill_runs_the_killed_trial_with_the_budget_spent(tmp_path):
+    run = StudySettings(name="t", space=load_space(write(tmp_path, "one.py", ONE_EPOCH)),
+                        data=DataSpec(name="digits"), storage=str(tmp_path / "t.log"),
+                        root=tmp_path, sampler="random")
+    study = run_study(run, RunOptions(trials=1, owns_budget=True), Console(width=200))
+    set_study_budget(study, 2, None)
+    killed = study.ask()  # the second slot: its worker died mid-trial long ago
+    killed.set_user_attr(ALIVE, storage_now(run.storage) - STALE_SECONDS - 5)
+    console = Console(record=True, width=200)
+    study = run_study(run, RunOptions(), console)  # a worker joining the spent budget
+    assert [t.state for t in study.trials] == [
+        TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert study.trials[2].system_attrs["retry_history"] == [1]
+    assert "nothing left to run" not in console.export_text()
