@@ -25,7 +25,7 @@ from search.model.network import ImpossibleNetwork, build_model
 from search.errors import TrialFailure
 
 __all__ = ["TrainResult", "TrainingDiverged", "train", "release_memory", "EVAL_BATCH_SIZE",
-           "trainable_params", "current_lr"]
+           "trainable_params", "current_lr", "describe_failure"]
 
 # Evaluation has no gradient, so a large batch is free speed (measured in bench/).
 EVAL_BATCH_SIZE = 1024
@@ -239,3 +239,13 @@ def release_memory() -> None:
 def predict_probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
     """Class probabilities of ``model`` for the images ``x``, one row per image."""
     return model.predict(x, batch_size=EVAL_BATCH_SIZE, verbose=0)
+
+
+def describe_failure(exc: Exception) -> str:
+    """Why training failed, in one line: out of memory, or the error's first line."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    first = text.splitlines()[0][:300] if text else type(exc).__name__
+    if isinstance(exc, MemoryError) or any(s in text for s in (
+            "out of memory", "OOM", "ResourceExhausted", "RESOURCE_EXHAUSTED")):
+        return f"out of memory: {first}"
+    return f"error during training: {first}"

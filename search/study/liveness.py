@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import threading
-import warnings
 from typing import Iterator
 
 import optuna
@@ -22,13 +22,15 @@ from optuna.trial import FrozenTrial, TrialState
 from search.storage_url import StorageURL
 from search.study.optuna_internals import get_trial, stale_trial_ids, trial_id
 from search.study.storage_clock import storage_now
-from search.study.storage_retry import TRANSIENT
+from search.study.storage_retry import is_transient
 
-__all__ = ["ALIVE", "HEARTBEAT_SECONDS", "STALE_SECONDS", "heartbeat", "stale_trials", "taken_over"]
+__all__ = ["ALIVE", "HEARTBEAT_SECONDS", "STALE_SECONDS", "STALE", "heartbeat", "stale_trials",
+           "taken_over", "is_taken_over"]
 
 ALIVE = "alive"  # a journal trial's heartbeat: the storage clock's time at its last beat
 HEARTBEAT_SECONDS = 30
 STALE_SECONDS = 120  # a worker's storage retries (about a minute) end well before this
+STALE = "its worker stopped sending heartbeats (killed or cut off)"  # a stale trial's reason
 
 
 def _journal(url: str | None) -> bool:
@@ -62,13 +64,11 @@ def heartbeat(trial: optuna.Trial, url: str | None = None) -> Iterator[None]:
         while True:
             try:
                 beat()
-            except (UpdateFinishedTrialError, *TRANSIENT):
-                pass  # ended by another worker, or an outage the retried writes report
-            except Exception as exc:  # anything else: say so once, and keep beating
-                if not warned:
-                    warnings.warn(f"trial {trial.number}: a heartbeat failed ({exc}); "
-                                  f"retrying every {interval} s", RuntimeWarning, stacklevel=1)
-                warned = True
+            except Exception as exc:  # ended by another worker, or an outage the retried
+                if not (warned or is_transient(exc) or isinstance(exc, UpdateFinishedTrialError)):
+                    print(f"warning: trial {trial.number}: a heartbeat failed ({exc}); "  # writes
+                          f"retrying every {interval} s", file=sys.stderr)  # report: silent
+                    warned = True
             if stop.wait(interval):
                 return
 
@@ -94,8 +94,15 @@ def stale_trials(study: optuna.Study, url: str | None = None) -> list[FrozenTria
     return stale
 
 
+def is_taken_over(trial: FrozenTrial) -> bool:
+    """Whether the trial was ended because its worker's heartbeat stopped."""
+    reason = trial.user_attrs.get("fail_reason")
+    return trial.state == TrialState.FAIL and isinstance(reason, str) and reason.startswith(STALE)
+
+
 def taken_over(frozen: FrozenTrial, value: float | None, state: TrialState | None) -> bool:
-    """Whether another worker ended the trial before this worker's tell of ``value`` and
-    ``state`` landed (it judged the trial stale: a worker silent past ``STALE_SECONDS``)."""
-    finite = value is not None and math.isfinite(value)
-    return frozen.state != (state or (TrialState.COMPLETE if finite else TrialState.FAIL))
+    """Whether another worker ended the trial (judged it stale: its worker silent past
+    ``STALE_SECONDS``) before this worker's tell of ``value`` and ``state`` landed."""
+    valid = value is not None and not math.isnan(value)  # Optuna fails a NaN, nothing else
+    told = state or (TrialState.COMPLETE if valid else TrialState.FAIL)
+    return frozen.state != told or is_taken_over(frozen)

@@ -26,37 +26,46 @@ def journal_path(url: StorageURL | str) -> Path | None:
     return StorageURL(url).journal_file
 
 
-_HELD = threading.local()  # the locks this thread holds: it never waits for itself
+_HELD = threading.local()  # the locks this thread holds, with how many blocks hold each
 
 
 @contextlib.contextmanager
 def storage_lock(study_name: str, url: StorageURL | str) -> Iterator[None]:
     """One lock per study shared by every worker of that storage (across hosts for PostgreSQL).
 
-    Re-entrant within a thread: one already held here is not taken again. A stop that lands
-    between taking the lock and entering the block that releases it leaves it held until that
-    frame is gone; the clean-up it triggers (releasing a claim) must not then wait for itself.
+    Re-entrant within a thread, and released when the last block holding it ends. A stop
+    that lands between taking the lock and entering the block that releases it leaves it
+    held until that frame is gone; the clean-up it triggers (releasing a claim) must not
+    then wait for itself.
     """
+    postgres = url.startswith("postgresql")
     path = sqlite_path(url) or journal_path(url)
-    key = f"{StorageURL(url)}/{study_name}" if url.startswith("postgresql") else str(path)
-    held = _HELD.__dict__.setdefault("keys", set())
-    if key in held or (path is None and not url.startswith("postgresql")):
-        yield  # held already, or in-memory: one process, nothing to share
+    if path is None and not postgres:  # in-memory: one process, nothing to share
+        yield
         return
-    held.add(key)
+    key = f"{StorageURL(url)}/{study_name}" if postgres else str(path)
+    held = _HELD.__dict__.setdefault("locks", {})
+    if key not in held:
+        stack = contextlib.ExitStack()
+        stack.enter_context(_advisory_lock(study_name, url) if postgres else _file_lock(path))
+        held[key] = [0, stack]
+    held[key][0] += 1
     try:
-        if url.startswith("postgresql"):
-            with _advisory_lock(study_name, url):
-                yield
-            return
-        with open(f"{path}.budget.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
     finally:
-        held.discard(key)
+        held[key][0] -= 1
+        if held[key][0] == 0:
+            held.pop(key)[1].close()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(f"{path}.budget.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -20,13 +20,14 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
-from search.study.retries import is_restart_attempt
+from search.study.liveness import is_taken_over
+from search.study.retries import is_restart_attempt, says_nothing_of_the_space
 
 
 __all__ = ["LiveProgress", "ProgressDisplay", "trials_table", "format_params"]
 
 STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan",
-               "STARTS OVER": "yellow"}
+               "STARTS OVER": "yellow", "TAKEN OVER": "yellow"}
 
 
 def format_params(params: dict[str, Any], limit: int = 12) -> str:
@@ -70,8 +71,9 @@ class LiveProgress:
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Advance the trials bar and print the finished trial's line. An attempt that starts
-        over (its checkpoint did not load) does not advance it: its retry takes the same slot."""
-        if not is_restart_attempt(trial):
+        over (its checkpoint did not load) or that another worker took over (this one went
+        silent) does not advance it: its retry takes the same slot."""
+        if not says_nothing_of_the_space(trial):
             self.progress.advance(self.study_task)
         self.console.print(trial_line(study, trial), markup=True)
 
@@ -79,8 +81,8 @@ class LiveProgress:
 def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
     """The trial's one-line summary (rich markup): state, score or reason, and the best so far."""
     attrs = trial.user_attrs
-    state = ("STARTS OVER" if is_restart_attempt(trial) else
-             "CUT FOR COST" if attrs.get("cost_cut") else trial.state.name)
+    state = ("STARTS OVER" if is_restart_attempt(trial) else "TAKEN OVER" if is_taken_over(trial)
+             else "CUT FOR COST" if attrs.get("cost_cut") else trial.state.name)
     if is_restart_attempt(trial):  # (it may also carry an earlier attempt's fail_reason)
         detail = attrs.get("restart_reason") or attrs.get("discarded_checkpoint")
     elif trial.state == TrialState.COMPLETE:

@@ -17,7 +17,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from search.study.liveness import ALIVE, stale_trials
+from search.study.liveness import ALIVE, STALE, is_taken_over, stale_trials
 from search.study.optuna_internals import (fail_trial, get_trial, set_trial_user_attr,
                                            system_attrs, trial_id)
 from search.study.stop_signal import StopSignal
@@ -26,12 +26,11 @@ from search.study.subset_rung import RUNG_KEY
 
 __all__ = ["DISCARDED_CHECKPOINT", "MAX_RETRIES", "KILLED", "STALE", "requeue_trial", "start_over",
            "recover_interrupted", "retry_stale_trials", "retry_stale", "is_restart_attempt",
-           "origin_number"]
+           "says_nothing_of_the_space", "origin_number"]
 
 DISCARDED_CHECKPOINT = "discarded_checkpoint"  # an attempt's checkpoint did not load: why
 MAX_RETRIES = 3  # a configuration that kills its worker every time stops somewhere
 KILLED = "its worker was killed mid-trial"
-STALE = "its worker stopped sending heartbeats (killed or cut off)"
 
 Lock = Callable[[], contextlib.AbstractContextManager]
 
@@ -48,12 +47,13 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None
     (a trial with ``max_retry`` retries behind it is not). A trial already re-queued is not
     queued again (a storage write retried after its commit), nor one that finished with a
     result (its tell went through before the storage went away); one that another process
-    ends meanwhile is left as that process ended it, and a retry queued for a trial whose
-    result landed meanwhile is ended unrun."""
+    ends meanwhile is left as that process ended it (its own worker, alive after all:
+    a retry queued for it meanwhile is ended unrun)."""
     current = get_trial(study, trial_id(trial))
     if current.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return
     retried = max_retry is None or len(current.system_attrs.get("retry_history", [])) < max_retry
+    ended_here = False
     with contextlib.suppress(UpdateFinishedTrialError):
         if reason and current.state == TrialState.RUNNING:
             set_trial_user_attr(study, trial, "fail_reason", reason + (
@@ -63,18 +63,19 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None
             _enqueue_retry(study, get_trial(study, trial_id(trial)), inherit_training)
         if get_trial(study, trial_id(trial)).state == TrialState.RUNNING:
             fail_trial(study, trial)
-    if get_trial(study, trial_id(trial)).state in (TrialState.COMPLETE, TrialState.PRUNED):
+            ended_here = True
+    if current.state == TrialState.RUNNING and not ended_here:
         _end_unneeded_retries(study, trial)
 
 
 def _end_unneeded_retries(study: optuna.Study, trial: FrozenTrial) -> None:
-    """The trial's result landed after all (its worker was alive): its WAITING retry, if
-    one was queued, must not train it again. (The ``fail_reason`` already written on the
-    trial stays: Optuna refuses writes to a finished trial.)"""
+    """The trial's own worker ended it after all (it was alive): its WAITING retry, if one
+    was queued, must not train it again. (A ``fail_reason`` already written on the trial
+    stays: Optuna refuses writes to a finished trial.)"""
     for retry in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         if (retry.system_attrs.get("retry_history") or [None])[-1] == trial.number:
             set_trial_user_attr(study, retry, "fail_reason",
-                                f"not needed: trial {trial.number} finished after all")
+                                f"not needed: trial {trial.number} ended after all")
             fail_trial(study, retry)
 
 
@@ -148,6 +149,12 @@ def is_restart_attempt(trial: FrozenTrial) -> bool:
     queued in the same slot, trains the configuration again, so the attempt says nothing
     about the space and does not use up one of the study's trials."""
     return trial.state == TrialState.FAIL and bool(trial.user_attrs.get(DISCARDED_CHECKPOINT))
+
+
+def says_nothing_of_the_space(trial: FrozenTrial) -> bool:
+    """An attempt ended for its worker's sake, not its model's (its checkpoint did not load,
+    or its worker went silent and another took it over): its retry trains it again."""
+    return is_restart_attempt(trial) or is_taken_over(trial)
 
 
 def origin_number(trial: optuna.Trial) -> int:

@@ -26,7 +26,7 @@ from search.study.algorithms import SUBSET_FRACTION, make_pruner, make_sampler, 
 from search.study.chance import ChanceStop, chance_level
 from search.study.deadline import DeadlineStop, TooCostly, TrialCostGuard
 from search.study.lifecycle import BestYamlWriter, StudySettings, open_study
-from search.study.retries import is_restart_attempt, recover_interrupted, requeue_trial
+from search.study.retries import recover_interrupted, requeue_trial, says_nothing_of_the_space
 from search.study.stop_signal import StopSignal, stop_check, stopping_on_signals
 from search.study.storage_retry import StorageUnavailable
 from search.study.subset_probe import SubsetProbe
@@ -68,8 +68,8 @@ class FailureGuard:
         self.limit, self.streak, self.tripped = limit, 0, False
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.user_attrs.get("cost_cut") or is_restart_attempt(trial):
-            return  # too costly for this budget, or an old checkpoint: nothing about the space
+        if trial.user_attrs.get("cost_cut") or says_nothing_of_the_space(trial):
+            return  # too costly for this budget, an old checkpoint, a silent worker
         self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
         if self.limit and self.streak >= self.limit:
             self.tripped = True

@@ -12,17 +12,26 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, TypeVar
 
+import optuna
 import sqlalchemy.exc
 
 from search.storage_url import redact
 from search.errors import InfrastructureError
 
-__all__ = ["StorageUnavailable", "with_storage_retry", "BACKOFF_SECONDS", "TRANSIENT"]
+__all__ = ["StorageUnavailable", "with_storage_retry", "BACKOFF_SECONDS", "is_transient"]
 
 T = TypeVar("T")
 BACKOFF_SECONDS = (0.5, 1, 2, 4, 8, 16, 30)  # about a minute: a database restart fits in it
 TRANSIENT = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
              sqlalchemy.exc.DisconnectionError, OSError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A connection-type error: the storage is away, not the write wrong. Optuna's RDB storage
+    wraps every database error of a session as ``StorageInternalError``; its cause decides."""
+    if isinstance(exc, optuna.exceptions.StorageInternalError):
+        exc = exc.__cause__
+    return isinstance(exc, TRANSIENT)
 
 
 class StorageUnavailable(InfrastructureError, RuntimeError):
@@ -35,7 +44,9 @@ def with_storage_retry(write: Callable[..., T], *args: Any, what: str = "storage
     for delay in (*delays, None):
         try:
             return write(*args, **kwargs)
-        except TRANSIENT as exc:
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             if delay is None:
                 raise StorageUnavailable(f"{what} failed {len(delays) + 1} times over "
                                          f"{sum(delays):.0f} s: {redact(_first_line(exc))}") from None

@@ -35,7 +35,8 @@ from search.study.deadline import TooCostly
 from search.study.stop_signal import backup_and_restore
 from search.study.liveness import heartbeat, taken_over
 from search.study.storage_retry import StorageUnavailable, with_storage_retry
-from search.model.training import EpochRecorder, TrainingDiverged, release_memory, train
+from search.model.training import (EpochRecorder, TrainingDiverged, describe_failure,
+                                   release_memory, train)
 from search.errors import TrialFailure
 
 __all__ = ["TrialFailed", "Objective", "run_trial", "trial_seed", "PruningReporter", "INTERRUPTED"]
@@ -185,7 +186,7 @@ class Objective:
         except TakenOver:
             raise
         except Exception as exc:  # OOM and anything else: record it, let the study go on
-            _end(trial, "fail_reason", _describe_failure(exc), TrialFailed)
+            _end(trial, "fail_reason", describe_failure(exc), TrialFailed)
         with_storage_retry(_record, trial, result, what="recording the trial's result")
         return result.best_val_accuracy
 
@@ -194,26 +195,24 @@ def run_trial(study: optuna.Study, objective: Objective,
               callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (), *,
               lock: Lock = contextlib.nullcontext, url: str | None = None) -> FrozenTrial:
     """One trial, asked and told here rather than in ``study.optimize``, so that the write of its
-    result is retried like every other storage write. When the storage stays away,
-    :class:`StorageUnavailable` ends the run with the trial RUNNING and its checkpoint kept,
-    for the runner to re-queue. A pruned or :class:`TrialFailed` trial is recorded and the
-    study goes on (one whose checkpoint did not load is re-queued, under the budget's
-    ``lock``, to train from epoch 1); any other error is recorded as a failure and raised.
-    ``url``: the storage's (a journal file's trials beat by its clock)."""
+    result is retried like every other storage write (if the storage stays away,
+    :class:`StorageUnavailable` leaves the trial RUNNING with its checkpoint, for the runner to
+    re-queue). A pruned or failed trial is recorded (one whose checkpoint did not load is
+    re-queued under the budget's ``lock``) and any unexpected error raised after. ``url``:
+    the storage's (a journal file's trials beat by its clock)."""
     trial = with_storage_retry(_ask, study, what="starting a trial")
     checkpoint = objective.checkpoint_dir(trial)
     try:
         with heartbeat(trial, url):  # until the result is stored: a slow tell is not stale
             value, state, error = _train(objective, trial)
             try:
-                frozen = _store(study, trial, value, state, error, lock)
+                frozen, taken = _store(study, trial, value, state, error, lock)
             except StorageUnavailable as exc:
                 objective.mark_interrupted(trial, exc)
                 raise
-        if frozen is None:  # its retry resumes from the checkpoint and reports the result
-            return with_storage_retry(get_trial, study, trial_id(trial), what="reading the trial")
-        _remove(checkpoint)
-        if error is not None and not isinstance(error, CheckpointUnreadable):
+        if not taken:  # (a trial taken over leaves any checkpoint to its retry)
+            _remove(checkpoint)
+        if error is not None and not taken and not isinstance(error, CheckpointUnreadable):
             raise error
         for callback in callbacks:
             callback(study, frozen)
@@ -223,16 +222,21 @@ def run_trial(study: optuna.Study, objective: Objective,
 
 
 def _store(study: optuna.Study, trial: optuna.Trial, value: float | None,
-           state: TrialState | None, error: Exception | None, lock: Lock) -> FrozenTrial | None:
-    """Record how the trial ended (its retry from epoch 1 if its checkpoint did not load);
-    None if another worker took it over meanwhile, having judged it stale."""
+           state: TrialState | None, error: Exception | None, lock: Lock
+           ) -> tuple[FrozenTrial, bool]:
+    """Record how the trial ended (its retry from epoch 1 if its checkpoint did not load), and
+    whether another worker took it over meanwhile, having judged it stale."""
     if isinstance(error, CheckpointUnreadable):  # (its files are gone already)
-        return start_over(study, trial, lock)
-    if isinstance(error, TakenOver):
-        return None
-    frozen = with_storage_retry(study.tell, trial, value, state=state, skip_if_finished=True,
-                                what="recording the trial's result")
-    return None if taken_over(frozen, value, state) else frozen
+        return start_over(study, trial, lock), False
+    stored = with_storage_retry(get_trial, study, trial_id(trial), what="reading the trial")
+    if isinstance(error, TakenOver) or stored.state != TrialState.RUNNING:
+        return stored, True
+    try:
+        frozen = with_storage_retry(study.tell, trial, value, state=state, skip_if_finished=True,
+                                    what="recording the trial's result")
+    except TakenOver:  # ended by the other worker while this tell was under way
+        return with_storage_retry(get_trial, study, trial_id(trial), what="reading the trial"), True
+    return frozen, taken_over(frozen, value, state)
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:
@@ -289,11 +293,3 @@ def _record(trial: optuna.Trial, result: Any) -> None:
     trial.set_user_attr("seconds_per_epoch", round(result.seconds_per_epoch, 3))
     trial.set_user_attr("best_epoch", result.best_epoch + 1)
 
-
-def _describe_failure(exc: Exception) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
-    first = text.splitlines()[0][:300] if text else type(exc).__name__
-    if isinstance(exc, MemoryError) or any(s in text for s in (
-            "out of memory", "OOM", "ResourceExhausted", "RESOURCE_EXHAUSTED")):
-        return f"out of memory: {first}"
-    return f"error during training: {first}"

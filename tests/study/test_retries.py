@@ -222,7 +222,7 @@ def test_a_retry_queued_for_a_trial_whose_result_landed_meanwhile_is_ended_unrun
     done, retry = study.trials
     assert done.state == TrialState.COMPLETE and done.value == 0.9
     assert retry.state == TrialState.FAIL
-    assert retry.user_attrs["fail_reason"] == "not needed: trial 0 finished after all"
+    assert retry.user_attrs["fail_reason"] == "not needed: trial 0 ended after all"
 
 
 def test_a_stopped_worker_requeues_its_trial_under_the_budgets_lock(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import optuna
 import pytest
 import sqlalchemy.exc
@@ -42,6 +44,29 @@ def test_a_long_outage_stops_with_storage_unavailable_and_no_password():
         with_storage_retry(call, what="writing the epoch history", delays=(0, 0))
     assert "writing the epoch history failed 3 times" in str(info.value)
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_database_away_is_retried_through_optunas_wrapping_of_its_errors(tmp_path, kind):
+    """Optuna's RDB storage raises every database error of a session as StorageInternalError;
+    one caused by the connection is an outage like any other, one caused by the data is not."""
+    import sqlalchemy
+    import sqlalchemy.orm
+
+    from conftest import storage_for_kind
+    from search.study.lifecycle import make_storage
+
+    storage = make_storage(storage_for_kind(kind, tmp_path))
+    study = optuna.create_study(study_name=f"o{uuid.uuid4().hex[:8]}", storage=storage)
+    trial_id = study.ask()._trial_id
+    away = ("postgresql+psycopg://u:pw@127.0.0.1:9/none" if kind == "postgresql"
+            else f"sqlite:///{tmp_path / 'gone' / 'away.db'}")  # nothing listens / no folder
+    storage.engine = sqlalchemy.create_engine(away, poolclass=sqlalchemy.pool.NullPool)
+    storage.scoped_session = sqlalchemy.orm.scoped_session(
+        sqlalchemy.orm.sessionmaker(bind=storage.engine))
+    with pytest.raises(StorageUnavailable, match="failed 3 times"):
+        with_storage_retry(storage.get_trial, trial_id, what="reading", delays=(0, 0))
+    assert storage_retry.is_transient(optuna.exceptions.StorageInternalError("x")) is False
 
 
 def test_a_model_error_is_not_retried():

@@ -137,9 +137,9 @@ def test_optuna_dashboard_reads_the_study(tmp_path, tiny_space_file):
     (ValueError("bad shape"), "error during training: ValueError: bad shape"),
 ])
 def test_training_failures_are_classified(error, reason):
-    from search.study.trial import _describe_failure
+    from search.model.training import describe_failure
 
-    assert _describe_failure(error).startswith(reason)
+    assert describe_failure(error).startswith(reason)
 
 
 class AlwaysPrune(optuna.pruners.BasePruner):

@@ -5,22 +5,26 @@ when the budget looks spent (real training of one or two epochs on scikit-learn 
 
 from __future__ import annotations
 
+import uuid
+
 import keras
 import optuna
 import pytest
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from rich.console import Console
 
-from conftest import write
+from conftest import storage_for_kind, write
 from search.data.dataset import DataSpec
 from search.space.space import Space, load_space
 from search.study.budget import set_study_budget
 from search.study.checkpoint import checkpoint_epoch
 from search.study.lifecycle import StudySettings, make_storage
-from search.study.liveness import ALIVE, STALE_SECONDS, taken_over
+from search.study.liveness import ALIVE, STALE_SECONDS, is_taken_over, taken_over
 from search.study.optuna_internals import get_trial
 from search.study.retries import MAX_RETRIES, STALE, requeue_trial
-from search.study.runner import RunOptions, run_study
+from search.study.progress import trial_line
+from search.study.runner import FailureGuard, RunOptions, run_study
 from search.study.storage_clock import storage_now
 from search.study.trial import Objective, run_trial
 
@@ -44,50 +48,82 @@ class JudgedStaleAfterEpoch1(keras.callbacks.Callback):
             take_over(self.study, self.trial._trial_id)
 
 
-def study_and_objective(tmp_path) -> tuple[optuna.Study, Objective]:
-    study = optuna.create_study(study_name="t", direction="maximize",
-                                storage=make_storage(f"sqlite:///{tmp_path / 'study.db'}"))
-    return study, Objective(Space.of(TWO_EPOCHS), DataSpec(name="digits"),
+def study_and_objective(tmp_path, kind: str = "sqlite", **space) -> tuple[optuna.Study, Objective]:
+    study = optuna.create_study(study_name=f"t{uuid.uuid4().hex[:8]}", direction="maximize",
+                                storage=make_storage(storage_for_kind(kind, tmp_path)))
+    return study, Objective(Space.of({**TWO_EPOCHS, **space}), DataSpec(name="digits"),
                             checkpoint_root=tmp_path / "checkpoints")
 
 
-def test_a_trial_taken_over_mid_training_keeps_its_checkpoint_and_its_retry_resumes(tmp_path):
-    study, objective = study_and_objective(tmp_path)
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "postgresql"])
+def test_a_trial_taken_over_mid_training_keeps_its_checkpoint_and_its_retry_resumes(
+        tmp_path, kind):
+    study, objective = study_and_objective(tmp_path, kind)
     objective.extra_callbacks = lambda trial, config: [JudgedStaleAfterEpoch1(study, trial)]
-    told = []
-    ended = run_trial(study, objective, [lambda s, t: told.append(t.number)])  # no error
-    assert ended.state == TrialState.FAIL and told == []
-    assert ended.user_attrs["fail_reason"] == f"{STALE}; re-queued as a retry"
+    shown, guard = [], FailureGuard(1)
+    callbacks = [lambda s, t: shown.append(trial_line(s, t)), guard]
+    ended = run_trial(study, objective, callbacks)  # no error
+    assert ended.state == TrialState.FAIL and is_taken_over(ended)
+    assert "trial 0 TAKEN OVER[/] its worker stopped sending heartbeats" in shown[0]
+    assert not guard.tripped and guard.streak == 0  # a silent worker says nothing of the space
     assert checkpoint_epoch(tmp_path / "checkpoints" / "trial-0") == 1  # epoch 2 never saved
     objective.extra_callbacks = None
-    retry = run_trial(study, objective, [lambda s, t: told.append(t.number)])
-    assert retry.state == TrialState.COMPLETE and told == [1]
+    retry = run_trial(study, objective, callbacks)
+    assert retry.state == TrialState.COMPLETE and retry.number == 1
     assert retry.user_attrs["resumed_from_epoch"] == 1 and len(retry.user_attrs["history"]) == 2
 
 
-def test_a_trial_taken_over_before_its_tell_landed_leaves_its_result_to_the_retry(
-        tmp_path, monkeypatch):
+class FailsInEpoch1(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        raise ValueError("a broken augmentation")
+
+
+@pytest.mark.parametrize("verdict", ["complete", "pruned", "failed"])
+def test_a_trial_taken_over_before_its_tell_is_left_to_its_retry_whatever_its_verdict(
+        tmp_path, monkeypatch, verdict):
     study, objective = study_and_objective(tmp_path)
+    if verdict == "pruned":  # too large for the budget: pruned before training
+        objective.max_params = 10
+    if verdict == "failed":  # an error in training: recorded as FAIL
+        objective.extra_callbacks = lambda trial, config: [FailsInEpoch1()]
     real_tell = optuna.Study.tell
 
     def late_tell(self, trial, *args, **kwargs):  # the worker was silent past the grace period
         take_over(self, trial._trial_id)
         return real_tell(self, trial, *args, **kwargs)
     monkeypatch.setattr(optuna.Study, "tell", late_tell)
-    told = []
-    ended = run_trial(study, objective, [lambda s, t: told.append(t.number)])
-    assert ended.state == TrialState.FAIL and told == [] and ended.value is None
-    assert checkpoint_epoch(tmp_path / "checkpoints" / "trial-0") == 2  # for the retry
-    assert study.trials[1].state == TrialState.WAITING
+    guard = FailureGuard(1)
+    ended = run_trial(study, objective, [guard])
+    assert ended.state == TrialState.FAIL and is_taken_over(ended) and not guard.tripped
+    assert study.trials[1].state == TrialState.WAITING  # the retry reaches its own verdict
+    if verdict == "complete":
+        assert checkpoint_epoch(tmp_path / "checkpoints" / "trial-0") == 2  # for the retry
 
 
-def test_taken_over_means_stored_otherwise_than_told():
-    def frozen(state, value=None):
-        return optuna.trial.create_trial(state=state, value=value)
+def test_a_take_over_that_lands_inside_the_tell_ends_nothing_more(tmp_path, monkeypatch):
+    study, objective = study_and_objective(tmp_path)
+
+    def tell_cut_short(self, trial, *args, **kwargs):  # checked RUNNING, then the write found
+        take_over(self, trial._trial_id)  # the trial ended by the other worker
+        raise UpdateFinishedTrialError(f"Trial#{trial.number} has already finished")
+    monkeypatch.setattr(optuna.Study, "tell", tell_cut_short)
+    ended = run_trial(study, objective)  # no error
+    assert ended.state == TrialState.FAIL and is_taken_over(ended)
+    assert checkpoint_epoch(tmp_path / "checkpoints" / "trial-0") == 2
+
+
+def test_taken_over_means_stored_otherwise_than_told_or_ended_as_stale():
+    def frozen(state, value=None, reason=None):
+        attrs = {"fail_reason": reason} if reason else {}
+        return optuna.trial.create_trial(state=state, value=value, user_attrs=attrs)
     assert taken_over(frozen(TrialState.FAIL), 0.8, None)
     assert not taken_over(frozen(TrialState.COMPLETE, 0.8), 0.8, None)
     assert not taken_over(frozen(TrialState.FAIL), float("nan"), None)  # Optuna fails a NaN
     assert not taken_over(frozen(TrialState.PRUNED), None, TrialState.PRUNED)
+    assert not taken_over(frozen(TrialState.FAIL, reason="diverged: nan loss"), None,
+                          TrialState.FAIL)
+    assert taken_over(frozen(TrialState.FAIL, reason=f"{STALE}; re-queued as a retry"), None,
+                      TrialState.FAIL)
 
 
 ONE_EPOCH = '''
