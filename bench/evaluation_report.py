@@ -3,6 +3,7 @@ per task (and each repetition's), how often a search's best was a sampled trial,
 goals of the search-quality protocol checked on the repetitions measured so far.
 
     python bench/evaluation_report.py bench/figures/search-quality-rerun-*.jsonl
+    python bench/evaluation_report.py FILES --repetition lookalike4 0   # one repetition's table
 
 Each file holds one task's rows of bench/search_quality.py (its ``results.jsonl``). Two
 contenders are compared on the repetitions both have, so a task part-way through a
@@ -136,6 +137,40 @@ def goal_lines(tasks: dict) -> list[str]:
     return lines
 
 
+LABELS = {"ours": "ours (the default)",
+          "ours-cold-baseline": "ours, no warm start: the baseline model first",
+          "ours-cold": "ours cold: nothing enqueued", "portfolio": "the portfolio alone",
+          "hand": "the users' hand-made model",
+          "kt-hyperband": "KerasTuner Hyperband, cold, budget-fitted",
+          "kt-bayesian": "KerasTuner Bayesian, cold", "random": "Optuna random, no pruning"}
+
+
+def repetition_table(tasks: dict, task: str, rep: int) -> str:
+    """One task-repetition, a row per contender measured: test accuracy (the best in bold),
+    best validation, its trials and whether its best was a sampled trial."""
+    runs = {name: tasks.get(task, {}).get(name, {}).get(rep) for name in ORDER}
+    runs = {name: run for name, run in runs.items() if run and run.get("test_accuracy") is not None}
+    top = max((run["test_accuracy"] for run in runs.values()), default=None)
+    rows = [[LABELS[name], _bold(f"{run['test_accuracy']:.4f}", run["test_accuracy"] == top),
+             "—" if run.get("best_val") is None else f"{run['best_val']:.4f}", _trials(run),
+             {True: "yes", False: "no"}.get(run.get("best_sampled"), "—")
+             if name in SEARCHES else "—"]
+            for name, run in runs.items()]
+    return table(["contender", "test accuracy", "best validation",
+                  "trials (complete / pruned / never trained)", "best from a sampled trial"], rows)
+
+
+def _bold(text: str, bold: bool) -> str:
+    return f"**{text}**" if bold else text
+
+
+def _trials(run: dict) -> str:
+    outcomes = run.get("outcomes")
+    if outcomes:
+        return f"{outcomes['complete']} / {outcomes['pruned']} / {outcomes['never trained']}"
+    return f"{run['trials']} trained" if run.get("best_val") is not None else "—"
+
+
 def verdict(ok: bool, done: bool) -> str:
     return ("met" if ok else "missed") if done else "not judged yet"
 
@@ -143,8 +178,13 @@ def verdict(ok: bool, done: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="+", help="one results.jsonl per task")
+    parser.add_argument("--repetition", nargs=2, metavar=("TASK", "REP"),
+                        help="print only this task-repetition's table")
     args = parser.parse_args()
     tasks = load(args.rows)
+    if args.repetition:
+        print(repetition_table(tasks, args.repetition[0], int(args.repetition[1])))
+        return
     print(standing_table(tasks), "", "Goals, on the repetitions measured so far:",
           *goal_lines(tasks), sep="\n")
 

@@ -316,6 +316,26 @@ def test_the_evaluation_report_judges_goals_on_the_repetitions_every_contender_h
     assert "≥ the hand-made model on 2 of 3 tasks: **met**, on 3 of 3" in cold  # level counts
 
 
+def test_one_repetitions_table_lists_each_contender_measured_with_its_trials(tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    from evaluation_report import load, repetition_table
+
+    rows = [{"task": "a", "contender": "ours", "rep": 0, "test_accuracy": 0.85, "best_val": 0.86,
+             "best_sampled": False, "trials": 40,
+             "outcomes": {"complete": 7, "pruned": 33, "never trained": 9}},
+            {"task": "a", "contender": "kt-hyperband", "rep": 0, "test_accuracy": 0.74,
+             "best_val": 0.75, "best_sampled": None, "trials": 18, "outcomes": None},
+            {"task": "a", "contender": "hand", "rep": 0, "test_accuracy": 0.86, "best_val": None,
+             "trials": 1},
+            {"task": "a", "contender": "random", "rep": 1, "test_accuracy": 0.9}]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    lines = repetition_table(load([str(path)]), "a", 0).splitlines()
+    assert lines[2:] == ["| ours (the default) | 0.8500 | 0.8600 | 7 / 33 / 9 | no |",
+                         "| the users' hand-made model | **0.8600** | — | — | — |",
+                         "| KerasTuner Hyperband, cold, budget-fitted | 0.7400 | 0.7500 | 18 trained | — |"]
+
+
 def test_the_core_pool_lends_free_cores_only_across_processes(tmp_path, monkeypatch):
     import threading
 
