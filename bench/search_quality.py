@@ -19,7 +19,9 @@ contenders running together see the same machine):
 - ``hand``: our users' hand-made model (studies/fashion-hand.yaml), no search;
 - ``ours-portfolio`` / ``portfolio``: ours with the warm-start portfolio made on the
   development tasks (``--portfolio``, spaces/cnn_portfolio.yaml) instead of the space's
-  WARM_START, and that portfolio alone (its entries trained, nothing sampled).
+  WARM_START, and that portfolio alone (its entries trained, nothing sampled);
+- ``warm-start``: ours' own warm start alone (the space's WARM_START trained, nothing
+  sampled), so that what ours' search adds after it is measured too.
 
 Each search's best config is then refit on train+validation and tested once
 (``train best.yaml --refit``): that test accuracy is the score. The search's
@@ -68,10 +70,13 @@ CONTENDERS = {
     # search after it, and alone (its entries trained, nothing sampled)
     "ours-portfolio": ["--no-warm-start", "--warm-start", "PORTFOLIO"],
     "portfolio": ["--no-warm-start", "--warm-start", "PORTFOLIO", "--trials", "PORTFOLIO_SIZE"],
+    # ours' own warm start alone (the space's WARM_START trained, nothing sampled): what the
+    # default's search adds after its own first trials
+    "warm-start": ["--trials", "WARM_START_SIZE"],
 }
 # The evaluation protocol's contenders (README, "How search quality is measured").
 PROTOCOL = ["ours", "ours-cold-baseline", "ours-cold", "portfolio", "random", "kt-hyperband",
-            "kt-bayesian", "hand"]
+            "kt-bayesian", "hand", "warm-start"]
 
 
 def main() -> None:
@@ -178,12 +183,15 @@ def run_job(job: tuple[int, str], args: argparse.Namespace, out: Path,
 
 
 def contender_flags(name: str, args: argparse.Namespace) -> list[str]:
-    """The ``run`` flags of contender ``name``, the portfolio file filled in."""
+    """The ``run`` flags of contender ``name``, the portfolio file and the sizes filled in."""
+    from search.space.space import load_space
     from search.space.warm_start import read_portfolio
 
     fill = {"PORTFOLIO": args.portfolio}
     if "PORTFOLIO_SIZE" in CONTENDERS[name]:
         fill["PORTFOLIO_SIZE"] = str(len(read_portfolio(args.portfolio)))
+    if "WARM_START_SIZE" in CONTENDERS[name]:
+        fill["WARM_START_SIZE"] = str(len(load_space(args.space).warm_start))
     return [fill.get(flag, flag) for flag in CONTENDERS[name]]
 
 

@@ -99,6 +99,20 @@ def test_search_quality_runs(tmp_path, tiny_space_file):
     assert out.split("| contender |")[1] == again.split("| contender |")[1]
 
 
+def test_the_warm_start_contender_trains_the_spaces_own_entries_and_nothing_more():
+    import argparse
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from search_quality import PROTOCOL, contender_flags
+    from search.space.space import load_space
+
+    space = REPO / "spaces" / "cnn.py"
+    args = argparse.Namespace(space=str(space), portfolio=str(REPO / "spaces" / "cnn_portfolio.yaml"))
+    assert contender_flags("warm-start", args) == ["--trials", str(len(load_space(space).warm_start))]
+    assert contender_flags("portfolio", args)[:3] == ["--no-warm-start", "--warm-start", args.portfolio]
+    assert "warm-start" in PROTOCOL
+
+
 @pytest.mark.slow
 def test_a_stopped_search_quality_run_leaves_no_search_running(tmp_path, tiny_space_file):
     import contextlib
