@@ -1,5 +1,5 @@
 #!/bin/bash
-# The search-quality evaluation: the protocol's eight contenders (search_quality.py's default
+# The search-quality evaluation: the protocol's contenders (search_quality.py's default
 # list) on the evaluation tasks, 20 minutes per search, one core each. Repetition by
 # repetition (every task's repetition 0, then 1, then 2, so a run stopped midway leaves
 # the tasks level), one process per task, started at once: they share the machine's cores

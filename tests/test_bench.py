@@ -332,7 +332,7 @@ def test_the_evaluation_report_judges_goals_on_the_repetitions_every_contender_h
 
 def test_one_repetitions_table_lists_each_contender_measured_with_its_trials(tmp_path):
     sys.path.insert(0, str(REPO / "bench"))
-    from evaluation_report import load, repetition_table
+    from evaluation_report import goal_lines, load, repetition_table
 
     rows = [{"task": "a", "contender": "ours", "rep": 0, "test_accuracy": 0.85, "best_val": 0.86,
              "best_sampled": False, "trials": 40,
@@ -348,6 +348,12 @@ def test_one_repetitions_table_lists_each_contender_measured_with_its_trials(tmp
     assert lines[2:] == ["| ours (the default) | 0.8500 | 0.8600 | 7 / 33 / 9 | no |",
                          "| the users' hand-made model | **0.8600** | — | — | — |",
                          "| KerasTuner Hyperband, cold, budget-fitted | 0.7400 | 0.7500 | 18 trained | — |"]
+    assert "warm start alone + 0.3 points on 2 of 3 tasks: **not judged yet**, on 0 of 0 (no " \
+           "paired repetition yet)" in "\n".join(goal_lines(load([str(path)])))
+    rows.append({"task": "a", "contender": "warm-start", "rep": 0, "test_accuracy": 0.845})
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    assert "warm start alone + 0.3 points on 2 of 3 tasks: **not judged yet**, on 1 of 1 (a " \
+           "+0.50 (ahead in 1 of 1)" in "\n".join(goal_lines(load([str(path)])))
 
 
 def test_the_core_pool_lends_free_cores_only_across_processes(tmp_path, monkeypatch):

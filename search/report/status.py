@@ -13,7 +13,8 @@ from rich.table import Table
 
 from search.errors import SearchError, shown
 from search.inputs import check_values, parse_duration
-from search.study.retries import is_restart_attempt
+from search.study.liveness import is_taken_over
+from search.study.retries import is_restart_attempt, says_nothing_of_the_space
 from search.study.progress import format_params
 
 __all__ = ["status_panel", "eta_seconds"]
@@ -64,17 +65,20 @@ def status_panel(study: optuna.Study) -> Panel:
     counts.add_column("count", justify="right")
     trials = study.get_trials(deepcopy=False)
     over = sum(map(is_restart_attempt, trials))
+    taken = sum(1 for t in trials if is_taken_over(t) and not is_restart_attempt(t))
     cut = sum(1 for t in trials if t.state == TrialState.FAIL and t.user_attrs.get("cost_cut")
-              and not is_restart_attempt(t))
+              and not says_nothing_of_the_space(t))
     for state in TrialState:
         n = sum(1 for t in trials if t.state == state) - (
-            cut + over if state == TrialState.FAIL else 0)
+            cut + over + taken if state == TrialState.FAIL else 0)
         if n:
             counts.add_row(state.name, str(n))
     if cut:  # too costly for the budget: not a failure of the space or the data
         counts.add_row("CUT FOR COST", str(cut))
     if over:  # a checkpoint that did not load: its retry trains the same configuration again
         counts.add_row("STARTS OVER", str(over))
+    if taken:  # its worker went silent: another took it over, and its retry trains it again
+        counts.add_row("TAKEN OVER", str(taken))
     parts: list = [counts, _best_line(study), _running(study)]
     eta = eta_seconds(study)
     if eta is not None:

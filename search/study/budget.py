@@ -1,11 +1,11 @@
-"""The study's trial budget, shared exactly by every worker, and the locks that make it exact.
+"""The study's trial budget, shared exactly by every worker under the study's lock (locks.py).
 
 Optuna's ``n_trials`` counts per worker and ``MaxTrialsCallback`` only looks
 after a trial ends, so k workers can overshoot by k-1. Here a worker claims,
 under a lock (a PostgreSQL advisory lock, or a file lock for SQLite and journal
 files), exactly one WAITING trial before each ``optimize(n_trials=1)``: either
-a new slot it enqueues (while the study is under budget) or a retry (a stale
-trial re-queued by the heartbeat callback) that no worker has claimed yet.
+a new slot it enqueues (while the study is under budget) or a retry (of a trial whose
+worker stopped, re-queued by the claim itself first) that no worker has claimed yet.
 Optuna pops WAITING trials atomically, so with one WAITING trial per granted
 claim no worker ever creates an unbudgeted trial, provided that each pop, like each
 enqueue, holds the lock: Optuna pops from a snapshot of the WAITING trials and, when

@@ -27,6 +27,7 @@ from search.errors import SearchError, shown
 from search.inputs import DEFAULT_PRUNER, DEFAULT_SAMPLER
 from search.study.liveness import HEARTBEAT_SECONDS, STALE_SECONDS
 from search.study.retries import retry_stale
+from search.study.storage_retry import first_line
 from search.space.space import Space
 from search.storage_url import ALLOWED, RDB_SCHEMES, StorageURL, redact
 
@@ -113,17 +114,13 @@ def make_storage(url: StorageURL | str) -> optuna.storages.BaseStorage:
                     url.secret(), engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=STALE_SECONDS,
                     heartbeat_stale_trial_callback=retry_stale)
         except Exception as exc:
-            raise SearchError(f"storage {url}: cannot open ({url.redact(_first_line(exc))}).",
+            raise SearchError(f"storage {url}: cannot open ({url.redact(first_line(exc))}).",
                               hint="Check the URL, that the server is up, and the credentials.") from None
     if url.journal_file:
         url.journal_file.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
             str(url.journal_file), lock_obj=JournalFileFlock(url.journal_file)))
     raise SearchError(f"storage '{url}' is not supported; {ALLOWED}.")
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def open_study(settings: StudySettings) -> optuna.Study:

@@ -19,18 +19,19 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from search.storage_url import StorageURL
+from search.storage_url import StorageURL, redact
 from search.study.optuna_internals import get_trial, stale_trial_ids, trial_id
 from search.study.storage_clock import storage_now
-from search.study.storage_retry import is_transient
+from search.study.storage_retry import first_line, is_transient
 
-__all__ = ["ALIVE", "HEARTBEAT_SECONDS", "STALE_SECONDS", "STALE", "heartbeat", "stale_trials",
-           "taken_over", "is_taken_over"]
+__all__ = ["ALIVE", "HEARTBEAT_SECONDS", "STALE_SECONDS", "STALE", "REQUEUED", "heartbeat",
+           "stale_trials", "taken_over", "is_taken_over"]
 
 ALIVE = "alive"  # a journal trial's heartbeat: the storage clock's time at its last beat
 HEARTBEAT_SECONDS = 30
 STALE_SECONDS = 120  # a worker's storage retries (about a minute) end well before this
 STALE = "its worker stopped sending heartbeats (killed or cut off)"  # a stale trial's reason
+REQUEUED = "; re-queued as a retry"  # what follows a reason when a retry was queued
 
 
 def _journal(url: str | None) -> bool:
@@ -64,10 +65,11 @@ def heartbeat(trial: optuna.Trial, url: str | None = None) -> Iterator[None]:
         while True:
             try:
                 beat()
-            except Exception as exc:  # ended by another worker, or an outage the retried
+            except Exception as exc:  # silent when ended by another worker, or in an outage
                 if not (warned or is_transient(exc) or isinstance(exc, UpdateFinishedTrialError)):
-                    print(f"warning: trial {trial.number}: a heartbeat failed ({exc}); "  # writes
-                          f"retrying every {interval} s", file=sys.stderr)  # report: silent
+                    print(f"warning: trial {trial.number}: a heartbeat failed "  # (the retried
+                          f"({redact(first_line(exc))}); retrying every {interval} s",  # writes
+                          file=sys.stderr)  # report an outage)
                     warned = True
             if stop.wait(interval):
                 return
@@ -95,9 +97,11 @@ def stale_trials(study: optuna.Study, url: str | None = None) -> list[FrozenTria
 
 
 def is_taken_over(trial: FrozenTrial) -> bool:
-    """Whether the trial was ended because its worker's heartbeat stopped."""
+    """Whether the trial was ended, and its retry queued, because its worker's heartbeat
+    stopped (one with its retries used up is a failure like any other)."""
     reason = trial.user_attrs.get("fail_reason")
-    return trial.state == TrialState.FAIL and isinstance(reason, str) and reason.startswith(STALE)
+    return (trial.state == TrialState.FAIL and isinstance(reason, str)
+            and reason == STALE + REQUEUED)
 
 
 def taken_over(frozen: FrozenTrial, value: float | None, state: TrialState | None) -> bool:

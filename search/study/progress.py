@@ -85,6 +85,8 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
              else "CUT FOR COST" if attrs.get("cost_cut") else trial.state.name)
     if is_restart_attempt(trial):  # (it may also carry an earlier attempt's fail_reason)
         detail = attrs.get("restart_reason") or attrs.get("discarded_checkpoint")
+    elif is_taken_over(trial):  # (a verdict it reached before may be stored too)
+        detail = attrs.get("fail_reason")
     elif trial.state == TrialState.COMPLETE:
         detail = (f"val_accuracy {trial.value:.4f} at epoch {attrs.get('best_epoch')}, "
                   f"{attrs.get('params_count', 0):,} params, {attrs.get('seconds_per_epoch')} s/epoch")

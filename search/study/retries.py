@@ -17,7 +17,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from search.study.liveness import ALIVE, STALE, is_taken_over, stale_trials
+from search.study.liveness import ALIVE, REQUEUED, STALE, is_taken_over, stale_trials
 from search.study.optuna_internals import (fail_trial, get_trial, set_trial_user_attr,
                                            system_attrs, trial_id)
 from search.study.stop_signal import StopSignal
@@ -26,7 +26,7 @@ from search.study.subset_rung import RUNG_KEY
 
 __all__ = ["DISCARDED_CHECKPOINT", "MAX_RETRIES", "KILLED", "STALE", "requeue_trial", "start_over",
            "recover_interrupted", "retry_stale_trials", "retry_stale", "is_restart_attempt",
-           "says_nothing_of_the_space", "origin_number"]
+           "says_nothing_of_the_space", "origin_number", "has_live_retry", "Lock"]
 
 DISCARDED_CHECKPOINT = "discarded_checkpoint"  # an attempt's checkpoint did not load: why
 MAX_RETRIES = 3  # a configuration that kills its worker every time stops somewhere
@@ -57,7 +57,7 @@ def requeue_trial(study: optuna.Study, trial: FrozenTrial, *, reason: str | None
     with contextlib.suppress(UpdateFinishedTrialError):
         if reason and current.state == TrialState.RUNNING:
             set_trial_user_attr(study, trial, "fail_reason", reason + (
-                "; re-queued as a retry" if retried else
+                REQUEUED if retried else
                 f"; not retried again: {max_retry} retries behind it"))
         if retried and not _requeued(study, trial):
             _enqueue_retry(study, get_trial(study, trial_id(trial)), inherit_training)
@@ -79,6 +79,13 @@ def _end_unneeded_retries(study: optuna.Study, trial: FrozenTrial) -> None:
             fail_trial(study, retry)
 
 
+def has_live_retry(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """Whether a retry of ``trial`` is queued, running or done (not one ended unrun)."""
+    return any((t.system_attrs.get("retry_history") or [None])[-1] == trial.number
+               and not str(t.user_attrs.get("fail_reason", "")).startswith("not needed")
+               for t in study.get_trials(deepcopy=False))
+
+
 def _requeued(study: optuna.Study, trial: FrozenTrial) -> bool:
     return any((t.system_attrs.get("retry_history") or [None])[-1] == trial.number
                for t in study.get_trials(deepcopy=False))
@@ -86,8 +93,8 @@ def _requeued(study: optuna.Study, trial: FrozenTrial) -> bool:
 
 def _enqueue_retry(study: optuna.Study, trial: FrozenTrial, inherit_training: bool) -> None:
     snapshot = copy.deepcopy(trial)
-    for key in ("fail_reason", ALIVE):  # the ended attempt's, not the retry's
-        snapshot.user_attrs.pop(key, None)
+    for key in ("fail_reason", "prune_reason", "cost_cut", ALIVE):  # the ended attempt's
+        snapshot.user_attrs.pop(key, None)  # verdict and beat, not the retry's
     if not inherit_training:
         for key in ("history", "resumed_from_epoch", DISCARDED_CHECKPOINT):
             snapshot.user_attrs.pop(key, None)

@@ -18,7 +18,7 @@ import sqlalchemy.exc
 from search.storage_url import redact
 from search.errors import InfrastructureError
 
-__all__ = ["StorageUnavailable", "with_storage_retry", "BACKOFF_SECONDS", "is_transient"]
+__all__ = ["StorageUnavailable", "with_storage_retry", "BACKOFF_SECONDS", "is_transient", "first_line"]
 
 T = TypeVar("T")
 BACKOFF_SECONDS = (0.5, 1, 2, 4, 8, 16, 30)  # about a minute: a database restart fits in it
@@ -49,10 +49,11 @@ def with_storage_retry(write: Callable[..., T], *args: Any, what: str = "storage
                 raise
             if delay is None:
                 raise StorageUnavailable(f"{what} failed {len(delays) + 1} times over "
-                                         f"{sum(delays):.0f} s: {redact(_first_line(exc))}") from None
+                                         f"{sum(delays):.0f} s: {redact(first_line(exc))}") from None
             time.sleep(delay)
     raise AssertionError("unreachable")
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """The error's first line (at most 200 characters), for a one-line message."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

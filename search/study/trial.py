@@ -27,7 +27,8 @@ from search.space.config import Config
 from search.data.dataset import DataSpec, load_dataset
 from search.model.network import ImpossibleNetwork, plan_feature_maps
 from search.study.checkpoint import resumed_history
-from search.study.retries import DISCARDED_CHECKPOINT, Lock, origin_number, start_over
+from search.study.retries import (DISCARDED_CHECKPOINT, Lock, has_live_retry, origin_number,
+                                  start_over)
 from search.study.optuna_internals import get_trial, trial_id
 from search.study.progress import ProgressDisplay
 from search.space.space import Space
@@ -212,7 +213,8 @@ def run_trial(study: optuna.Study, objective: Objective,
                 raise
         if not taken:  # (a trial taken over leaves any checkpoint to its retry)
             _remove(checkpoint)
-        if error is not None and not taken and not isinstance(error, CheckpointUnreadable):
+        if error is not None and not taken and not isinstance(error, (CheckpointUnreadable,
+                                                                     TakenOver)):
             raise error
         for callback in callbacks:
             callback(study, frozen)
@@ -229,14 +231,15 @@ def _store(study: optuna.Study, trial: optuna.Trial, value: float | None,
     if isinstance(error, CheckpointUnreadable):  # (its files are gone already)
         return start_over(study, trial, lock), False
     stored = with_storage_retry(get_trial, study, trial_id(trial), what="reading the trial")
-    if isinstance(error, TakenOver) or stored.state != TrialState.RUNNING:
-        return stored, True
-    try:
-        frozen = with_storage_retry(study.tell, trial, value, state=state, skip_if_finished=True,
-                                    what="recording the trial's result")
-    except TakenOver:  # ended by the other worker while this tell was under way
-        return with_storage_retry(get_trial, study, trial_id(trial), what="reading the trial"), True
-    return frozen, taken_over(frozen, value, state)
+    if stored.state == TrialState.RUNNING:  # (an error of its own if TakenOver: told as FAIL)
+        told = (None, TrialState.FAIL) if isinstance(error, TakenOver) else (value, state)
+        with contextlib.suppress(TakenOver):  # ended by the other worker during this tell
+            frozen = with_storage_retry(study.tell, trial, told[0], state=told[1],
+                                        skip_if_finished=True, what="recording the trial's result")
+            if not taken_over(frozen, *told):
+                return frozen, False
+    stored = with_storage_retry(get_trial, study, trial_id(trial), what="reading the trial")
+    return stored, has_live_retry(study, stored)  # (its retries used up: its own failure)
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:

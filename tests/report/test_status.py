@@ -85,13 +85,17 @@ def test_the_panel_shows_states_best_running_and_eta():
 
 
 def test_the_panel_counts_cost_cuts_and_attempts_that_start_over_apart_from_failures():
+    from search.study.liveness import REQUEUED, STALE
+
     study = study_with(1)
     why = "its checkpoint did not load (...)"
     for attrs in ({"fail_reason": "out of memory"}, {"cost_cut": "too costly"},
-                  {"restart_reason": why, "discarded_checkpoint": why}):
+                  {"restart_reason": why, "discarded_checkpoint": why},
+                  {"fail_reason": STALE + REQUEUED, "prune_reason": "pruned after epoch 1"},
+                  {"fail_reason": f"{STALE}; not retried again: 3 retries behind it"}):
         study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs=attrs))
     console = Console(record=True, width=200)
     console.print(status_panel(study))
-    counts = dict(re.findall(r"│ (FAIL|CUT FOR COST|STARTS OVER) +│ +(\d+) │",
+    counts = dict(re.findall(r"│ (FAIL|CUT FOR COST|STARTS OVER|TAKEN OVER) +│ +(\d+) │",
                              console.export_text()))
-    assert counts == {"FAIL": "1", "CUT FOR COST": "1", "STARTS OVER": "1"}
+    assert counts == {"FAIL": "2", "CUT FOR COST": "1", "STARTS OVER": "1", "TAKEN OVER": "1"}

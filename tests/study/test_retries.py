@@ -206,8 +206,6 @@ def test_a_retry_that_trains_from_epoch_1_inherits_no_scores_and_no_verdicts(tmp
     assert retry.system_attrs["retry_history"] == [0]
 
 
-
-
 def test_a_retry_queued_for_a_trial_whose_result_landed_meanwhile_is_ended_unrun(
         tmp_path, monkeypatch):
     study = sqlite_study(tmp_path)

@@ -66,7 +66,10 @@ def test_a_database_away_is_retried_through_optunas_wrapping_of_its_errors(tmp_p
         sqlalchemy.orm.sessionmaker(bind=storage.engine))
     with pytest.raises(StorageUnavailable, match="failed 3 times"):
         with_storage_retry(storage.get_trial, trial_id, what="reading", delays=(0, 0))
-    assert storage_retry.is_transient(optuna.exceptions.StorageInternalError("x")) is False
+    wrapped = optuna.exceptions.StorageInternalError("x")
+    assert not storage_retry.is_transient(wrapped)
+    wrapped.__cause__ = sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key"))
+    assert not storage_retry.is_transient(wrapped)  # the data, not the connection
 
 
 def test_a_model_error_is_not_retried():

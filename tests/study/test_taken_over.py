@@ -95,7 +95,9 @@ def test_a_trial_taken_over_before_its_tell_is_left_to_its_retry_whatever_its_ve
     guard = FailureGuard(1)
     ended = run_trial(study, objective, [guard])
     assert ended.state == TrialState.FAIL and is_taken_over(ended) and not guard.tripped
-    assert study.trials[1].state == TrialState.WAITING  # the retry reaches its own verdict
+    retry = study.trials[1]
+    assert retry.state == TrialState.WAITING  # the retry reaches its own verdict
+    assert not {"prune_reason", "cost_cut", "fail_reason"} & set(retry.user_attrs)
     if verdict == "complete":
         assert checkpoint_epoch(tmp_path / "checkpoints" / "trial-0") == 2  # for the retry
 
@@ -124,6 +126,26 @@ def test_taken_over_means_stored_otherwise_than_told_or_ended_as_stale():
                           TrialState.FAIL)
     assert taken_over(frozen(TrialState.FAIL, reason=f"{STALE}; re-queued as a retry"), None,
                       TrialState.FAIL)
+    used_up = frozen(TrialState.FAIL, reason=f"{STALE}; not retried again: 3 retries behind it")
+    assert not taken_over(used_up, None, TrialState.FAIL) and not is_taken_over(used_up)
+
+
+def test_a_trial_taken_over_with_its_retries_used_up_is_a_failure_like_any_other(tmp_path):
+    study, objective = study_and_objective(tmp_path)
+    objective.extra_callbacks = lambda trial, config: [JudgedStaleAfterEpoch1(study, trial)]
+    real_ask = optuna.Study.ask
+    study.ask = lambda *a, **kw: _worn(real_ask(study, *a, **kw))
+    guard = FailureGuard(1)
+    ended = run_trial(study, objective, [guard])
+    assert ended.state == TrialState.FAIL and not is_taken_over(ended) and guard.tripped
+    assert "not retried again" in ended.user_attrs["fail_reason"] and len(study.trials) == 1
+    assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())
+
+
+def _worn(trial: optuna.Trial) -> optuna.Trial:
+    """A trial with three retries behind it (its original and two retries were killed)."""
+    trial.storage.set_trial_system_attr(trial._trial_id, "retry_history", [7, 8, 9])
+    return trial
 
 
 ONE_EPOCH = '''
