@@ -189,7 +189,11 @@ def main() -> None:
     args = parser.parse_args()
     tasks = load(args.rows)
     if args.repetition:
-        print(repetition_table(tasks, args.repetition[0], int(args.repetition[1])))
+        task, rep = args.repetition
+        if task not in tasks or not rep.isdigit():
+            parser.error(f"--repetition TASK REP: TASK is one of {', '.join(sorted(tasks))} "
+                         f"(got {task!r}) and REP a repetition number (got {rep!r})")
+        print(repetition_table(tasks, task, int(rep)))
         return
     print(standing_table(tasks), "", "Goals, on the repetitions measured so far:",
           *goal_lines(tasks), sep="\n")

@@ -31,6 +31,7 @@ __all__ = ["DISCARDED_CHECKPOINT", "MAX_RETRIES", "KILLED", "STALE", "requeue_tr
 DISCARDED_CHECKPOINT = "discarded_checkpoint"  # an attempt's checkpoint did not load: why
 MAX_RETRIES = 3  # a configuration that kills its worker every time stops somewhere
 KILLED = "its worker was killed mid-trial"
+NOT_NEEDED = "not needed"  # how a retry ended unrun begins its reason
 
 Lock = Callable[[], contextlib.AbstractContextManager]
 
@@ -72,23 +73,27 @@ def _end_unneeded_retries(study: optuna.Study, trial: FrozenTrial) -> None:
     """The trial's own worker ended it after all (it was alive): its WAITING retry, if one
     was queued, must not train it again. (A ``fail_reason`` already written on the trial
     stays: Optuna refuses writes to a finished trial.)"""
-    for retry in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        if (retry.system_attrs.get("retry_history") or [None])[-1] == trial.number:
-            set_trial_user_attr(study, retry, "fail_reason",
-                                f"not needed: trial {trial.number} ended after all")
-            fail_trial(study, retry)
+    for retry in _retries_of(study, trial, states=(TrialState.WAITING,)):
+        set_trial_user_attr(study, retry, "fail_reason",
+                            f"{NOT_NEEDED}: trial {trial.number} ended after all")
+        fail_trial(study, retry)
 
 
 def has_live_retry(study: optuna.Study, trial: FrozenTrial) -> bool:
     """Whether a retry of ``trial`` is queued, running or done (not one ended unrun)."""
-    return any((t.system_attrs.get("retry_history") or [None])[-1] == trial.number
-               and not str(t.user_attrs.get("fail_reason", "")).startswith("not needed")
-               for t in study.get_trials(deepcopy=False))
+    return any(not str(t.user_attrs.get("fail_reason", "")).startswith(NOT_NEEDED)
+               for t in _retries_of(study, trial))
 
 
 def _requeued(study: optuna.Study, trial: FrozenTrial) -> bool:
-    return any((t.system_attrs.get("retry_history") or [None])[-1] == trial.number
-               for t in study.get_trials(deepcopy=False))
+    return bool(_retries_of(study, trial))
+
+
+def _retries_of(study: optuna.Study, trial: FrozenTrial,
+                states: tuple[TrialState, ...] | None = None) -> list[FrozenTrial]:
+    """The study's trials queued as the retry of ``trial``."""
+    return [t for t in study.get_trials(deepcopy=False, states=states)
+            if (t.system_attrs.get("retry_history") or [None])[-1] == trial.number]
 
 
 def _enqueue_retry(study: optuna.Study, trial: FrozenTrial, inherit_training: bool) -> None:
