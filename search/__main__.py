@@ -1,3 +1,5 @@
+"""`python -m search`: the command line (search.commands.cli)."""
+
 from search.commands.cli import main
 
 raise SystemExit(main())
