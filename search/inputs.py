@@ -134,9 +134,11 @@ def _check_text(value: Any) -> None:
         raise ValueError("a non-empty string")
 
 
-SLURM_TIME = re.compile(r"\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2}")  # Slurm's own forms
-SBATCH_OWN = ("--array", "--output", "--error", "--signal", "--no-requeue", "--job-name", "--export",
-              "--wrap", "--chdir", "--ntasks")
+SLURM_TIME = re.compile(r"\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2}|unlimited|infinite",
+                        re.IGNORECASE)  # Slurm's own forms
+SBATCH_OWN = ("--array", "--output", "--error", "--open-mode", "--signal", "--requeue",
+              "--no-requeue", "--job-name", "--export", "--export-file", "--wrap", "--chdir",
+              "--ntasks", "--time", "--wait", "--test-only", "--parsable", "--clusters")
 
 
 def _check_slurm_time(value: Any) -> None:
@@ -157,7 +159,8 @@ def _check_sbatch_line(value: Any) -> None:
     _check_pattern(r"--[a-z][a-z0-9-]*(=[^\x00-\x1f]*)?", "one option, e.g. --constraint=a100")(value)
     name = value.split("=")[0]
     if any(own.startswith(name) for own in SBATCH_OWN):  # sbatch takes abbreviations too
-        raise ValueError(f"the sweep script sets {', '.join(SBATCH_OWN)} itself")
+        raise ValueError(f"the sweep script sets {', '.join(SBATCH_OWN)} itself (a time limit: "
+                         "this command's own --time)")
 
 
 _SPECIAL: dict[str, tuple[Callable[[Any], Any], str]] = {

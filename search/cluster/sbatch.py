@@ -3,9 +3,10 @@
 Time limits and preemption lose nothing. The script asks Slurm for SIGUSR2 a while
 before the time limit (``--signal=B:USR2@N``, to the script's shell, as submitit does);
 the shell stops the worker with SIGTERM, the worker keeps the running trial's checkpoint,
-re-queues the trial and exits with status 130, and the shell then requeues its own array
-task (``scontrol requeue``); started again, the task picks up the re-queued trial from its
-last finished epoch. A SIGTERM (``scancel``, or preemption, after which Slurm requeues the
+re-queues the trial and exits with status 130 (143 when the signal came before it had set
+its handler, still starting: nothing to keep then), and the shell then requeues its own
+array task (``scontrol requeue``); started again, the task picks up the re-queued trial
+from its last finished epoch. A SIGTERM (``scancel``, or preemption, after which Slurm requeues the
 task itself) stops the worker the same way, but the script does not requeue the task: a
 cancelled sweep stays cancelled, its trial re-queued for whoever resumes the study.
 Nothing secret is written here: the storage URL's password reaches the job through its
@@ -21,9 +22,11 @@ from pathlib import Path
 from search.inputs import parse_duration
 
 __all__ = ["SlurmResources", "SweepJob", "sweep_script", "slurm_time", "slurm_seconds",
-           "INTERRUPTED_STATUS"]
+           "INTERRUPTED_STATUS", "TERMINATED_STATUS", "NO_LIMIT"]
 
 INTERRUPTED_STATUS = 130  # a worker's exit status after a stop (search.errors.EXIT_INTERRUPTED)
+TERMINATED_STATUS = 143  # 128 + SIGTERM: a worker stopped before it set its handler
+NO_LIMIT = ("UNLIMITED", "INFINITE")  # Slurm's words for no time limit (as is 0)
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,11 @@ class SweepJob:
 
 
 def slurm_time(value: str) -> str:
-    """A time limit as Slurm writes it: its own forms kept, ``8h`` or ``90m`` as D-HH:MM:SS."""
+    """A time limit as Slurm writes it: its own forms kept (UNLIMITED and INFINITE in capitals),
+    ``8h`` or ``90m`` as D-HH:MM:SS."""
     text = str(value).strip()
+    if text.upper() in NO_LIMIT:
+        return text.upper()
     if not any(c.isalpha() for c in text):
         return text
     seconds = int(parse_duration(text))
@@ -80,8 +86,10 @@ def slurm_time(value: str) -> str:
 
 def slurm_seconds(value: str) -> int:
     """Seconds of a time limit in Slurm's forms (minutes, MM:SS, HH:MM:SS, D-HH[:MM[:SS]])
-    or ours (8h)."""
+    or ours (8h); 0 for no limit (0, UNLIMITED, INFINITE)."""
     text = slurm_time(value)
+    if text in NO_LIMIT:
+        return 0
     days, _, clock = text.rpartition("-")
     parts = [int(p) for p in clock.split(":")]
     if days:  # D-HH, D-HH:MM, D-HH:MM:SS
@@ -99,7 +107,8 @@ def sweep_script(job: SweepJob) -> str:
     res = job.resources
     folder = job.folder
     directives = [f"--job-name=search-{job.study}", f"--array=0-{res.workers - 1}",
-                  f'--output="{folder}/%A_%a.out"', "--open-mode=append", "--requeue",
+                  f'--output="{_escape_pattern(folder)}/%A_%a.out"', "--open-mode=append",
+                  "--requeue",
                   f"--signal=B:USR2@{res.signal_lead}", *res.directives()]
     worker = [job.python, "-m", "search", "worker", job.study, "--studies-dir",
               str(job.studies_dir), *job.worker_args]
@@ -110,12 +119,12 @@ def sweep_script(job: SweepJob) -> str:
         "# No password here: the job reads the storage URL from $SEARCH_STORAGE (set when",
         "# submitting) or from the command below, and a PostgreSQL password from ~/.pgpass.",
         *(f"#SBATCH {d}" for d in directives),
-        "set -u",
         f"cd {shlex.quote(str(job.workdir))}",
     ]
-    if job.activate:
+    if job.activate:  # before set -u: conda's and older virtualenvs' scripts read unset variables
         lines.append(f"source {shlex.quote(str(job.activate))}")
     lines += [
+        "set -u",
         'echo "search: array task ${SLURM_ARRAY_TASK_ID} of job ${SLURM_ARRAY_JOB_ID} on '
         '$(hostname), restart ${SLURM_RESTART_COUNT:-0}"',
         "# The time-limit warning (or scancel --batch --signal=USR2): stop, then requeue this task.",
@@ -132,7 +141,8 @@ def sweep_script(job: SweepJob) -> str:
         "# more for its own exit status (bash keeps it).",
         'while kill -0 "$worker" 2>/dev/null; do wait "$worker"; done',
         'wait "$worker"; status=$?',
-        f'if [ "$status" -eq {INTERRUPTED_STATUS} ] && [ "$requeue" -eq 1 ]; then',
+        f'if [ "$requeue" -eq 1 ] && {{ [ "$status" -eq {INTERRUPTED_STATUS} ] || '
+        f'[ "$status" -eq {TERMINATED_STATUS} ]; }}; then',
         '  echo "search: worker stopped; its trial is re-queued; requeueing array task '
         '${SLURM_ARRAY_TASK_ID}"',
         '  scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
@@ -140,3 +150,8 @@ def sweep_script(job: SweepJob) -> str:
         'exit "$status"',
     ]
     return "\n".join(lines) + "\n"
+
+
+def _escape_pattern(path: Path) -> str:
+    """A path as sbatch's --output reads it: a literal % written %% (%j, %A are patterns)."""
+    return str(path).replace("%", "%%")

@@ -39,9 +39,11 @@ def require_slurm(command: str = "sbatch") -> str:
 
 
 def submit(script: Path, env: dict[str, str] | None = None) -> str:
-    """``sbatch --parsable SCRIPT``; the job id. ``env`` is added to the submitting
-    environment (sbatch hands its whole environment to the job)."""
-    out = _slurm([require_slurm("sbatch"), "--parsable", str(script)], {**os.environ, **(env or {})})
+    """``sbatch --export=ALL --parsable SCRIPT``; the job id. ``env`` is added to the submitting
+    environment, which sbatch hands whole to the job (``--export=ALL`` on the command line
+    overrides an SBATCH_EXPORT a site's profile may set)."""
+    out = _slurm([require_slurm("sbatch"), "--export=ALL", "--parsable", str(script)],
+                 {**os.environ, **(env or {})})
     job = out.strip().split(";")[0]
     if not re.fullmatch(r"\d+", job):
         raise SearchError(f"sbatch answered '{redact(out.strip())}', not a job id.")
@@ -52,7 +54,7 @@ def check_submission(script: str) -> None:
     """``sbatch --test-only``: Slurm checks the script's partition, account, QOS and
     resources and submits nothing; a refusal is a SearchError before anything is created."""
     try:
-        _slurm([require_slurm("sbatch"), "--test-only"], dict(os.environ), script)
+        _slurm([require_slurm("sbatch"), "--export=ALL", "--test-only"], dict(os.environ), script)
     except SearchError as exc:
         raise SearchError(str(exc).replace("Slurm refused:", "Slurm refused the sweep:"),
                           hint="Nothing was submitted or created; check --partition, "

@@ -45,9 +45,11 @@ def slurm(args: argparse.Namespace, console: Console) -> int:
     try:
         job_id = submit(path, {STORAGE_ENV: settings.storage.secret()} if secret else None)
     except SearchError as exc:
-        raise SearchError(f"{exc} The study '{settings.name}' was created and its budget "
-                          f"started; submit the script again once Slurm takes it: sbatch {path}"
-                          + (f" (with {STORAGE_ENV} set)" if secret else "") + ".") from None
+        raise SearchError(f"{exc} The study '{settings.name}' was created and its budget started.",
+                          hint=f"Submit the script again once Slurm takes it: sbatch {path}"
+                          + (f" (with {STORAGE_ENV} set)" if secret else "") + "; if sbatch did "
+                          f"not answer, first check `squeue --me --name search-{settings.name}`: "
+                          "the job may be queued already.") from None
     jobs = list(study.user_attrs.get(SLURM_JOBS_ATTR, [])) + [
         {"job": job_id, "workers": job.resources.workers, "script": str(path)}]
     study.set_user_attr(SLURM_JOBS_ATTR, jobs)
@@ -86,14 +88,15 @@ def sweep_job(args: argparse.Namespace, name: str, storage: StorageURL) -> Sweep
                    worker_args=tuple(worker_args), activate=activate)
     for flag, path in (("--studies-dir", job.studies_dir), ("the current folder", job.workdir),
                        ("--activate", activate), ("--checkpoint-dir", args.checkpoint_dir)):
-        if path is not None and any(c == '"' or ord(c) < 32 for c in str(path)):
-            raise SearchError(f"{flag} {shown(str(path))}: a path with a quote or a control "
-                              "character cannot be written into an sbatch script.")
+        if path is not None and any(c in '"\\' or ord(c) < 32 for c in str(path)):
+            raise SearchError(f"{flag} {shown(str(path))}: a path with a quote, a backslash or a "
+                              "control character cannot be written into an sbatch script.")
     return job
 
 
 def _check_lead(resources: SlurmResources) -> None:
-    if resources.time and resources.signal_lead >= slurm_seconds(resources.time):
+    limit = slurm_seconds(resources.time) if resources.time else 0  # 0: no time limit
+    if limit and resources.signal_lead >= limit:
         raise SearchError(f"--signal-lead {resources.signal_lead}: the warning would come before "
                           f"the task starts (--time {resources.time}).",
                           hint="Give a longer --time or a shorter --signal-lead (default 120 s).")

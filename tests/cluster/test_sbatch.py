@@ -37,14 +37,15 @@ def test_the_script_asks_for_an_array_a_warning_signal_and_requeue(tmp_path):
 
 @pytest.mark.parametrize("given, written", [
     ("90", "90"), ("8:00:00", "8:00:00"), ("2-12", "2-12"), ("8h", "0-08:00:00"),
-    ("1h30m", "0-01:30:00"), ("36h", "1-12:00:00")])
+    ("1h30m", "0-01:30:00"), ("36h", "1-12:00:00"), ("unlimited", "UNLIMITED"),
+    ("Infinite", "INFINITE")])
 def test_time_limits_keep_slurms_forms_and_convert_durations(given, written):
     assert slurm_time(given) == written
 
 
 @pytest.mark.parametrize("given, seconds", [
     ("90", 5400), ("2:30", 150), ("1:00:00", 3600), ("2-12", 216000), ("1-02:03", 93780),
-    ("8h", 28800)])
+    ("8h", 28800), ("0", 0), ("UNLIMITED", 0), ("infinite", 0)])
 def test_time_limits_in_every_slurm_form_read_as_seconds(given, seconds):
     assert slurm_seconds(given) == seconds
 
@@ -54,6 +55,28 @@ def test_paths_with_spaces_are_quoted_for_the_shell(tmp_path):
     text = sweep_script(SweepJob("s1", folder, folder, "python", SlurmResources(1),
                                  activate=folder / "venv/bin/activate"))
     assert f"cd '{folder}'" in text and f"source '{folder}/venv/bin/activate'" in text
+
+
+def test_a_percent_sign_in_the_studies_folder_is_no_slurm_pattern_in_the_log_path(tmp_path):
+    folder = tmp_path / "100%j"
+    text = sweep_script(SweepJob("s1", folder, folder, "python", SlurmResources(1)))
+    assert f'#SBATCH --output="{tmp_path}/100%%j/s1/slurm/%A_%a.out"' in text
+
+
+def test_an_activate_script_that_reads_unset_variables_runs_before_the_script_turns_strict(tmp_path):
+    """conda's activate (and older virtualenvs') read unset variables such as PS1."""
+    activate = tmp_path / "activate"
+    activate.write_text(': "$PS1_NOT_SET_ANYWHERE"\nexport ACTIVATED=yes\n')
+    lines = sweep_script(SweepJob("s1", tmp_path, tmp_path, "python", SlurmResources(1),
+                                  activate=activate)).splitlines()
+    text = "\n".join(f"sh -c 'echo $ACTIVATED > {tmp_path}/worker.log' &" if " worker s1 " in line
+                     else line for line in lines)
+    env = {k: v for k, v in os.environ.items() if k != "PS1_NOT_SET_ANYWHERE"}
+    done = subprocess.run(["bash", "-c", text], env={**env, "SLURM_ARRAY_JOB_ID": "7",
+                                                     "SLURM_ARRAY_TASK_ID": "0"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "worker.log").read_text() == "yes\n"
 
 
 FAKE_WORKER = """#!/usr/bin/env python3
@@ -73,18 +96,27 @@ sys.exit(130)
 """
 
 
-@pytest.mark.parametrize("sent, requeued", [(signal.SIGUSR2, True), (signal.SIGTERM, False)])
-def test_the_warning_stops_the_worker_and_requeues_the_task_and_a_cancel_only_stops(tmp_path, sent,
-                                                                                   requeued):
-    """The script under plain bash, with a stand-in worker (exits 130 as a stopped worker does)
-    and a stand-in scontrol that records its arguments: Slurm's time-limit warning (USR2)
-    requeues the task, scancel's TERM does not."""
+STARTING_WORKER = """#!/usr/bin/env python3
+import pathlib, sys, time
+pathlib.Path(sys.argv[1]).write_text("started\\n")
+time.sleep(600)  # still starting (importing Keras, loading data): no handler for SIGTERM yet
+"""
+
+
+@pytest.mark.parametrize("sent, requeued, worker_text, status", [
+    (signal.SIGUSR2, True, FAKE_WORKER, 130), (signal.SIGTERM, False, FAKE_WORKER, 130),
+    (signal.SIGUSR2, True, STARTING_WORKER, 143), (signal.SIGTERM, False, STARTING_WORKER, 143)])
+def test_the_warning_stops_the_worker_and_requeues_the_task_and_a_cancel_only_stops(
+        tmp_path, sent, requeued, worker_text, status):
+    """The script under plain bash, with a stand-in worker (exits 130 as a stopped worker does,
+    or is killed by SIGTERM while still starting) and a stand-in scontrol that records its
+    arguments: Slurm's time-limit warning (USR2) requeues the task, scancel's TERM does not."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/scontrol.args\n")
     (bin_dir / "scontrol").chmod(0o755)
     worker = tmp_path / "worker.py"
-    worker.write_text(FAKE_WORKER)
+    worker.write_text(worker_text)
     lines = sweep_script(job(tmp_path)).splitlines()
     text = "\n".join(f"{sys.executable} {worker} {tmp_path}/worker.log &" if " worker s1 " in line
                      else line for line in lines)
@@ -98,8 +130,9 @@ def test_the_warning_stops_the_worker_and_requeues_the_task_and_a_cancel_only_st
         time.sleep(0.05)
     shell.send_signal(sent)
     out, _ = shell.communicate(timeout=60)
-    assert log.read_text() == "started\nTERM\n"  # the worker is stopped by SIGTERM, once
-    assert shell.returncode == 130
+    if worker_text == FAKE_WORKER:
+        assert log.read_text() == "started\nTERM\n"  # the worker is stopped by SIGTERM, once
+    assert shell.returncode == status
     if requeued:
         assert (tmp_path / "scontrol.args").read_text().split() == ["requeue", "7_1"]
         assert "requeueing array task 1" in out

@@ -38,10 +38,14 @@ def fake(tmp_path: Path, name: str, body: str) -> None:
 
 
 def test_submit_returns_the_job_id_and_hands_the_secret_through_the_environment(tmp_path, monkeypatch):
-    fake(tmp_path, "sbatch", f'echo "$SEARCH_STORAGE" > {tmp_path}/env; echo "42;cluster"')
+    fake(tmp_path, "sbatch", f'echo "$SEARCH_STORAGE" > {tmp_path}/env; echo "$@" > {tmp_path}/args; '
+                             'echo "42;cluster"')
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("SBATCH_EXPORT", "NONE")  # a site's profile: the command line wins
     assert submit(tmp_path / "s.sbatch", {"SEARCH_STORAGE": "postgresql://u:pw-9@h/db"}) == "42"
     assert (tmp_path / "env").read_text().strip() == "postgresql://u:pw-9@h/db"
+    assert (tmp_path / "args").read_text().split() == ["--export=ALL", "--parsable",
+                                                       str(tmp_path / "s.sbatch")]
 
 
 def test_slurms_refusal_is_a_sentence_with_urls_redacted(tmp_path, monkeypatch):

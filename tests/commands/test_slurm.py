@@ -37,6 +37,14 @@ def test_dry_run_prints_the_script_as_it_is_and_creates_nothing(tmp_path):
     assert not (tmp_path / "st[red]:smile:").exists() and not (tmp_path / "s.log").exists()
 
 
+@pytest.mark.parametrize("limit, written", [("0", "0"), ("unlimited", "UNLIMITED")])
+def test_no_time_limit_is_taken_with_any_signal_lead(tmp_path, limit, written):
+    done = slurm(tmp_path, "--workers", "1", "--storage", "s.log", "--time", limit,
+                 "--signal-lead", "300", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert f"#SBATCH --time={written}\n" in done.stdout
+
+
 def test_a_password_in_the_url_stays_out_of_the_printed_script(tmp_path):
     done = slurm(tmp_path, "--workers", "2", "--storage-env", "DB", "--dry-run",
                  DB="postgresql://u:pw-Hidden-77@127.0.0.1:9/db")
@@ -53,6 +61,12 @@ def test_a_password_in_the_url_stays_out_of_the_printed_script(tmp_path):
      "the sweep script sets --array"),
     (["--workers", "2", "--storage", "s.log", "--sbatch=--arr=0-9"], {},  # sbatch's abbreviation
      "the sweep script sets --array"),
+    (["--workers", "2", "--storage", "s.log", "--sbatch=--time=1"], {},  # would skip the check below
+     "the sweep script sets --array"),
+    (["--workers", "2", "--storage", "s.log", "--sbatch=--open-mode=truncate"], {},
+     "the sweep script sets --array"),
+    (["--workers", "2", "--storage", "s.log", "--studies-dir", "a\\b"], {},
+     "a path with a quote, a backslash or a control character cannot be written"),
     (["--workers", "2", "--storage", "s.log", "--time", "2", "--signal-lead", "300"], {},
      "--signal-lead 300: the warning would come before the task starts (--time 2)."),
     (["--workers", "2", "--storage-env", "NOT_SET_HERE"], {},
