@@ -12,14 +12,15 @@ __all__ = ["differing_components", "with_component"]
 
 def differing_components(reference: Config, baseline: Config, *,
                          exclude: Sequence[str] = ("training",)) -> list[str]:
-    """Components whose swap changes a model, in schema order: knobs that differ but are
-    inactive on both sides (the conv stack under a backbone) are no difference."""
+    """Components whose swap changes a model both ways (leave-one-out and add-one-in), in
+    schema order: knobs inactive on either side (the conv stack under a backbone) are no
+    difference, as a variant equal to its control measures nothing."""
     from search.space.schema import COMPONENTS
 
     return [name for name in COMPONENTS if name not in exclude
             and _component(reference, name) != _component(baseline, name)
-            and (with_component(reference, baseline, name).digest() != reference.digest()
-                 or with_component(baseline, reference, name).digest() != baseline.digest())]
+            and with_component(reference, baseline, name).digest() != reference.digest()
+            and with_component(baseline, reference, name).digest() != baseline.digest()]
 
 
 def _component(config: Config, name: str) -> dict:

@@ -42,8 +42,14 @@ def _test(e: ComponentEffect) -> str:
 def _rows(effects: list[ComponentEffect]) -> list[list[str]]:
     return [[e.component, _pct(e.effect.mean), f"[{_pct(e.effect.ci_low)}, {_pct(e.effect.ci_high)}]",
              f"{e.effect.effect_size:.1f}" if math.isfinite(e.effect.effect_size) else "n/a",
-             f"{e.effect.p_value:.3g}", f"{e.adjusted_p:.3g}", str(e.seeds), _test(e), e.verdict]
+             f"{e.effect.p_value:.3g}", f"{e.adjusted_p:.3g}", _seeds(e), _test(e), e.verdict]
             for e in effects]
+
+
+def _seeds(e: ComponentEffect) -> str:
+    """The seeds run; those whose runs diverged (NaN, left out of the estimate) named."""
+    lost = e.seeds - e.effect.n
+    return f"{e.seeds} ({lost} diverged)" if 0 < lost <= e.seeds else str(e.seeds)
 
 
 HEADERS = ["component", "contribution (pts)", "95% CI", "in noise sd", "p", "p (Holm)", "seeds",

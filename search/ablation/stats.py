@@ -30,15 +30,16 @@ def paired_effect(deltas: Sequence[float], *, confidence: float = 0.95) -> Paire
 
     With fewer than two pairs nothing can be said (p = 1, infinite interval).
     Identical differences (sd 0) happen by chance with a discrete metric and few
-    seeds; the noise cannot be estimated then, so no significance is claimed (p = 1).
+    seeds; the noise cannot be estimated then, so no significance is claimed (p = 1) and
+    the interval is infinite.
     """
     d = np.asarray(deltas, dtype=float)
     n, mean = len(d), float(d.mean()) if len(d) else math.nan
     if n < 2:
         return PairedEffect(n, mean, math.nan, -math.inf, math.inf, 1.0, math.nan)
     sd = float(d.std(ddof=1))
-    if sd == 0.0:
-        return PairedEffect(n, mean, 0.0, mean, mean, 1.0, math.nan)
+    if sd == 0.0:  # no interval either: a zero-width one would pass for "negligible"
+        return PairedEffect(n, mean, 0.0, -math.inf, math.inf, 1.0, math.nan)
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
     p = float(stats.ttest_1samp(d, 0.0).pvalue)
     return PairedEffect(n, mean, sd, mean - half, mean + half, p, mean / sd)

@@ -28,6 +28,14 @@ def test_a_difference_only_in_knobs_inactive_on_both_sides_is_none():
                                               "conv": {"depth": 1}})) == ["backbone"]
 
 
+def test_a_component_that_changes_only_one_side_is_none():
+    """Under the reference's backbone the baseline's conv stack is not built: taking it into
+    the reference changes nothing, so leave-one-out would measure a variant against itself."""
+    reference = Config({"backbone": {"name": "vgg16"}, "conv": {"depth": 1}})
+    baseline = Config({"conv": {"depth": 3}})
+    assert differing_components(reference, baseline) == ["backbone"]
+
+
 def test_with_component_takes_the_active_knobs_of_one_component():
     swapped = with_component(BASELINE, REFERENCE, "bn")
     assert swapped.params["bn"] == {"enabled": True, "momentum": 0.8}

@@ -43,6 +43,20 @@ def test_the_terminal_shows_both_views_and_the_trainings():
     assert text.strip().endswith("(a run shared by two views is trained once).")
 
 
+def test_a_comparison_with_diverged_runs_says_how_many():
+    def diverging(config: Config) -> float:  # without dropout, the run at seed 1 diverges
+        if config.seed == 1 and config.enabled("bn") and not config.enabled("dropout"):
+            return float("nan")
+        return objective(config)
+
+    plan = AblationPlan(REFERENCE, Config({}), ["bn", "dropout"], [0, 1, 2], min_effect=0.02)
+    console = Console(record=True, width=250)
+    show_result(run_ablation(plan, diverging), [], console)
+    text = console.export_text().split("add-one-in")[0]  # leave-one-out: reference - dropout
+    assert "│ 3 (1 diverged) │" in next(line for line in text.splitlines() if "│ dropout " in line)
+    assert "diverged" not in next(line for line in text.splitlines() if "│ bn " in line)
+
+
 def test_a_component_name_is_shown_as_written_not_as_markup():
     effect = result().leave_one_out[0]
     effect.component = "[red]bn[/red]"

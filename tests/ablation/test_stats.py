@@ -17,6 +17,8 @@ def test_degenerate_cases_are_honest():
     assert paired_effect([0.01]).p_value == 1.0  # one pair says nothing
     assert paired_effect([0.0, 0.0, 0.0]).p_value == 1.0
     assert paired_effect([0.02, 0.02]).p_value == 1.0  # noise unknown: no claim
+    same = paired_effect([0.001, 0.001, 0.001])  # nor an interval, which would look negligible
+    assert (same.ci_low, same.ci_high) == (-np.inf, np.inf)
 
 
 def test_holm_matches_the_textbook_example():
