@@ -79,14 +79,20 @@ def _one(study, complete, name, make, params, scope) -> ImportanceView:
         knobs = dict(optuna.importance.get_param_importances(study, evaluator=make(0), params=params))
     except Exception as exc:  # an evaluator's own limits: report them, keep the other views
         return ImportanceView(name, n, note=f"not computed: {exc}")
-    intervals = _bootstrap(study, complete, make, params, RESAMPLES[name])
+    intervals, used = _bootstrap(study, complete, make, params, RESAMPLES[name])
+    skipped = (f" ({RESAMPLES[name] - used} more too degenerate for the evaluator, left out)"
+               if used < RESAMPLES[name] else "")
     return ImportanceView(name, n, knobs, _by_component(knobs),
-                          f"{n} complete trials; {scope}; 90% intervals from {RESAMPLES[name]} "
-                          "bootstrap resamples of the trials", intervals)
+                          f"{n} complete trials; {scope}; 90% intervals from {used} bootstrap "
+                          f"resamples of the trials{skipped}", intervals)
 
 
-def _bootstrap(study, complete, make, params, resamples: int) -> dict[str, tuple[float, float]]:
+def _bootstrap(study, complete, make, params,
+               resamples: int) -> tuple[dict[str, tuple[float, float]], int]:
+    """Each knob's and component's 5th and 95th percentile over ``resamples`` bootstrap
+    resamples of the trials, and how many resamples the evaluator could score."""
     rng = np.random.default_rng(0)
+    used = 0
     draws: dict[str, list[float]] = defaultdict(list)
     for b in range(resamples):
         sample = optuna.create_study(directions=study.directions)
@@ -97,10 +103,12 @@ def _bootstrap(study, complete, make, params, resamples: int) -> dict[str, tuple
                                                                  params=present))
         except Exception:  # a resample too degenerate for the evaluator: skip it
             continue
+        used += 1
         knobs = {p: knobs.get(p, 0.0) for p in params}
         for key, value in {**knobs, **_by_component(knobs)}.items():
             draws[key].append(value)
-    return {k: (float(np.percentile(v, 5)), float(np.percentile(v, 95))) for k, v in draws.items()}
+    return {k: (float(np.percentile(v, 5)), float(np.percentile(v, 95)))
+            for k, v in draws.items()}, used
 
 
 def _cell(view: ImportanceView, key: str, value: float) -> str:

@@ -29,3 +29,24 @@ def test_too_few_trials_give_a_reason_instead_of_bars():
     for view in importance_views(study(MIN_TRIALS - 1)):
         assert not view.knobs and not view.components
         assert f"needs at least {MIN_TRIALS} complete trials" in view.note
+
+
+def test_resamples_the_evaluator_cannot_score_are_counted_in_the_note(monkeypatch):
+    import search.report.importance as importance
+
+    real = optuna.importance.get_param_importances
+    calls = []
+
+    def every_other_resample_fails(study, *, evaluator=None, params=None, **kwargs):
+        calls.append(1)
+        if len(calls) > 1 and len(calls) % 2:  # the full study (call 1) is scored
+            raise RuntimeError("degenerate resample")
+        return real(study, evaluator=evaluator, params=params, **kwargs)
+
+    monkeypatch.setattr(importance.optuna.importance, "get_param_importances",
+                        every_other_resample_fails)
+    monkeypatch.setitem(importance.RESAMPLES, "PED-ANOVA", 6)
+    view = importance_views(study(20))[0]
+    assert view.method == "PED-ANOVA" and view.intervals
+    assert "90% intervals from 3 bootstrap resamples of the trials (3 more too degenerate for " \
+           "the evaluator, left out)" in view.note, view.note
