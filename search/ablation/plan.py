@@ -74,14 +74,16 @@ def _hours(seconds: float) -> str:
 
 
 def seconds_per_run(store: Any, name: str, storage: Any, plan: AblationPlan) -> float | None:
-    """Median duration of this ablation's finished runs, else the search trials' median
+    """Median training time of this ablation's finished runs (each run's share of its group's
+    when seeds trained together; else its trial's duration), else the search trials' median
     seconds per epoch times the reference's epochs; None when nothing was measured."""
     import optuna
     from optuna.trial import TrialState
 
     finished = store.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if store else []
-    done = [(t.datetime_complete - t.datetime_start).total_seconds() for t in finished
-            if t.datetime_start and t.datetime_complete]
+    done = [t.user_attrs["seconds"] if "seconds" in t.user_attrs else
+            (t.datetime_complete - t.datetime_start).total_seconds() for t in finished
+            if "seconds" in t.user_attrs or (t.datetime_start and t.datetime_complete)]
     if done:
         return statistics.median(done)
     try:

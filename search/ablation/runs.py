@@ -31,8 +31,10 @@ class RunStore(Protocol):
     def claim(self, key: str, *, config: Config, view: str, component: str) -> bool:
         """Take the run for this worker; False if it finished or another worker holds it."""
 
-    def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None:
-        """Store the value of a run this worker claimed."""
+    def put(self, key: str, value: float, *, config: Config, view: str, component: str,
+            seconds: float | None = None) -> None:
+        """Store the value of a run this worker claimed, and the seconds of training it took
+        (its share of a group's when seeds trained together)."""
 
     def working(self, key: str) -> contextlib.AbstractContextManager:
         """A context held while the claimed run trains, keeping the claim alive."""
@@ -52,8 +54,9 @@ class MemoryRunStore:
         """True for any run not stored yet: in one process nobody else trains it."""
         return key not in self.values
 
-    def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None:
-        """Keep the value in the dict."""
+    def put(self, key: str, value: float, *, config: Config, view: str, component: str,
+            seconds: float | None = None) -> None:
+        """Keep the value in the dict (durations are not kept)."""
         self.values[key] = value
 
     def working(self, key: str) -> contextlib.AbstractContextManager:
@@ -103,8 +106,9 @@ class Runner:
                 continue
             with contextlib.ExitStack() as working:  # each claim held from the moment it is made
                 claimed = [job for job in group if self._claim(job, working)]
+                started = time.monotonic()
                 values = self._values(claimed)
-            self._store(claimed, values)
+            self._store(claimed, values, time.monotonic() - started)
 
     def _claim(self, job: Job, working: contextlib.ExitStack) -> bool:
         """Claim the run for this worker and keep the claim alive in ``working``."""
@@ -127,15 +131,18 @@ class Runner:
         with contextlib.ExitStack() as working:
             if not self._claim(job, working):
                 return False
+            started = time.monotonic()
             values = self._values([job])
-        self._store([job], values)
+        self._store([job], values, time.monotonic() - started)
         return True
 
-    def _store(self, claimed: list[Job], values: list[float]) -> None:
-        """Store each trained run's value and report it."""
+    def _store(self, claimed: list[Job], values: list[float], seconds: float) -> None:
+        """Store each trained run's value with its share of the ``seconds`` the training of
+        ``claimed`` took, and report it."""
         for (config, view, component), value in zip(claimed, values, strict=True):
             key = config.digest()
-            self.store.put(key, value, config=config, view=view, component=component)
+            self.store.put(key, value, config=config, view=view, component=component,
+                           seconds=seconds / max(len(claimed), 1))
             self.trained += 1
             if self.on_trained:
                 self.on_trained({"view": view, "component": component, "seed": config.seed,

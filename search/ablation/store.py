@@ -145,9 +145,13 @@ class OptunaRunStore:
             set_trial_user_attr(self.study, trial, "interrupted", True)
             fail_trial(self.study, trial)
 
-    def put(self, key: str, value: float, *, config: Config, view: str, component: str) -> None:
-        """Tell the claimed trial its value; a non-finite one is kept as FAIL with ``nan_value``."""
+    def put(self, key: str, value: float, *, config: Config, view: str, component: str,
+            seconds: float | None = None) -> None:
+        """Tell the claimed trial its value; a non-finite one is kept as FAIL with ``nan_value``.
+        ``seconds``: the run's training time (its share of a group's), kept for the ETA."""
         trial = self._claimed.pop(key)
+        if seconds is not None:
+            trial.set_user_attr("seconds", seconds)
         if math.isfinite(value):
             self.study.tell(trial, value)
         else:

@@ -77,6 +77,21 @@ def test_stored_runs_and_the_search_trials_speed_give_an_eta(tmp_path):
            "7.5 h with it" in text
 
 
+def test_the_eta_counts_a_fused_runs_share_of_its_groups_time_not_the_whole(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    storage = make_storage(url)
+    plan = AblationPlan(REFERENCE, BASELINE, COMPONENTS, [0, 1, 2])
+    store = OptunaRunStore(storage, "s", url)
+    for seed in (0, 1, 2):  # three seeds trained together in 900 s: 300 s each
+        config = REFERENCE.replace(seed=seed)
+        assert store.claim(config.digest(), config=config, view="leave-one-out", component="all")
+    for seed in (0, 1, 2):
+        config = REFERENCE.replace(seed=seed)
+        store.put(config.digest(), 0.9, config=config, view="leave-one-out", component="all",
+                  seconds=300.0)
+    assert seconds_per_run(store, "s", storage, plan) == 300.0
+
+
 def test_nothing_measured_gives_no_speed():
     plan = AblationPlan(REFERENCE, BASELINE, COMPONENTS, [0, 1, 2])
     storage = optuna.storages.InMemoryStorage()

@@ -118,6 +118,28 @@ def test_prepare_trains_the_claimed_seeds_of_each_config_together():
     assert objective.groups == [[1, 3], [1, 2]]  # nothing more trained
 
 
+def test_each_run_of_a_group_is_stored_with_its_share_of_the_groups_training_time(monkeypatch):
+    import search.ablation.runs as runs
+
+    clock = [100.0]
+    monkeypatch.setattr(runs.time, "monotonic", lambda: clock[0])
+
+    class Slow(GroupObjective):
+        def train_group(self, configs: list[Config]) -> list[float]:
+            clock[0] += 30.0 * len(configs)  # 30 s per seed, trained together
+            return super().train_group(configs)
+
+    timed: list[float] = []
+
+    class Recording(MemoryRunStore):
+        def put(self, key, value, *, seconds=None, **tags):
+            timed.append(seconds)
+            super().put(key, value, **tags)
+
+    Runner(Slow(), Recording(), None).prepare(jobs(CONFIG, [1, 2, 3], "v", "c"))
+    assert timed == [30.0, 30.0, 30.0]  # not the group's 90 s each: the ETA counts runs
+
+
 class NoFusion(GroupObjective):
     def fuses(self, configs: list[Config]) -> bool:
         return False
