@@ -236,6 +236,8 @@ ABLATION_CASES = [
     (ABLATION_REFERENCE + "seeds: 4\nmax_seeds: 6", "--max-seeds, --max-runs and --max-time bound "
                                                      "adaptive seeding; use them with --seeds auto"),
     (ABLATION_REFERENCE + "seeds: 2.5", "'seeds' must be an integer in [2, 100] or 'auto'"),
+    (ABLATION_REFERENCE + "path_seeds: 4", "--path-seeds 4: the path's seeds are the ablation's "
+                                            "own, and it has 3 (--seeds); give at most 3."),
     ("study: lad\nreference: {bn: {enabled: true}, dropout: {enabled: true}}\n"
      "components: [bn, bn+dropout]\n", "bn appear(s) more than once"),
     ("study: lad\nreference: {bn: {enabled: true}}\ncomponents: [bn, dropout]\n",

@@ -60,6 +60,12 @@ def _check_seeding(args: argparse.Namespace, spec: dict[str, Any]) -> int | str:
                                for k in ("max_seeds", "max_runs", "max_time")):
         raise SearchError("--max-seeds, --max-runs and --max-time bound adaptive seeding; "
                           "use them with --seeds auto (or leave them out).")
+    most = _option(args, spec, "max_seeds", DEFAULT_MAX_SEEDS) if seeds == "auto" else seeds
+    path_seeds = _option(args, spec, "path_seeds", None)
+    if path_seeds is not None and path_seeds > most:
+        raise SearchError(f"--path-seeds {path_seeds}: the path's seeds are the ablation's own, "
+                          f"and it has {most} (--seeds" + (", --max-seeds" if seeds == "auto"
+                                                            else "") + f"); give at most {most}.")
     return seeds
 
 
