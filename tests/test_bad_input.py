@@ -243,7 +243,11 @@ ABLATION_CASES = [
     ("study: lad\nreference: {bn: {enabled: true}}\ncomponents: [bn, dropout]\n",
      "dropout do(es) not differ between the reference and the baseline"),
     ("study: lad\nreference: {bn: {enabled: true}}\nseeds: auto\nmax_runs: 5\n",
-     "--max-runs 5: the first look alone needs 12 runs"),
+     "--max-runs 5: the first look alone needs 6 runs (the two views' 2 distinct configs x 3 "
+     "seeds)"),  # one component: each view's variant is the other's control
+    ("study: lad\nreference: {bn: {enabled: true}, dropout: {enabled: true}}\nseeds: auto\n"
+     "max_runs: 5\n", "--max-runs 5: the first look alone needs 12 runs (the two views' 4 "
+                      "distinct configs x 3 seeds)"),
     (ABLATION_REFERENCE + "storage: ''", "'storage' must be an Optuna storage URL; got ''"),
     ("study: ../x\nreference: {conv: {depth: 2}}\n", "'study' must be a study name; got '../x'"),
     ("study: lad\nreference: {conv: {depth: 9}}\n", "'params.conv.depth' must be an int in [1, 8]; got 9."),

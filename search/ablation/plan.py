@@ -10,7 +10,7 @@ from search.ablation.engine import AblationPlan, views, with_component
 from search.ablation.interactions import cells
 from search.ablation.runs import jobs
 
-__all__ = ["describe_plan", "seconds_per_run"]
+__all__ = ["describe_plan", "seconds_per_run", "first_look_runs"]
 
 
 def _known_runs(plan: AblationPlan) -> dict[str, set[str]]:
@@ -30,6 +30,13 @@ def _known_runs(plan: AblationPlan) -> dict[str, set[str]]:
         parts["interactions"] = {c.digest() for cfg in cells(plan, top).values()
                                  for c, _, _ in jobs(cfg, plan.interaction_seeds, "", "")}
     return parts
+
+
+def first_look_runs(plan: AblationPlan) -> int:
+    """The distinct runs of both views' first look (a run the views share is trained once:
+    with one component, each view's variant is the other's control)."""
+    parts = _known_runs(plan)
+    return len(set().union(*(parts[view.name] for view in views(plan))))
 
 
 def describe_plan(plan: AblationPlan, store: Any, name: str, storage: Any) -> str:

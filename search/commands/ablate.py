@@ -87,11 +87,15 @@ def _check_components(components: list[str], reference, baseline) -> None:
 
 
 def _check_budget(plan: AblationPlan) -> None:
-    first_look = 2 * (len(plan.components) + 1) * plan.seeding().start
-    if plan.max_runs is not None and plan.max_runs < first_look:
+    from search.ablation.plan import first_look_runs
+
+    if plan.max_runs is None:
+        return
+    first_look = first_look_runs(plan)
+    if plan.max_runs < first_look:
         raise SearchError(f"--max-runs {plan.max_runs}: the first look alone needs {first_look} runs "
-                          f"(2 views x {len(plan.components) + 1} configs x {plan.seeding().start} "
-                          "seeds); raise it or ablate fewer components.")
+                          f"(the two views' {first_look // plan.seeding().start} distinct configs x "
+                          f"{plan.seeding().start} seeds); raise it or ablate fewer components.")
 
 
 def ablate(args: argparse.Namespace, console: Console) -> int:
