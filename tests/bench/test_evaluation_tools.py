@@ -109,3 +109,25 @@ def test_the_evaluation_script_refuses_a_repeat_count_that_is_no_whole_number():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "REPEATS must be a positive whole number, not 'three'" in \
         done.stderr and not (REPO / "bench" / "out" / "eval-three").exists()
+
+
+def test_the_incumbent_race_compares_warm_start_and_sampled_trials_at_equal_epochs(tmp_path):
+    import optuna
+
+    from incumbent_race import race
+
+    def trial(values: dict[int, float], warm: bool) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE, value=max(values.values()),
+            intermediate_values=values, user_attrs={"warm_start": "cnn.py: WARM_START[0]"} if warm
+            else {})
+
+    db = tmp_path / "eval-a" / "studies" / "ours-r0" / "study.db"
+    db.parent.mkdir(parents=True)
+    study = optuna.create_study(storage=f"sqlite:///{db}", direction="maximize")
+    study.add_trials([trial({1: 0.80, 2: 0.84, 3: 0.86, 4: 0.88, 5: 0.89}, warm=True),
+                      trial({1: 0.82, 2: 0.85, 3: 0.87, 4: 0.875}, warm=False),  # past epoch 3
+                      trial({1: 0.81, 2: 0.83, 3: 0.85}, warm=False),  # stopped at epoch 3
+                      trial({1: 0.70}, warm=False)])
+    assert race(db) == ("| eval-a/ours-r0 | 0.8900 (5 epochs) | 0.8750 (4 epochs) | 3 / 2 / 1 | "
+                        "0.8700 against 0.8600 |")

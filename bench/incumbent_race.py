@@ -1,0 +1,79 @@
+"""Why a search's best is (or is not) a warm-start entry: the warm-start entries against
+the sampled trials, at equal epochs and at the end, read from the searches' studies.
+
+    python bench/incumbent_race.py bench/out/eval-*/studies/ours-r*/study.db
+
+One row per study: the best warm-start entry (its best validation accuracy and the epochs
+it trained), the best sampled trial (the same), how many sampled trials reached epoch 3
+(successive halving's second rung) and how many trained past it, and, at epoch 3, the
+best sampled trial's validation accuracy against the best warm-start entry's. A sampled
+trial level with the warm start at epoch 3 but given fewer epochs before the budget ends
+loses the race on epochs, not on its configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import header  # noqa: E402
+
+RUNG = 3  # successive halving's second rung (epochs 1, 3, 9)
+
+
+def trials(db: Path) -> list:
+    """The study's trials that trained at least one epoch."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{db}")
+    return [t for t in study.trials if t.intermediate_values]
+
+
+def race(db: Path) -> str:
+    """One Markdown row: the warm start against the sampled trials (see the module doc)."""
+    ran = trials(db)
+    warm = [t for t in ran if t.user_attrs.get("warm_start")]
+    sampled = [t for t in ran if not t.user_attrs.get("warm_start")]
+    at_rung = [t for t in sampled if RUNG in t.intermediate_values]
+    past = [t for t in at_rung if max(t.intermediate_values) > RUNG]
+    return "| " + " | ".join([
+        str(db.parent.parent.parent.name) + "/" + db.parent.name, _best(warm), _best(sampled),
+        f"{len(sampled)} / {len(at_rung)} / {len(past)}",
+        f"{_at_rung(sampled)} against {_at_rung(warm)}"]) + " |"
+
+
+def _best(group: list) -> str:
+    if not group:
+        return "—"
+    best = max(group, key=lambda t: max(t.intermediate_values.values()))
+    return f"{max(best.intermediate_values.values()):.4f} ({max(best.intermediate_values)} epochs)"
+
+
+def _at_rung(group: list) -> str:
+    values = [t.intermediate_values[RUNG] for t in group if RUNG in t.intermediate_values]
+    return f"{max(values):.4f}" if values else "—"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("studies", nargs="+", type=Path, help="study.db files of the searches")
+    args = parser.parse_args(argv)
+    missing = [str(db) for db in args.studies if not db.is_file()]
+    if missing:
+        parser.error(f"no such study file: {', '.join(missing)}")
+    print(header("The warm start against the sampled trials"))
+    print("| search | best warm-start entry (val, epochs) | best sampled trial (val, epochs) | "
+          f"sampled: trained / reached epoch {RUNG} / trained past it | best at epoch {RUNG}: "
+          "sampled against warm start |")
+    print("|---|---|---|---|---|")
+    for db in args.studies:
+        print(race(db), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
