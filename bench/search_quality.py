@@ -40,7 +40,7 @@ import shutil
 import signal
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -93,8 +93,10 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop_searches)
     pool = ThreadPoolExecutor(max_workers=len(choices))
-    try:
-        for result in pool.map(lambda job: run_job(job, args, out, choices), jobs):
+    try:  # each row written as its job ends (a stop loses only the jobs still running)
+        futures = [pool.submit(run_job, job, args, out, choices) for job in jobs]
+        for done_job in as_completed(futures):
+            result = done_job.result()
             with open(out / "results.jsonl", "a") as handle:
                 handle.write(json.dumps(result) + "\n")
             print(f"{result['contender']} rep {result['rep']}: test {result['test_accuracy']}",
