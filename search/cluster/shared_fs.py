@@ -13,7 +13,8 @@ __all__ = ["shared_path_problem", "SHARED_TYPES", "filesystem_type"]
 
 SHARED_TYPES = ("nfs", "nfs4", "lustre", "gpfs", "beegfs", "fuse.beegfs", "cephfs", "ceph",
                 "glusterfs", "fuse.glusterfs", "panfs", "wekafs", "fuse.sshfs", "cifs", "smb3",
-                "9p", "virtiofs", "fuse.juicefs", "fuse.gcsfuse", "fuse.s3fs")
+                "9p", "virtiofs", "fuse.juicefs", "fuse.gcsfuse", "fuse.s3fs", "fuse.ceph-fuse",
+                "fuse.ceph")
 
 
 def filesystem_type(path: Path, mounts: str | None = None) -> tuple[str, str]:
@@ -34,7 +35,10 @@ def filesystem_type(path: Path, mounts: str | None = None) -> tuple[str, str]:
 
 def shared_path_problem(path: Path, mounts: str | None = None) -> str | None:
     """Why ``path`` is not on a shared filesystem, or None when it is."""
-    point, kind = filesystem_type(path, mounts)
+    try:
+        point, kind = filesystem_type(path, mounts)
+    except OSError as exc:  # no /proc (not Linux), or not readable
+        return f"its filesystem cannot be told: /proc/mounts could not be read ({exc.strerror})"
     if kind in SHARED_TYPES:
         return None
     return (f"it is on a {kind} filesystem mounted at {point}, which other nodes do not see "
