@@ -24,37 +24,45 @@ from common import header  # noqa: E402
 RUNG = 3  # successive halving's second rung (epochs 1, 3, 9)
 
 
-def trials(db: Path) -> list:
-    """The study's trials that trained at least one epoch."""
+def configurations(db: Path) -> list[tuple[bool, dict[int, float]]]:
+    """(a warm-start entry?, validation accuracy by epoch) of each configuration the study
+    trained at least one epoch: a trial and its retries count once, by the attempt that got
+    furthest (a retry carries its original's epochs); step 0, a subset rung's, is no epoch."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{db}")
-    return [t for t in study.trials if t.intermediate_values]
+    furthest: dict[int, tuple[bool, dict[int, float]]] = {}
+    for trial in study.trials:
+        epochs = {step: value for step, value in trial.intermediate_values.items() if step >= 1}
+        origin = trial.system_attrs.get("retry_history", [trial.number])[0]
+        if epochs and len(epochs) >= len(furthest.get(origin, (False, {}))[1]):
+            furthest[origin] = (bool(trial.user_attrs.get("warm_start")), epochs)
+    return list(furthest.values())
 
 
 def race(db: Path) -> str:
     """One Markdown row: the warm start against the sampled trials (see the module doc)."""
-    ran = trials(db)
-    warm = [t for t in ran if t.user_attrs.get("warm_start")]
-    sampled = [t for t in ran if not t.user_attrs.get("warm_start")]
-    at_rung = [t for t in sampled if RUNG in t.intermediate_values]
-    past = [t for t in at_rung if max(t.intermediate_values) > RUNG]
+    trained = configurations(db)
+    warm = [epochs for is_warm, epochs in trained if is_warm]
+    sampled = [epochs for is_warm, epochs in trained if not is_warm]
+    at_rung = [epochs for epochs in sampled if RUNG in epochs]
+    past = [epochs for epochs in at_rung if max(epochs) > RUNG]
     return "| " + " | ".join([
         str(db.parent.parent.parent.name) + "/" + db.parent.name, _best(warm), _best(sampled),
         f"{len(sampled)} / {len(at_rung)} / {len(past)}",
         f"{_at_rung(sampled)} against {_at_rung(warm)}"]) + " |"
 
 
-def _best(group: list) -> str:
+def _best(group: list[dict[int, float]]) -> str:
     if not group:
         return "—"
-    best = max(group, key=lambda t: max(t.intermediate_values.values()))
-    return f"{max(best.intermediate_values.values()):.4f} ({max(best.intermediate_values)} epochs)"
+    best = max(group, key=lambda epochs: max(epochs.values()))
+    return f"{max(best.values()):.4f} ({max(best)} epochs)"
 
 
-def _at_rung(group: list) -> str:
-    values = [t.intermediate_values[RUNG] for t in group if RUNG in t.intermediate_values]
+def _at_rung(group: list[dict[int, float]]) -> str:
+    values = [epochs[RUNG] for epochs in group if RUNG in epochs]
     return f"{max(values):.4f}" if values else "—"
 
 

@@ -26,8 +26,8 @@ contenders running together see the same machine):
 Each search's best config is then refit on train+validation and tested once
 (``train best.yaml --refit``): that test accuracy is the score. The search's
 output gives every epoch's validation accuracy with a time stamp, for the
-best-so-far curves (``--figure``). Results go to OUT/results.jsonl, in job
-order; rerunning the same command skips what is already there and starts an
+best-so-far curves (``--figure``). Results go to OUT/results.jsonl, each row as
+its job ends; rerunning the same command skips what is already there and starts an
 interrupted search afresh (resuming it would grant it a second budget).
 """
 

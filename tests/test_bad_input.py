@@ -242,6 +242,8 @@ ABLATION_CASES = [
      "components: [bn, bn+dropout]\n", "bn appear(s) more than once"),
     ("study: lad\nreference: {bn: {enabled: true}}\ncomponents: [bn, dropout]\n",
      "dropout do(es) not differ between the reference and the baseline"),
+    ("study: lad\nreference: {conv: {depth: 4}}\nbaseline: {backbone: {name: vgg16}}\n"
+     "components: [conv]\n", "conv change(s) only one of the reference and the baseline"),
     ("study: lad\nreference: {bn: {enabled: true}}\nseeds: auto\nmax_runs: 5\n",
      "--max-runs 5: the first look alone needs 6 runs (the two views' 2 distinct configs x 3 "
      "seeds)"),  # one component: each view's variant is the other's control

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from search.space.config import Config
 
-__all__ = ["differing_components", "with_component"]
+__all__ = ["differing_components", "with_component", "changes_both_ways"]
 
 
 def differing_components(reference: Config, baseline: Config, *,
@@ -19,8 +19,14 @@ def differing_components(reference: Config, baseline: Config, *,
 
     return [name for name in COMPONENTS if name not in exclude
             and _component(reference, name) != _component(baseline, name)
-            and with_component(reference, baseline, name).digest() != reference.digest()
-            and with_component(baseline, reference, name).digest() != baseline.digest()]
+            and changes_both_ways(reference, baseline, name)]
+
+
+def changes_both_ways(reference: Config, baseline: Config, unit: str) -> bool:
+    """Whether taking ``unit`` from the baseline changes the reference (leave-one-out) and
+    taking it from the reference changes the baseline (add-one-in)."""
+    return (with_component(reference, baseline, unit).digest() != reference.digest()
+            and with_component(baseline, reference, unit).digest() != baseline.digest())
 
 
 def _component(config: Config, name: str) -> dict:

@@ -16,10 +16,7 @@ __all__ = ["describe_plan", "seconds_per_run", "first_look_runs"]
 def _known_runs(plan: AblationPlan) -> dict[str, set[str]]:
     """Digests of the runs whose configs are known before any result, by part."""
     first = plan.first_seeds()
-    parts: dict[str, set[str]] = {}
-    for view in views(plan):
-        cfgs = [view.control, *view.variants.values()]
-        parts[view.name] = {c.digest() for cfg in cfgs for c, _, _ in jobs(cfg, first, "", "")}
+    parts: dict[str, set[str]] = {view.name: _runs_of(view, first) for view in views(plan)}
     config, rungs = plan.baseline, set()
     for name in plan.ladder_order or plan.components:
         config = with_component(config, plan.reference, name)
@@ -32,11 +29,22 @@ def _known_runs(plan: AblationPlan) -> dict[str, set[str]]:
     return parts
 
 
+def _runs_of(view, seeds: list[int]) -> set[str]:
+    """Digests of the runs of ``view``'s control and variants at ``seeds``."""
+    return {c.digest() for cfg in [view.control, *view.variants.values()]
+            for c, _, _ in jobs(cfg, seeds, "", "")}
+
+
+def _view_runs(plan: AblationPlan, seeds: list[int]) -> set[str]:
+    """The distinct runs of both views at ``seeds`` (a run the views share is trained once:
+    where the reference and the baseline differ in one component only, each view's variant
+    is the other's control)."""
+    return set().union(*(_runs_of(view, seeds) for view in views(plan)))
+
+
 def first_look_runs(plan: AblationPlan) -> int:
-    """The distinct runs of both views' first look (a run the views share is trained once:
-    with one component, each view's variant is the other's control)."""
-    parts = _known_runs(plan)
-    return len(set().union(*(parts[view.name] for view in views(plan))))
+    """The distinct runs of both views' first look."""
+    return len(_view_runs(plan, plan.first_seeds()))
 
 
 def describe_plan(plan: AblationPlan, store: Any, name: str, storage: Any) -> str:
@@ -72,8 +80,8 @@ def describe_plan(plan: AblationPlan, store: Any, name: str, storage: Any) -> st
 
 
 def _adaptive_most(plan: AblationPlan) -> int:
-    extra_seeds = len(plan.seeds) - plan.seeding().start
-    return 2 * (len(plan.components) + 1) * extra_seeds
+    """The most runs adaptive seeding may add to both views' first look."""
+    return len(_view_runs(plan, plan.seeds)) - first_look_runs(plan)
 
 
 def _hours(seconds: float) -> str:

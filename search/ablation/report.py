@@ -157,13 +157,22 @@ def _plot_deltas(result: AblationResult, path: Path) -> Path:
         means = np.array([100 * e.effect.mean for e in effects][::-1])
         low = np.array([100 * e.effect.ci_low for e in effects][::-1])
         high = np.array([100 * e.effect.ci_high for e in effects][::-1])
-        errors = np.nan_to_num(np.vstack([means - low, high - means]), posinf=0.0, neginf=0.0)
-        ax.errorbar(means, range(len(labels)), xerr=errors, fmt="o", capsize=4)
+        _draw_intervals(ax, means, low, high)
         ax.axvline(0, color="grey", linewidth=1)
         ax.set_yticks(range(len(labels)), labels)
         ax.set_xlabel("contribution to validation accuracy (points, 95% CI)")
         ax.set_title(name)
     return save(fig, path)
+
+
+def _draw_intervals(ax, means: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+    """Each estimate with its interval; one without (noise unknown) as a hollow point."""
+    rows, known = np.arange(len(means)), np.isfinite(low) & np.isfinite(high)
+    ax.errorbar(means[known], rows[known], capsize=4, fmt="o",
+                xerr=np.vstack([means - low, high - means])[:, known])
+    if not known.all():
+        ax.plot(means[~known], rows[~known], "o", fillstyle="none", label="no interval")
+        ax.legend(loc="lower right")
 
 
 def _plot_path(result: AblationResult, path: Path) -> Path:

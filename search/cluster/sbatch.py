@@ -15,6 +15,7 @@ environment (``SEARCH_STORAGE``, set when submitting) or ``~/.pgpass``.
 
 from __future__ import annotations
 
+import math
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,7 @@ def slurm_time(value: str) -> str:
         return text.upper()
     if not any(c.isalpha() for c in text):
         return text
-    seconds = int(parse_duration(text))
+    seconds = math.ceil(parse_duration(text))  # never 0, which Slurm reads as no limit
     days, rest = divmod(seconds, 86400)
     return f"{days}-{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
 
@@ -115,7 +116,8 @@ def sweep_script(job: SweepJob) -> str:
     lines = [
         "#!/bin/bash",
         f"# {res.workers} workers of study '{job.study}', written by `python -m search slurm`.",
-        f"# Submit again (e.g. more workers later): sbatch {shlex.quote(str(folder / 'sweep.sbatch'))}",
+        "# Submit again (e.g. more workers later): sbatch --export=ALL "
+        f"{shlex.quote(str(folder / 'sweep.sbatch'))}",
         "# No password here: the job reads the storage URL from $SEARCH_STORAGE (set when",
         "# submitting) or from the command below, and a PostgreSQL password from ~/.pgpass.",
         *(f"#SBATCH {d}" for d in directives),

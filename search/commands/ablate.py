@@ -72,7 +72,7 @@ def _check_seeding(args: argparse.Namespace, spec: dict[str, Any]) -> int | str:
 def _check_components(components: list[str], reference, baseline) -> None:
     """Each unit once, no component in two units, and each one changes the config: a variant
     equal to its control would add a zero difference to the pooled noise and bias every test."""
-    from search.ablation.configs import with_component
+    from search.ablation.configs import changes_both_ways, with_component
 
     parts = [part for unit in components for part in unit.split("+")]
     repeated = sorted({p for p in parts if parts.count(p) > 1})
@@ -80,10 +80,17 @@ def _check_components(components: list[str], reference, baseline) -> None:
         raise SearchError(f"--components: {', '.join(repeated)} appear(s) more than once (alone or "
                           "in an a+b group); give each component once.")
     same = [u for u in components if with_component(reference, baseline, u).digest() ==
-            reference.digest()]
+            reference.digest() and with_component(baseline, reference, u).digest() ==
+            baseline.digest()]
     if same:
         raise SearchError(f"--components: {', '.join(same)} do(es) not differ between the reference "
                           "and the baseline, so there is nothing to measure; leave it out.")
+    one_way = [u for u in components if not changes_both_ways(reference, baseline, u)]
+    if one_way:
+        raise SearchError(f"--components: {', '.join(one_way)} change(s) only one of the reference "
+                          "and the baseline (e.g. a conv stack where the other side's backbone "
+                          "does not build one), so one view would measure a variant against "
+                          "itself; leave it out.")
 
 
 def _check_budget(plan: AblationPlan) -> None:

@@ -46,7 +46,7 @@ def slurm(args: argparse.Namespace, console: Console) -> int:
         job_id = submit(path, {STORAGE_ENV: settings.storage.secret()} if secret else None)
     except SearchError as exc:
         raise SearchError(f"{exc} The study '{settings.name}' was created and its budget started.",
-                          hint=f"Submit the script again once Slurm takes it: sbatch {path}"
+                          hint=f"Submit the script again once Slurm takes it: sbatch --export=ALL {path}"
                           + (f" (with {STORAGE_ENV} set)" if secret else "") + "; if sbatch did "
                           f"not answer, first check `squeue --me --name search-{settings.name}`: "
                           "the job may be queued already.") from None

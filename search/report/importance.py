@@ -80,11 +80,18 @@ def _one(study, complete, name, make, params, scope) -> ImportanceView:
     except Exception as exc:  # an evaluator's own limits: report them, keep the other views
         return ImportanceView(name, n, note=f"not computed: {exc}")
     intervals, used = _bootstrap(study, complete, make, params, RESAMPLES[name])
-    skipped = (f" ({RESAMPLES[name] - used} more too degenerate for the evaluator, left out)"
-               if used < RESAMPLES[name] else "")
     return ImportanceView(name, n, knobs, _by_component(knobs),
-                          f"{n} complete trials; {scope}; 90% intervals from {used} bootstrap "
-                          f"resamples of the trials{skipped}", intervals)
+                          f"{n} complete trials; {scope}; {_intervals_note(used, RESAMPLES[name])}",
+                          intervals)
+
+
+def _intervals_note(used: int, resamples: int) -> str:
+    if not used:
+        return f"no intervals: none of {resamples} bootstrap resamples could be scored"
+    if used < resamples:
+        return (f"90% intervals from {used} of {resamples} bootstrap resamples of the trials "
+                f"(the other {resamples - used} could not be scored)")
+    return f"90% intervals from {resamples} bootstrap resamples of the trials"
 
 
 def _bootstrap(study, complete, make, params,

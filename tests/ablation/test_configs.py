@@ -3,7 +3,7 @@ and a config with one component (or an ``a+b`` group) taken from another config.
 
 from __future__ import annotations
 
-from search.ablation.configs import differing_components, with_component
+from search.ablation.configs import changes_both_ways, differing_components, with_component
 from search.space.config import Config
 
 REFERENCE = Config({"bn": {"enabled": True, "momentum": 0.8}, "dropout": {"enabled": True},
@@ -34,6 +34,8 @@ def test_a_component_that_changes_only_one_side_is_none():
     reference = Config({"backbone": {"name": "vgg16"}, "conv": {"depth": 1}})
     baseline = Config({"conv": {"depth": 3}})
     assert differing_components(reference, baseline) == ["backbone"]
+    assert not changes_both_ways(reference, baseline, "conv")
+    assert changes_both_ways(reference, baseline, "backbone")
 
 
 def test_with_component_takes_the_active_knobs_of_one_component():

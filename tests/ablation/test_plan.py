@@ -50,6 +50,11 @@ def test_adaptive_seeds_and_interactions_are_counted_too():
         "seeds auto: 3 to 8 per comparison (looks at [3, 4, 5, 7, 8])")
     assert "interactions     12 runs (12 not shared" in text  # 4 cells on 3 fresh seeds
     assert "36 to train before the path; adaptive seeds may add up to 40 more" in text
+    bn_only = Config({"bn": {"enabled": True}, "training": {"epochs": 5}})
+    one = AblationPlan(bn_only, BASELINE, ["bn"], list(range(8)), adaptive=True,
+                       interactions=0)  # each view's variant is the other's control: 2 configs
+    assert "6 to train before the path; adaptive seeds may add up to 10 more" in describe_plan(
+        one, None, "s", optuna.storages.InMemoryStorage())
 
 
 def test_stored_runs_and_the_search_trials_speed_give_an_eta(tmp_path):

@@ -83,3 +83,19 @@ def test_the_report_files_hold_the_command_every_view_and_every_run(tmp_path):
         rows = list(csv.DictReader(f))
     assert len(rows) == len(done.runs) and set(rows[0]) == {"view", "component", "seed", "value",
                                                            "run"}
+
+
+def test_an_estimate_without_an_interval_is_drawn_hollow_not_as_a_certain_point():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    from search.ablation.report import _draw_intervals
+
+    fig, ax = pyplot.subplots()
+    _draw_intervals(ax, np.array([1.0, 2.0]), np.array([0.5, -np.inf]), np.array([1.5, np.inf]))
+    hollow = [line for line in ax.lines if line.get_fillstyle() == "none"]
+    assert len(hollow) == 1 and list(hollow[0].get_ydata()) == [1]  # the second row
+    assert ax.get_legend().get_texts()[0].get_text() == "no interval"
+    pyplot.close(fig)

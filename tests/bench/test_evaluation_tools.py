@@ -116,11 +116,13 @@ def test_the_incumbent_race_compares_warm_start_and_sampled_trials_at_equal_epoc
 
     from incumbent_race import race
 
-    def trial(values: dict[int, float], warm: bool) -> optuna.trial.FrozenTrial:
+    def trial(values: dict[int, float], warm: bool, retries: int | None = None,
+              state=optuna.trial.TrialState.COMPLETE) -> optuna.trial.FrozenTrial:
         return optuna.trial.create_trial(
-            state=optuna.trial.TrialState.COMPLETE, value=max(values.values()),
+            state=state, value=max(values.values()) if state.is_finished() and
+            state != optuna.trial.TrialState.FAIL else None,
             intermediate_values=values, user_attrs={"warm_start": "cnn.py: WARM_START[0]"} if warm
-            else {})
+            else {}, system_attrs={"retry_history": [retries]} if retries is not None else {})
 
     db = tmp_path / "eval-a" / "studies" / "ours-r0" / "study.db"
     db.parent.mkdir(parents=True)
@@ -128,6 +130,8 @@ def test_the_incumbent_race_compares_warm_start_and_sampled_trials_at_equal_epoc
     study.add_trials([trial({1: 0.80, 2: 0.84, 3: 0.86, 4: 0.88, 5: 0.89}, warm=True),
                       trial({1: 0.82, 2: 0.85, 3: 0.87, 4: 0.875}, warm=False),  # past epoch 3
                       trial({1: 0.81, 2: 0.83, 3: 0.85}, warm=False),  # stopped at epoch 3
-                      trial({1: 0.70}, warm=False)])
-    assert race(db) == ("| eval-a/ours-r0 | 0.8900 (5 epochs) | 0.8750 (4 epochs) | 3 / 2 / 1 | "
+                      trial({0: 0.60, 1: 0.70}, warm=False),  # step 0: a subset rung, no epoch
+                      trial({1: 0.69}, warm=False, state=optuna.trial.TrialState.FAIL),
+                      trial({1: 0.69, 2: 0.72}, warm=False, retries=4)])  # the same, resumed
+    assert race(db) == ("| eval-a/ours-r0 | 0.8900 (5 epochs) | 0.8750 (4 epochs) | 4 / 2 / 1 | "
                         "0.8700 against 0.8600 |")

@@ -37,7 +37,7 @@ def test_the_script_asks_for_an_array_a_warning_signal_and_requeue(tmp_path):
 
 @pytest.mark.parametrize("given, written", [
     ("90", "90"), ("8:00:00", "8:00:00"), ("2-12", "2-12"), ("8h", "0-08:00:00"),
-    ("1h30m", "0-01:30:00"), ("36h", "1-12:00:00"), ("unlimited", "UNLIMITED"),
+    ("1h30m", "0-01:30:00"), ("36h", "1-12:00:00"), ("0.4s", "0-00:00:01"), ("unlimited", "UNLIMITED"),
     ("Infinite", "INFINITE")])
 def test_time_limits_keep_slurms_forms_and_convert_durations(given, written):
     assert slurm_time(given) == written

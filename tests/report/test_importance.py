@@ -48,5 +48,5 @@ def test_resamples_the_evaluator_cannot_score_are_counted_in_the_note(monkeypatc
     monkeypatch.setitem(importance.RESAMPLES, "PED-ANOVA", 6)
     view = importance_views(study(20))[0]
     assert view.method == "PED-ANOVA" and view.intervals
-    assert "90% intervals from 3 bootstrap resamples of the trials (3 more too degenerate for " \
-           "the evaluator, left out)" in view.note, view.note
+    assert "90% intervals from 3 of 6 bootstrap resamples of the trials (the other 3 could not " \
+           "be scored)" in view.note, view.note
