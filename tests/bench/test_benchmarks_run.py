@@ -77,8 +77,9 @@ def test_ablation_statistics_runs():
 
 
 @pytest.mark.slow
-def test_search_quality_runs(tmp_path, tiny_space_file):
+def test_search_quality_runs(tmp_path, tiny_space_file, monkeypatch):
     # the tiny space: every network it draws fits 8x8 digits, so each search finishes a trial
+    monkeypatch.setenv("SEARCH_BENCH_CORE_LOCKS", str(tmp_path / "locks"))  # not a benchmark's
     out = bench("bench/search_quality.py", "--task", "digits", "--budget", "15s", "--repeats", "1",
                 "--contenders", "ours,kt-hyperband,hand", "--out", str(tmp_path / "q"),
                 "--space", str(tiny_space_file), "--figure", str(tmp_path / "q.png"),
