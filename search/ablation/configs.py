@@ -7,7 +7,7 @@ from typing import Sequence
 
 from search.space.config import Config
 
-__all__ = ["differing_components", "with_component", "changes_both_ways"]
+__all__ = ["differing_components", "with_component", "changes_both_ways", "changed_sides"]
 
 
 def differing_components(reference: Config, baseline: Config, *,
@@ -22,11 +22,16 @@ def differing_components(reference: Config, baseline: Config, *,
             and changes_both_ways(reference, baseline, name)]
 
 
+def changed_sides(reference: Config, baseline: Config, unit: str) -> tuple[bool, bool]:
+    """Whether taking ``unit`` from the baseline changes the reference (leave-one-out), and
+    whether taking it from the reference changes the baseline (add-one-in)."""
+    return (with_component(reference, baseline, unit).digest() != reference.digest(),
+            with_component(baseline, reference, unit).digest() != baseline.digest())
+
+
 def changes_both_ways(reference: Config, baseline: Config, unit: str) -> bool:
-    """Whether taking ``unit`` from the baseline changes the reference (leave-one-out) and
-    taking it from the reference changes the baseline (add-one-in)."""
-    return (with_component(reference, baseline, unit).digest() != reference.digest()
-            and with_component(baseline, reference, unit).digest() != baseline.digest())
+    """Whether ``unit`` changes the model in both views (see :func:`changed_sides`)."""
+    return all(changed_sides(reference, baseline, unit))
 
 
 def _component(config: Config, name: str) -> dict:

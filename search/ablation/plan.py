@@ -96,9 +96,7 @@ def seconds_per_run(store: Any, name: str, storage: Any, plan: AblationPlan) -> 
     from optuna.trial import TrialState
 
     finished = store.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if store else []
-    done = [t.user_attrs["seconds"] if "seconds" in t.user_attrs else
-            (t.datetime_complete - t.datetime_start).total_seconds() for t in finished
-            if "seconds" in t.user_attrs or (t.datetime_start and t.datetime_complete)]
+    done = [s for s in map(_run_seconds, finished) if s is not None]
     if done:
         return statistics.median(done)
     try:
@@ -109,3 +107,12 @@ def seconds_per_run(store: Any, name: str, storage: Any, plan: AblationPlan) -> 
         deepcopy=False, states=(TrialState.COMPLETE,)) if "seconds_per_epoch" in t.user_attrs]
     epochs = plan.reference.get("training", "epochs")
     return statistics.median(per_epoch) * epochs if per_epoch and epochs else None
+
+
+def _run_seconds(trial: Any) -> float | None:
+    """A stored run's training time (its share of its group's), else its trial's duration."""
+    if "seconds" in trial.user_attrs:
+        return trial.user_attrs["seconds"]
+    if trial.datetime_start and trial.datetime_complete:
+        return (trial.datetime_complete - trial.datetime_start).total_seconds()
+    return None

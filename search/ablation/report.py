@@ -49,7 +49,7 @@ def _rows(effects: list[ComponentEffect]) -> list[list[str]]:
 def _seeds(e: ComponentEffect) -> str:
     """The seeds run; those whose runs diverged (NaN, left out of the estimate) named."""
     lost = e.seeds - e.effect.n
-    return f"{e.seeds} ({lost} diverged)" if 0 < lost <= e.seeds else str(e.seeds)
+    return f"{e.seeds} ({lost} diverged)" if lost > 0 else str(e.seeds)
 
 
 HEADERS = ["component", "contribution (pts)", "95% CI", "in noise sd", "p", "p (Holm)", "seeds",

@@ -72,20 +72,19 @@ def _check_seeding(args: argparse.Namespace, spec: dict[str, Any]) -> int | str:
 def _check_components(components: list[str], reference, baseline) -> None:
     """Each unit once, no component in two units, and each one changes the config: a variant
     equal to its control would add a zero difference to the pooled noise and bias every test."""
-    from search.ablation.configs import changes_both_ways, with_component
+    from search.ablation.configs import changed_sides
 
     parts = [part for unit in components for part in unit.split("+")]
     repeated = sorted({p for p in parts if parts.count(p) > 1})
     if repeated:
         raise SearchError(f"--components: {', '.join(repeated)} appear(s) more than once (alone or "
                           "in an a+b group); give each component once.")
-    same = [u for u in components if with_component(reference, baseline, u).digest() ==
-            reference.digest() and with_component(baseline, reference, u).digest() ==
-            baseline.digest()]
+    sides = {u: changed_sides(reference, baseline, u) for u in components}
+    same = [u for u in components if not any(sides[u])]
     if same:
         raise SearchError(f"--components: {', '.join(same)} do(es) not differ between the reference "
                           "and the baseline, so there is nothing to measure; leave it out.")
-    one_way = [u for u in components if not changes_both_ways(reference, baseline, u)]
+    one_way = [u for u in components if not all(sides[u])]
     if one_way:
         raise SearchError(f"--components: {', '.join(one_way)} change(s) only one of the reference "
                           "and the baseline (e.g. a conv stack where the other side's backbone "
