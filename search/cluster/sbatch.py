@@ -23,11 +23,12 @@ from pathlib import Path
 from search.inputs import parse_duration
 
 __all__ = ["SlurmResources", "SweepJob", "sweep_script", "slurm_time", "slurm_seconds",
-           "INTERRUPTED_STATUS", "TERMINATED_STATUS", "NO_LIMIT"]
+           "INTERRUPTED_STATUS", "TERMINATED_STATUS", "NO_LIMIT", "MAX_RESTARTS"]
 
 INTERRUPTED_STATUS = 130  # a worker's exit status after a stop (search.errors.EXIT_INTERRUPTED)
 TERMINATED_STATUS = 143  # 128 + SIGTERM: a worker stopped before it set its handler
 NO_LIMIT = ("UNLIMITED", "INFINITE")  # Slurm's words for no time limit (as is 0)
+MAX_RESTARTS = 20  # a task restarted this often is not requeued again by its own script
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class SlurmResources:
     qos: str | None = None
     extra: tuple[str, ...] = ()
     signal_lead: int = 120
+    max_restarts: int = MAX_RESTARTS  # self-requeues stop once SLURM_RESTART_COUNT reaches it
 
     def directives(self) -> list[str]:
         """The resource options, as sbatch takes them."""
@@ -145,9 +147,19 @@ def sweep_script(job: SweepJob) -> str:
         'wait "$worker"; status=$?',
         f'if [ "$requeue" -eq 1 ] && {{ [ "$status" -eq {INTERRUPTED_STATUS} ] || '
         f'[ "$status" -eq {TERMINATED_STATUS} ]; }}; then',
-        '  echo "search: worker stopped; its trial is re-queued; requeueing array task '
+        "  # A task whose every start ends at the limit (an epoch longer than the time it has)",
+        "  # would requeue itself without end: past --max-restarts it stays stopped.",
+        f'  if [ "${{SLURM_RESTART_COUNT:-0}}" -ge {res.max_restarts} ]; then',
+        '    echo "search: worker stopped; its trial is re-queued; array task '
+        '${SLURM_ARRAY_TASK_ID} is not requeued: Slurm has restarted it '
+        f'${{SLURM_RESTART_COUNT:-0}} times (--max-restarts {res.max_restarts}). If each start '
+        'ends at the time limit, give a longer --time, then submit this script again '
+        '(its first lines say how)."',
+        "  else",
+        '    echo "search: worker stopped; its trial is re-queued; requeueing array task '
         '${SLURM_ARRAY_TASK_ID}"',
-        '  scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
+        '    scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
+        "  fi",
         "fi",
         'exit "$status"',
     ]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from search.cluster.sbatch import SlurmResources, SweepJob, slurm_seconds, sweep_script
+from search.cluster.sbatch import (MAX_RESTARTS, SlurmResources, SweepJob, slurm_seconds,
+                                   sweep_script)
 from search.cluster.scheduler import check_submission, submit
 from search.cluster.shared_fs import shared_path_problem
 from search.commands.requests import run_request
@@ -70,7 +71,8 @@ def sweep_job(args: argparse.Namespace, name: str, storage: StorageURL) -> Sweep
         workers=args.workers, cpus_per_worker=args.cpus_per_worker or 1,
         gpus_per_worker=args.gpus_per_worker or 0, mem=args.mem, time=args.slurm_time,
         partition=args.partition, account=args.account, qos=args.qos, extra=tuple(args.sbatch),
-        signal_lead=args.signal_lead or 120)
+        signal_lead=args.signal_lead or 120,
+        max_restarts=MAX_RESTARTS if args.max_restarts is None else args.max_restarts)
     worker_args = ["--max-failures", str(args.max_failures)]
     if storage.journal_file is not None:
         worker_args += ["--storage", str(storage.journal_file.resolve())]

@@ -103,25 +103,29 @@ time.sleep(600)  # still starting (importing Keras, loading data): no handler fo
 """
 
 
-@pytest.mark.parametrize("sent, requeued, worker_text, status", [
-    (signal.SIGUSR2, True, FAKE_WORKER, 130), (signal.SIGTERM, False, FAKE_WORKER, 130),
-    (signal.SIGUSR2, True, STARTING_WORKER, 143), (signal.SIGTERM, False, STARTING_WORKER, 143)])
+@pytest.mark.parametrize("sent, requeued, worker_text, status, restarts", [
+    (signal.SIGUSR2, True, FAKE_WORKER, 130, None), (signal.SIGTERM, False, FAKE_WORKER, 130, None),
+    (signal.SIGUSR2, True, STARTING_WORKER, 143, None),
+    (signal.SIGTERM, False, STARTING_WORKER, 143, None),
+    (signal.SIGUSR2, True, FAKE_WORKER, 130, "2"),  # restarted fewer times than the cap (3)
+    (signal.SIGUSR2, False, FAKE_WORKER, 130, "3")])  # at the cap: stays stopped
 def test_the_warning_stops_the_worker_and_requeues_the_task_and_a_cancel_only_stops(
-        tmp_path, sent, requeued, worker_text, status):
+        tmp_path, sent, requeued, worker_text, status, restarts):
     """The script under plain bash, with a stand-in worker (exits 130 as a stopped worker does,
     or is killed by SIGTERM while still starting) and a stand-in scontrol that records its
-    arguments: Slurm's time-limit warning (USR2) requeues the task, scancel's TERM does not."""
+    arguments: Slurm's time-limit warning (USR2) requeues the task, scancel's TERM does not,
+    and neither does the warning once Slurm has restarted the task --max-restarts times."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/scontrol.args\n")
     (bin_dir / "scontrol").chmod(0o755)
     worker = tmp_path / "worker.py"
     worker.write_text(worker_text)
-    lines = sweep_script(job(tmp_path)).splitlines()
+    lines = sweep_script(job(tmp_path, max_restarts=3)).splitlines()
     text = "\n".join(f"{sys.executable} {worker} {tmp_path}/worker.log &" if " worker s1 " in line
                      else line for line in lines)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_ARRAY_JOB_ID": "7",
-           "SLURM_ARRAY_TASK_ID": "1"}
+           "SLURM_ARRAY_TASK_ID": "1", **({"SLURM_RESTART_COUNT": restarts} if restarts else {})}
     shell = subprocess.Popen(["bash", "-c", text], env=env, text=True, stdout=subprocess.PIPE)
     log = tmp_path / "worker.log"
     deadline = time.monotonic() + 30
@@ -138,3 +142,5 @@ def test_the_warning_stops_the_worker_and_requeues_the_task_and_a_cancel_only_st
         assert "requeueing array task 1" in out
     else:
         assert not (tmp_path / "scontrol.args").exists()
+    if restarts == "3":
+        assert "array task 1 is not requeued: Slurm has restarted it 3 times (--max-restarts 3)" in out

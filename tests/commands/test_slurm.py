@@ -45,6 +45,12 @@ def test_no_time_limit_is_taken_with_any_signal_lead(tmp_path, limit, written):
     assert f"#SBATCH --time={written}\n" in done.stdout
 
 
+def test_the_restart_cap_is_written_into_the_script(tmp_path):
+    done = slurm(tmp_path, "--workers", "1", "--storage", "s.log", "--max-restarts", "5", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert 'if [ "${SLURM_RESTART_COUNT:-0}" -ge 5 ]; then' in done.stdout
+
+
 def test_a_password_in_the_url_stays_out_of_the_printed_script(tmp_path):
     done = slurm(tmp_path, "--workers", "2", "--storage-env", "DB", "--dry-run",
                  DB="postgresql://u:pw-Hidden-77@127.0.0.1:9/db")
@@ -69,6 +75,8 @@ def test_a_password_in_the_url_stays_out_of_the_printed_script(tmp_path):
      "a path with a quote, a backslash or a control character cannot be written"),
     (["--workers", "2", "--storage", "s.log", "--time", "2", "--signal-lead", "300"], {},
      "--signal-lead 300: the warning would come before the task starts (--time 2)."),
+    (["--workers", "2", "--storage", "s.log", "--max-restarts", "-1"], {},
+     "'--max-restarts' must be an int in [0, "),
     (["--workers", "2", "--storage-env", "NOT_SET_HERE"], {},
      "--storage-env NOT_SET_HERE: the environment variable is not set."),
     (["--workers", "2", "--storage", "s.log", "--check-shared"], {},
