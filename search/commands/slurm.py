@@ -18,9 +18,12 @@ from search.commands.requests import run_request
 from search.errors import SearchError, shown
 from search.storage_url import STORAGE_ENV, StorageURL
 
-__all__ = ["slurm", "sweep_job", "SLURM_JOBS_ATTR"]
+__all__ = ["slurm", "sweep_job", "submitted_jobs", "SLURM_JOB_PREFIX"]
 
-SLURM_JOBS_ATTR = "slurm_jobs"  # the study's user attribute listing its submitted job arrays
+# One user attribute per submitted job array ("slurm_job:1234"), so two submissions at once
+# both stay recorded (a single list would be read, extended and written back by each).
+SLURM_JOB_PREFIX = "slurm_job:"
+OLD_JOBS_ATTR = "slurm_jobs"  # the one list earlier versions kept, still read
 
 
 def slurm(args: argparse.Namespace, console: Console) -> int:
@@ -51,9 +54,8 @@ def slurm(args: argparse.Namespace, console: Console) -> int:
                           + (f" (with {STORAGE_ENV} set)" if secret else "") + "; if sbatch did "
                           f"not answer, first check `squeue --me --name search-{settings.name}`: "
                           "the job may be queued already.") from None
-    jobs = list(study.user_attrs.get(SLURM_JOBS_ATTR, [])) + [
-        {"job": job_id, "workers": job.resources.workers, "script": str(path)}]
-    study.set_user_attr(SLURM_JOBS_ATTR, jobs)
+    study.set_user_attr(SLURM_JOB_PREFIX + str(job_id),
+                        {"job": job_id, "workers": job.resources.workers, "script": str(path)})
     follow = f"python -m search status {settings.name} --studies-dir {args.studies_dir}"
     if settings.storage.journal_file is not None:
         follow += f" --storage {settings.storage.journal_file}"
@@ -94,6 +96,20 @@ def sweep_job(args: argparse.Namespace, name: str, storage: StorageURL) -> Sweep
             raise SearchError(f"{flag} {shown(str(path))}: a path with a quote, a backslash or a "
                               "control character cannot be written into an sbatch script.")
     return job
+
+
+def submitted_jobs(user_attrs: dict, study: str) -> list[dict]:
+    """The job arrays ``slurm`` submitted for the study, oldest first, from its user attributes;
+    SearchError naming the attribute when one is not what ``slurm`` writes."""
+    records = [(OLD_JOBS_ATTR, record) for record in user_attrs.get(OLD_JOBS_ATTR) or []]
+    records += [(key, value) for key, value in user_attrs.items() if key.startswith(SLURM_JOB_PREFIX)]
+    for key, record in records:
+        if not (isinstance(record, dict) and isinstance(record.get("job"), (str, int))
+                and str(record["job"]).isdigit()):
+            raise SearchError(f"study '{study}': the stored Slurm job record '{key}' is "
+                              f"{shown(record)}, not a submitted job array's id.",
+                              hint="It was changed outside `search`; delete that user attribute.")
+    return sorted((record for _, record in records), key=lambda record: int(record["job"]))
 
 
 def _check_lead(resources: SlurmResources) -> None:

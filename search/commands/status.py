@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from search.commands.requests import load_existing_study
-from search.commands.slurm import SLURM_JOBS_ATTR
+from search.commands.slurm import submitted_jobs
 from search.report.status import status_panel
 
 __all__ = ["status", "slurm_table"]
@@ -19,7 +19,7 @@ def status(args: argparse.Namespace, console: Console) -> int:
     """`status`: print the study's status panel (and its Slurm tasks); return 0."""
     study = load_existing_study(args.study, args.storage, args.studies_dir)
     console.print(status_panel(study))
-    jobs = study.user_attrs.get(SLURM_JOBS_ATTR)
+    jobs = submitted_jobs(study.user_attrs, study.study_name)
     if jobs:
         from search.cluster.scheduler import array_tasks
 

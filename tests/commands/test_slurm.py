@@ -104,3 +104,44 @@ def test_slurms_own_refusal_of_a_partition_is_a_sentence_before_anything_is_made
     assert "Slurm refused the sweep: sbatch: error: invalid partition specified: " \
            "no-such-partition" in done.stderr
     assert not (tmp_path / "studies").exists()
+
+
+
+def test_every_submission_is_its_own_record_and_status_lists_them_all(tmp_path):
+    """Each submitted job array is its own user attribute of the study (no list read, extended
+    and written back, which two submissions at once could lose one of); `status` lists all."""
+    import optuna
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text('#!/bin/sh\ncase "$*" in *--test-only*) exit 0 ;; esac\n'
+                                    'echo "$FAKE_JOB_ID"\n')  # accepts, then answers the job id
+    (bin_dir / "scontrol").write_text("#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id "
+                                      "specified' >&2\nexit 1\n")  # finished and forgotten
+    for tool in ("sbatch", "scontrol"):
+        (bin_dir / tool).chmod(0o755)
+    path = f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin"
+    for job in ("102", "101"):
+        done = slurm(tmp_path, "--workers", "1", "--storage", "s.log", path=path, FAKE_JOB_ID=job)
+        assert done.returncode == 0, done.stderr
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "s.log")))
+    attrs = optuna.load_study(study_name="s", storage=storage).user_attrs
+    assert {key: value["job"] for key, value in attrs.items() if key.startswith("slurm_job")} == \
+        {"slurm_job:102": "102", "slurm_job:101": "101"}
+    status = subprocess.run([sys.executable, "-m", "search", "status", "s", "--storage", "s.log"],
+                            cwd=tmp_path, text=True, capture_output=True, timeout=300,
+                            env={**os.environ, "PATH": path})
+    assert status.returncode == 0, status.stderr
+    assert "Slurm jobs 101, 102: none left in Slurm's queue" in " ".join(status.stdout.split())
+
+
+def test_recorded_jobs_are_read_from_both_forms_and_a_tampered_one_is_named():
+    from search.commands.slurm import submitted_jobs
+    from search.errors import SearchError
+
+    attrs = {"slurm_jobs": [{"job": "7", "workers": 2}], "slurm_job:12": {"job": "12"},
+             "slurm_job:9": {"job": 9}, "budget": {}}
+    assert [job["job"] for job in submitted_jobs(attrs, "s")] == ["7", 9, "12"]
+    with pytest.raises(SearchError, match="study 's': the stored Slurm job record 'slurm_job:3' is"):
+        submitted_jobs({"slurm_job:3": {"job": "3; rm -rf /"}}, "s")
