@@ -66,6 +66,9 @@ CONTENDERS = {
     "hand": None,  # no search
     # the default with the subset rung first (a third of epoch 1), for the development tasks
     "ours-subset": ["--pruner", "successive-halving-subset"],
+    # the default with a share of neighbours of the incumbent among TPE's proposals (tpe-local),
+    # for the development tasks
+    "ours-local": ["--sampler", "tpe-local"],
     # the warm-start portfolio made on the development tasks (bench/portfolio.py), with the
     # search after it, and alone (its entries trained, nothing sampled)
     "ours-portfolio": ["--no-warm-start", "--warm-start", "PORTFOLIO"],
