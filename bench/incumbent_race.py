@@ -27,9 +27,10 @@ EPOCHS_KNOB = "training.epochs"  # the space's epoch count, a parameter like the
 
 
 def configurations(db: Path) -> list[tuple[bool, dict[int, float], int | None]]:
-    """(a warm-start entry?, validation accuracy by epoch, the epochs its configuration set
-    or None) of each configuration the study trained at least one epoch: a trial and its retries count once, by the attempt that got
-    furthest (a retry carries its original's epochs); step 0, a subset rung's, is no epoch."""
+    """(a warm-start entry?, validation accuracy by epoch, the epochs its configuration
+    set or None) of each configuration the study trained at least one epoch: a trial and its
+    retries count once, by the attempt that got furthest (a retry carries its original's
+    epochs); step 0, a subset rung's, is no epoch."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -39,9 +40,20 @@ def configurations(db: Path) -> list[tuple[bool, dict[int, float], int | None]]:
         epochs = {step: value for step, value in trial.intermediate_values.items() if step >= 1}
         origin = trial.system_attrs.get("retry_history", [trial.number])[0]
         if epochs and len(epochs) >= len(furthest.get(origin, (False, {}, None))[1]):
-            furthest[origin] = (bool(trial.user_attrs.get("warm_start")), epochs,
-                                trial.params.get(EPOCHS_KNOB))
+            furthest[origin] = (bool(trial.user_attrs.get("warm_start")), epochs, _planned(trial))
     return list(furthest.values())
+
+
+def _planned(trial) -> int | None:
+    """The epochs the trial's configuration set: its searched knob, else the config it
+    stored (a fixed epoch count is no parameter); None when neither says."""
+    if EPOCHS_KNOB in trial.params:
+        return trial.params[EPOCHS_KNOB]
+    config = trial.user_attrs.get("config")
+    try:
+        return int(config["params"]["training"]["epochs"])
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def race(db: Path) -> str:

@@ -93,3 +93,15 @@ def test_deeply_nested_stored_json_is_refused(tmp_path, capsys, monkeypatch, key
                    ("[" * 100_000 + "]" * 100_000, key))
     err = run_cli(command, capsys, tmp_path)
     assert "nested too deeply to read" in err
+
+
+def test_a_tampered_slurm_job_record_is_named_and_status_still_shows_the_study(tmp_path, capsys,
+                                                                             monkeypatch):
+    from search.commands.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    _stored_study(tmp_path).set_user_attr("slurm_job:3", "3; rm -rf ~")
+    assert main(["status", "st"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "warning: study 'st': the stored Slurm job record 'slurm_job:3' is '3; rm -rf ~', not " \
+           "a submitted job array's id; not shown." in out and "trials by state" in out

@@ -6,7 +6,9 @@ the shell stops the worker with SIGTERM, the worker keeps the running trial's ch
 re-queues the trial and exits with status 130 (143 when the signal came before it had set
 its handler, still starting: nothing to keep then), and the shell then requeues its own
 array task (``scontrol requeue``); started again, the task picks up the re-queued trial
-from its last finished epoch. A SIGTERM (``scancel``, or preemption, after which Slurm requeues the
+from its last finished epoch. A task whose starts keep ending before an epoch or a trial
+finishes (an epoch longer than its time limit) is requeued only ``--max-stalled-requeues``
+times in a row. A SIGTERM (``scancel``, or preemption, after which Slurm requeues the
 task itself) stops the worker the same way, but the script does not requeue the task: a
 cancelled sweep stays cancelled, its trial re-queued for whoever resumes the study.
 Nothing secret is written here: the storage URL's password reaches the job through its
@@ -20,15 +22,17 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from search.cluster.progress_mark import PROGRESS_ENV
 from search.inputs import parse_duration
 
 __all__ = ["SlurmResources", "SweepJob", "sweep_script", "slurm_time", "slurm_seconds",
-           "INTERRUPTED_STATUS", "TERMINATED_STATUS", "NO_LIMIT", "MAX_RESTARTS"]
+           "INTERRUPTED_STATUS", "TERMINATED_STATUS", "NO_LIMIT", "MAX_STALLED_REQUEUES"]
 
 INTERRUPTED_STATUS = 130  # a worker's exit status after a stop (search.errors.EXIT_INTERRUPTED)
 TERMINATED_STATUS = 143  # 128 + SIGTERM: a worker stopped before it set its handler
 NO_LIMIT = ("UNLIMITED", "INFINITE")  # Slurm's words for no time limit (as is 0)
-MAX_RESTARTS = 20  # a task restarted this often is not requeued again by its own script
+MAX_STALLED_REQUEUES = 3  # starts in a row that finished nothing, each requeued; the next not
+PROGRESS_FOLDER = "progress"  # in the sweep's folder: each task's progress mark and stall count
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,8 @@ class SlurmResources:
     qos: str | None = None
     extra: tuple[str, ...] = ()
     signal_lead: int = 120
-    max_restarts: int = MAX_RESTARTS  # self-requeues stop once SLURM_RESTART_COUNT reaches it
+    max_stalled_requeues: int = MAX_STALLED_REQUEUES  # requeues in a row after starts that
+    # finished nothing
 
     def directives(self) -> list[str]:
         """The resource options, as sbatch takes them."""
@@ -135,6 +140,11 @@ def sweep_script(job: SweepJob) -> str:
         "# SIGTERM (scancel, preemption): stop; Slurm decides about the task. Set before the",
         "# worker starts, so a signal that comes first is kept and passed on.",
         "worker='' requeue=0 stopping=0",
+        "# The worker creates this file when an epoch or a trial ends (progress in this start).",
+        f"mkdir -p {shlex.quote(str(folder / PROGRESS_FOLDER))}",
+        f'progress={shlex.quote(str(folder / PROGRESS_FOLDER))}/"${{SLURM_ARRAY_JOB_ID}}_'
+        '${SLURM_ARRAY_TASK_ID}"',
+        f'rm -f "$progress"; export {PROGRESS_ENV}="$progress"',
         "stop() { stopping=1; [ -z \"$worker\" ] || kill -TERM \"$worker\" 2>/dev/null; }",
         "trap 'requeue=1; stop' USR2",
         "trap 'stop' TERM",
@@ -145,25 +155,40 @@ def sweep_script(job: SweepJob) -> str:
         "# more for its own exit status (bash keeps it).",
         'while kill -0 "$worker" 2>/dev/null; do wait "$worker"; done',
         'wait "$worker"; status=$?',
+        *_requeue_lines(job),
+        'exit "$status"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _requeue_lines(job: SweepJob) -> list[str]:
+    """After the time-limit warning: requeue the task, unless its last starts in a row (more
+    than ``max_stalled_requeues``) each ended without an epoch or a trial finished: an epoch
+    longer than the time a task has would otherwise requeue it without end."""
+    most = job.resources.max_stalled_requeues
+    script = shlex.quote(shlex.quote(str(job.folder / "sweep.sbatch")))  # printed as typed
+    return [
         f'if [ "$requeue" -eq 1 ] && {{ [ "$status" -eq {INTERRUPTED_STATUS} ] || '
         f'[ "$status" -eq {TERMINATED_STATUS} ]; }}; then',
-        "  # A task whose every start ends at the limit (an epoch longer than the time it has)",
-        "  # would requeue itself without end: past --max-restarts it stays stopped.",
-        f'  if [ "${{SLURM_RESTART_COUNT:-0}}" -ge {res.max_restarts} ]; then',
+        "  stalls=0",
+        '  if [ ! -e "$progress" ]; then  # a start that finished nothing: count it',
+        '    { read -r stalls < "$progress.stalls"; } 2>/dev/null || stalls=0',
+        "    case \"$stalls\" in ''|*[!0-9]*) stalls=0 ;; esac",
+        "    stalls=$((10#$stalls + 1))",
+        "  fi",
+        '  echo "$stalls" > "$progress.stalls"',
+        f'  if [ "$stalls" -gt {most} ]; then',
         '    echo "search: worker stopped; its trial is re-queued; array task '
-        '${SLURM_ARRAY_TASK_ID} is not requeued: Slurm has restarted it '
-        f'${{SLURM_RESTART_COUNT:-0}} times (--max-restarts {res.max_restarts}). If each start '
-        'ends at the time limit, give a longer --time, then submit this script again '
-        '(its first lines say how)."',
+        '${SLURM_ARRAY_TASK_ID} is not requeued: its last ${stalls} starts finished no epoch '
+        f'before the time limit (--max-stalled-requeues {most}). Give the tasks more time:"',
+        f"    echo '  sbatch --time=LONGER --export=ALL' {script}",
         "  else",
         '    echo "search: worker stopped; its trial is re-queued; requeueing array task '
         '${SLURM_ARRAY_TASK_ID}"',
         '    scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
         "  fi",
         "fi",
-        'exit "$status"',
     ]
-    return "\n".join(lines) + "\n"
 
 
 def _escape_pattern(path: Path) -> str:

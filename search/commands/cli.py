@@ -75,7 +75,7 @@ def _add_slurm_parser(commands: Any) -> None:
     slurm.add_argument("--workers", **arg_help("workers", "--workers"), required=True)
     for name, flag in (("cpus_per_worker", None), ("gpus_per_worker", None), ("mem", None),
                        ("slurm_time", "time"), ("partition", None), ("account", None), ("qos", None),
-                       ("signal_lead", None), ("max_restarts", None), ("storage_env", None)):
+                       ("signal_lead", None), ("max_stalled_requeues", None), ("storage_env", None)):
         flag = flag or name
         slurm.add_argument("--" + flag.replace("_", "-"), dest=name, **arg_help(name, "--" + flag.replace("_", "-")))
     slurm.add_argument("--sbatch", **arg_help("sbatch", "--sbatch"), action="append", default=[],

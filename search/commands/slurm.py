@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
-from search.cluster.sbatch import (MAX_RESTARTS, SlurmResources, SweepJob, slurm_seconds,
+from search.cluster.sbatch import (MAX_STALLED_REQUEUES, SlurmResources, SweepJob, slurm_seconds,
                                    sweep_script)
 from search.cluster.scheduler import check_submission, submit
 from search.cluster.shared_fs import shared_path_problem
@@ -74,7 +75,8 @@ def sweep_job(args: argparse.Namespace, name: str, storage: StorageURL) -> Sweep
         gpus_per_worker=args.gpus_per_worker or 0, mem=args.mem, time=args.slurm_time,
         partition=args.partition, account=args.account, qos=args.qos, extra=tuple(args.sbatch),
         signal_lead=args.signal_lead or 120,
-        max_restarts=MAX_RESTARTS if args.max_restarts is None else args.max_restarts)
+        max_stalled_requeues=(MAX_STALLED_REQUEUES if args.max_stalled_requeues is None
+                              else args.max_stalled_requeues))
     worker_args = ["--max-failures", str(args.max_failures)]
     if storage.journal_file is not None:
         worker_args += ["--storage", str(storage.journal_file.resolve())]
@@ -98,18 +100,23 @@ def sweep_job(args: argparse.Namespace, name: str, storage: StorageURL) -> Sweep
     return job
 
 
-def submitted_jobs(user_attrs: dict, study: str) -> list[dict]:
-    """The job arrays ``slurm`` submitted for the study, oldest first, from its user attributes;
-    SearchError naming the attribute when one is not what ``slurm`` writes."""
-    records = [(OLD_JOBS_ATTR, record) for record in user_attrs.get(OLD_JOBS_ATTR) or []]
-    records += [(key, value) for key, value in user_attrs.items() if key.startswith(SLURM_JOB_PREFIX)]
+def submitted_jobs(user_attrs: dict, study_name: str) -> tuple[list[dict], list[str]]:
+    """The job arrays ``slurm`` submitted for the study, oldest first, from its user
+    attributes, and a sentence for each attribute that is not what ``slurm`` writes."""
+    old = user_attrs.get(OLD_JOBS_ATTR, [])
+    records = [(OLD_JOBS_ATTR, record) for record in old] if isinstance(old, list) else \
+        [(OLD_JOBS_ATTR, old)]
+    records += [(key, value) for key, value in user_attrs.items()
+                if key.startswith(SLURM_JOB_PREFIX)]
+    jobs, problems = [], []
     for key, record in records:
-        if not (isinstance(record, dict) and isinstance(record.get("job"), (str, int))
-                and str(record["job"]).isdigit()):
-            raise SearchError(f"study '{study}': the stored Slurm job record '{key}' is "
-                              f"{shown(record)}, not a submitted job array's id.",
-                              hint="It was changed outside `search`; delete that user attribute.")
-    return sorted((record for _, record in records), key=lambda record: int(record["job"]))
+        job = record.get("job") if isinstance(record, dict) else None
+        if isinstance(job, (str, int)) and re.fullmatch(r"[0-9]{1,20}", str(job)):
+            jobs.append(record)
+        else:
+            problems.append(f"study '{study_name}': the stored Slurm job record '{key}' is "
+                            f"{shown(record)}, not a submitted job array's id; not shown.")
+    return sorted(jobs, key=lambda record: int(record["job"])), problems
 
 
 def _check_lead(resources: SlurmResources) -> None:

@@ -6,6 +6,7 @@ import argparse
 from collections import Counter
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from search.commands.requests import load_existing_study
@@ -18,8 +19,10 @@ __all__ = ["status", "slurm_table"]
 def status(args: argparse.Namespace, console: Console) -> int:
     """`status`: print the study's status panel (and its Slurm tasks); return 0."""
     study = load_existing_study(args.study, args.storage, args.studies_dir)
+    jobs, problems = submitted_jobs(study.user_attrs, study.study_name)
     console.print(status_panel(study))
-    jobs = submitted_jobs(study.user_attrs, study.study_name)
+    for problem in problems:
+        console.print(f"warning: {escape(problem)}", soft_wrap=True)
     if jobs:
         from search.cluster.scheduler import array_tasks
 

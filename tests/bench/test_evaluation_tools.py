@@ -117,26 +117,30 @@ def test_the_incumbent_race_compares_warm_start_and_sampled_trials_at_equal_epoc
     from incumbent_race import race
 
     def trial(values: dict[int, float], warm: bool, retries: int | None = None,
-              state=optuna.trial.TrialState.COMPLETE, epochs: int | None = None
-              ) -> optuna.trial.FrozenTrial:
+              state=optuna.trial.TrialState.COMPLETE, epochs: int | None = None,
+              fixed_epochs: int | None = None) -> optuna.trial.FrozenTrial:
         knob = {"training.epochs": epochs} if epochs is not None else {}
+        attrs = {"warm_start": "cnn.py: WARM_START[0]"} if warm else {}
+        if fixed_epochs is not None:  # no parameter: the stored config says
+            attrs["config"] = {"params": {"training": {"epochs": fixed_epochs}}}
         return optuna.trial.create_trial(
             params=knob, distributions={name: optuna.distributions.IntDistribution(1, 20)
                                         for name in knob},
             state=state, value=max(values.values()) if state.is_finished() and
             state != optuna.trial.TrialState.FAIL else None,
-            intermediate_values=values, user_attrs={"warm_start": "cnn.py: WARM_START[0]"} if warm
-            else {}, system_attrs={"retry_history": [retries]} if retries is not None else {})
+            intermediate_values=values, user_attrs=attrs,
+            system_attrs={"retry_history": [retries]} if retries is not None else {})
 
     db = tmp_path / "eval-a" / "studies" / "ours-r0" / "study.db"
     db.parent.mkdir(parents=True)
     study = optuna.create_study(storage=f"sqlite:///{db}", direction="maximize")
-    study.add_trials([trial({1: 0.80, 2: 0.84, 3: 0.86, 4: 0.88, 5: 0.89}, warm=True),
+    study.add_trials([trial({1: 0.80, 2: 0.84, 3: 0.86, 4: 0.88, 5: 0.89}, warm=True,
+                            fixed_epochs=5),
                       trial({1: 0.82, 2: 0.85, 3: 0.87, 4: 0.875}, warm=False,
-                            epochs=4),  # past epoch 3, to the end of its own 4 epochs
+                            epochs=11),  # past epoch 3, stopped at 4 of its 11 epochs
                       trial({1: 0.81, 2: 0.83, 3: 0.85}, warm=False),  # stopped at epoch 3
                       trial({0: 0.60, 1: 0.70}, warm=False),  # step 0: a subset rung, no epoch
                       trial({1: 0.69}, warm=False, state=optuna.trial.TrialState.FAIL),
                       trial({1: 0.69, 2: 0.72}, warm=False, retries=4)])  # the same, resumed
-    assert race(db) == ("| eval-a/ours-r0 | 0.8900 (5 epochs) | 0.8750 (4 of 4 epochs) | 4 / 2 / 1 | "
+    assert race(db) == ("| eval-a/ours-r0 | 0.8900 (5 of 5 epochs) | 0.8750 (4 of 11 epochs) | 4 / 2 / 1 | "
                         "0.8700 against 0.8600 |")

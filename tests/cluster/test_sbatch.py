@@ -80,7 +80,7 @@ def test_an_activate_script_that_reads_unset_variables_runs_before_the_script_tu
 
 
 FAKE_WORKER = """#!/usr/bin/env python3
-import pathlib, signal, sys, time
+import os, pathlib, signal, sys, time
 log = pathlib.Path(sys.argv[1])
 stops = []
 def stop(signum, frame):
@@ -88,6 +88,8 @@ def stop(signum, frame):
     with log.open("a") as f:
         f.write("TERM\\n")
 signal.signal(signal.SIGTERM, stop)
+if sys.argv[2:] == ["progress"]:  # an epoch finished (search.cluster.progress_mark)
+    pathlib.Path(os.environ["SEARCH_PROGRESS_FILE"]).touch()
 log.write_text("started\\n")
 while not stops:  # until stopped, as a training worker
     time.sleep(0.01)
@@ -103,29 +105,38 @@ time.sleep(600)  # still starting (importing Keras, loading data): no handler fo
 """
 
 
-@pytest.mark.parametrize("sent, requeued, worker_text, status, restarts", [
-    (signal.SIGUSR2, True, FAKE_WORKER, 130, None), (signal.SIGTERM, False, FAKE_WORKER, 130, None),
-    (signal.SIGUSR2, True, STARTING_WORKER, 143, None),
-    (signal.SIGTERM, False, STARTING_WORKER, 143, None),
-    (signal.SIGUSR2, True, FAKE_WORKER, 130, "2"),  # restarted fewer times than the cap (3)
-    (signal.SIGUSR2, False, FAKE_WORKER, 130, "3")])  # at the cap: stays stopped
+@pytest.mark.parametrize("sent, requeued, worker_text, status, stalls, progress, after", [
+    (signal.SIGUSR2, True, FAKE_WORKER, 130, None, False, "1"),
+    (signal.SIGTERM, False, FAKE_WORKER, 130, None, False, None),
+    (signal.SIGUSR2, True, STARTING_WORKER, 143, None, False, "1"),
+    (signal.SIGTERM, False, STARTING_WORKER, 143, None, False, None),
+    (signal.SIGUSR2, True, FAKE_WORKER, 130, "2", False, "3"),  # the third stall in a row
+    (signal.SIGUSR2, False, FAKE_WORKER, 130, "3", False, "4"),  # the fourth: stays stopped
+    (signal.SIGUSR2, True, FAKE_WORKER, 130, "3", True, "0")])  # progress: the count restarts
 def test_the_warning_stops_the_worker_and_requeues_the_task_and_a_cancel_only_stops(
-        tmp_path, sent, requeued, worker_text, status, restarts):
+        tmp_path, sent, requeued, worker_text, status, stalls, progress, after):
     """The script under plain bash, with a stand-in worker (exits 130 as a stopped worker does,
     or is killed by SIGTERM while still starting) and a stand-in scontrol that records its
     arguments: Slurm's time-limit warning (USR2) requeues the task, scancel's TERM does not,
-    and neither does the warning once Slurm has restarted the task --max-restarts times."""
+    and neither does the warning after more than --max-stalled-requeues (3) starts in a row
+    that finished no epoch (the worker marks one in $SEARCH_PROGRESS_FILE)."""
+    marks = tmp_path / "studies" / "s1" / "slurm" / "progress"
+    if stalls is not None:  # earlier starts of this task (one left a stale progress mark)
+        marks.mkdir(parents=True)
+        (marks / "7_1.stalls").write_text(stalls + "\n")
+        (marks / "7_1").touch()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/scontrol.args\n")
     (bin_dir / "scontrol").chmod(0o755)
     worker = tmp_path / "worker.py"
     worker.write_text(worker_text)
-    lines = sweep_script(job(tmp_path, max_restarts=3)).splitlines()
-    text = "\n".join(f"{sys.executable} {worker} {tmp_path}/worker.log &" if " worker s1 " in line
-                     else line for line in lines)
+    lines = sweep_script(job(tmp_path)).splitlines()
+    mark = " progress" if progress else ""
+    text = "\n".join(f"{sys.executable} {worker} {tmp_path}/worker.log{mark} &"
+                     if " worker s1 " in line else line for line in lines)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_ARRAY_JOB_ID": "7",
-           "SLURM_ARRAY_TASK_ID": "1", **({"SLURM_RESTART_COUNT": restarts} if restarts else {})}
+           "SLURM_ARRAY_TASK_ID": "1"}
     shell = subprocess.Popen(["bash", "-c", text], env=env, text=True, stdout=subprocess.PIPE)
     log = tmp_path / "worker.log"
     deadline = time.monotonic() + 30
@@ -142,5 +153,11 @@ def test_the_warning_stops_the_worker_and_requeues_the_task_and_a_cancel_only_st
         assert "requeueing array task 1" in out
     else:
         assert not (tmp_path / "scontrol.args").exists()
-    if restarts == "3":
-        assert "array task 1 is not requeued: Slurm has restarted it 3 times (--max-restarts 3)" in out
+    if after is None:
+        assert not (marks / "7_1.stalls").exists()
+    else:
+        assert (marks / "7_1.stalls").read_text() == after + "\n"
+    if stalls == "3" and not progress:
+        assert ("array task 1 is not requeued: its last 4 starts finished no epoch before the "
+                "time limit (--max-stalled-requeues 3)") in out
+        assert f"sbatch --time=LONGER --export=ALL {tmp_path}/studies/s1/slurm/sweep.sbatch" in out

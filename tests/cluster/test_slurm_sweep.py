@@ -99,6 +99,8 @@ def test_a_stopped_task_is_requeued_and_its_trial_resumes_from_its_last_epoch(tm
     assert len(trials[1].user_attrs["history"]) == 25
     log = (tmp_path / "studies/long/slurm").glob("*.out").__next__().read_text()
     assert "requeueing array task 0" in log and "restart 1" in log
+    # The stopped start had finished epochs (the worker marked them): no stall counted.
+    assert (tmp_path / f"studies/long/slurm/progress/{job}_0.stalls").read_text() == "0\n"
 
 
 def test_a_cancelled_sweep_stays_cancelled_and_its_trial_waits_to_resume(tmp_path, slurm):

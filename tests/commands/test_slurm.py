@@ -45,10 +45,12 @@ def test_no_time_limit_is_taken_with_any_signal_lead(tmp_path, limit, written):
     assert f"#SBATCH --time={written}\n" in done.stdout
 
 
-def test_the_restart_cap_is_written_into_the_script(tmp_path):
-    done = slurm(tmp_path, "--workers", "1", "--storage", "s.log", "--max-restarts", "5", "--dry-run")
+@pytest.mark.parametrize("given, written", [([], "3"), (["--max-stalled-requeues", "5"], "5"),
+                                           (["--max-stalled-requeues", "0"], "0")])
+def test_the_cap_on_stalled_requeues_is_written_into_the_script(tmp_path, given, written):
+    done = slurm(tmp_path, "--workers", "1", "--storage", "s.log", *given, "--dry-run")
     assert done.returncode == 0, done.stderr
-    assert 'if [ "${SLURM_RESTART_COUNT:-0}" -ge 5 ]; then' in done.stdout
+    assert f'  if [ "$stalls" -gt {written} ]; then' in done.stdout
 
 
 def test_a_password_in_the_url_stays_out_of_the_printed_script(tmp_path):
@@ -75,8 +77,8 @@ def test_a_password_in_the_url_stays_out_of_the_printed_script(tmp_path):
      "a path with a quote, a backslash or a control character cannot be written"),
     (["--workers", "2", "--storage", "s.log", "--time", "2", "--signal-lead", "300"], {},
      "--signal-lead 300: the warning would come before the task starts (--time 2)."),
-    (["--workers", "2", "--storage", "s.log", "--max-restarts", "-1"], {},
-     "'--max-restarts' must be an int in [0, "),
+    (["--workers", "2", "--storage", "s.log", "--max-stalled-requeues", "-1"], {},
+     "'--max-stalled-requeues' must be an int in [0, "),
     (["--workers", "2", "--storage-env", "NOT_SET_HERE"], {},
      "--storage-env NOT_SET_HERE: the environment variable is not set."),
     (["--workers", "2", "--storage", "s.log", "--check-shared"], {},
@@ -106,10 +108,9 @@ def test_slurms_own_refusal_of_a_partition_is_a_sentence_before_anything_is_made
     assert not (tmp_path / "studies").exists()
 
 
-
 def test_every_submission_is_its_own_record_and_status_lists_them_all(tmp_path):
-    """Each submitted job array is its own user attribute of the study (no list read, extended
-    and written back, which two submissions at once could lose one of); `status` lists all."""
+    """Each submitted job array is its own user attribute of the study, so no submission reads,
+    extends and writes back a list another one may be writing; `status` lists them all."""
     import optuna
 
     bin_dir = tmp_path / "bin"
@@ -138,10 +139,15 @@ def test_every_submission_is_its_own_record_and_status_lists_them_all(tmp_path):
 
 def test_recorded_jobs_are_read_from_both_forms_and_a_tampered_one_is_named():
     from search.commands.slurm import submitted_jobs
-    from search.errors import SearchError
 
     attrs = {"slurm_jobs": [{"job": "7", "workers": 2}], "slurm_job:12": {"job": "12"},
              "slurm_job:9": {"job": 9}, "budget": {}}
-    assert [job["job"] for job in submitted_jobs(attrs, "s")] == ["7", 9, "12"]
-    with pytest.raises(SearchError, match="study 's': the stored Slurm job record 'slurm_job:3' is"):
-        submitted_jobs({"slurm_job:3": {"job": "3; rm -rf /"}}, "s")
+    assert submitted_jobs(attrs, "s") == ([{"job": "7", "workers": 2}, {"job": 9}, {"job": "12"}], [])
+    for tampered in ({"job": "3; rm -rf /"}, {"job": "\u00b2"}, {"job": "\u0663"}, {"job": "9" * 30},
+                     "3", None):
+        jobs, [problem] = submitted_jobs({"slurm_job:3": tampered, "slurm_job:4": {"job": "4"}}, "s")
+        assert jobs == [{"job": "4"}]
+        assert problem.startswith("study 's': the stored Slurm job record 'slurm_job:3' is ")
+    assert submitted_jobs({"slurm_jobs": 5}, "s")[1] == [
+        "study 's': the stored Slurm job record 'slurm_jobs' is 5, not a submitted job array's "
+        "id; not shown."]

@@ -91,7 +91,10 @@ def test_warm_starts_are_checked_and_the_user_told_what_will_not_run(tmp_path):
     assert "--sampler grid runs its grid only" in console.export_text()
 
 
-def test_a_run_trains_its_budget_writes_best_yaml_and_a_rerun_has_nothing_left(tmp_path):
+def test_a_run_trains_its_budget_writes_best_yaml_and_a_rerun_has_nothing_left(tmp_path,
+                                                                                monkeypatch):
+    mark = tmp_path / "slurm" / "progress" / "7_1"  # as a sweep's task names it
+    monkeypatch.setenv("SEARCH_PROGRESS_FILE", str(mark))
     space = load_space(write(tmp_path, "one.py", ONE_EPOCH))
     assert isinstance(space.knobs["optimizer"]["learning_rate"], Float)
     console = Console(record=True, width=300)
@@ -105,6 +108,7 @@ def test_a_run_trains_its_budget_writes_best_yaml_and_a_rerun_has_nothing_left(t
     best = read_yaml(tmp_path / "t" / "best.yaml")
     assert best["result"]["trial"] == 0 and best["result"]["val_accuracy"] == trial.value
     assert not any((tmp_path / "t" / "checkpoints").glob("*"))  # removed once stored
+    assert mark.is_file()  # the Slurm task sees progress: its epoch (and trial) ended
     console = Console(record=True, width=300)
     again = run_study(run, RunOptions(trials=1, owns_budget=True), console)
     assert len(again.trials) == 1
