@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repetitions", type=int, default=1000)
     parser.add_argument("--unequal-only", action="store_true",
                         help="only the rows where one variant is noisier than the others")
+    parser.add_argument("--diagnose", type=float, metavar="FACTOR",
+                        help="only count add-one-in's false positives, by component and test, "
+                             "with zoom's runs FACTOR times noisier (3 seeds)")
     args = parser.parse_args(argv)
     n = args.repetitions
+    if args.diagnose:
+        print(_diagnosis(n, args.diagnose))
+        return 0
     print(header("Ablation statistics on synthetic truths"))
     print(f"{n} repetitions per cell (power: {n // 2}); 10 components, 3 real (4 noise sd)\n")
     print("| noise | design | family-wise false positives | power (4 sd) | seeds per variant |")
@@ -75,6 +82,23 @@ def _per_view(p, repetitions: int, noisier: dict[str, float]) -> dict[str, float
         for name, view in measure(p, {}, repetition, np.inf, noisier).items():
             false[name] += any(e.verdict in ("helps", "hurts") for e in view)
     return {UNEQUAL_VIEWS[name]: count / repetitions for name, count in false.items()}
+
+
+def _diagnosis(repetitions: int, factor: float) -> str:
+    """Where add-one-in's false positives come from when zoom's runs are ``factor`` times
+    noisier: how many families had one, and each false call by component and by test
+    (pooled, or paired once pooling was abandoned)."""
+    families, calls = 0, Counter()
+    for repetition in range(repetitions):
+        view = measure(plan(DEFAULT_SEEDS), {}, repetition, np.inf, {"zoom": factor})["add-one-in"]
+        false = [e for e in view if e.verdict in ("helps", "hurts")]
+        families += bool(false)
+        calls.update(("zoom" if e.component == "zoom" else "another component", e.effect.method)
+                     for e in false)
+    rows = "\n".join(f"| {who} | {method} | {count} |" for (who, method), count in sorted(calls.items()))
+    return (f"add-one-in, zoom's runs {factor:g}x noisier, {DEFAULT_SEEDS} seeds, {repetitions} "
+            f"repetitions: {families} families with a false positive\n\n"
+            f"| component | test | false calls |\n|---|---|---|\n{rows}")
 
 
 if __name__ == "__main__":

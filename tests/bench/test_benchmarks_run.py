@@ -74,6 +74,9 @@ def test_gpu_path_runs_on_whatever_device_there_is():
 def test_ablation_statistics_runs():
     out = bench("bench/ablation_statistics.py", "--repetitions", "2")
     assert "| Gaussian | fixed 3 seeds, pooled |" in out and "| t, 3 df | adaptive 3-10 seeds |" in out
+    out = bench("bench/ablation_statistics.py", "--repetitions", "3", "--diagnose", "5")
+    assert "add-one-in, zoom's runs 5x noisier, 3 seeds, 3 repetitions: " in out
+    assert "| component | test | false calls |" in out
 
 
 @pytest.mark.slow
