@@ -51,6 +51,8 @@ REPO = Path(__file__).resolve().parent.parent
 # the pruner spares the warm-start entries).
 WARM = {"ours": ("tpe-sh", "hand", False), "ours-portfolio": ("tpe-sh", "portfolio", False),
         "ours-spared": ("tpe-sh", "hand", True),
+        # the default with a share of neighbours of the incumbent among TPE's proposals
+        "ours-local": ("tpe-local0.3-sh", "hand", False),
         "ours-portfolio-spared": ("tpe-sh", "portfolio", True),
         # the default before successive halving: TPE under Hyperband after the space's warm start
         "previous-default": ("tpe-hyperband", "hand", False),
