@@ -214,9 +214,8 @@ OPTIONS: dict[str, Option] = {
                           "its password is on no command line"),
     "signal_lead": Option(int, "seconds before the time limit at which Slurm asks the worker to "
                           "stop (--signal=B:USR2@N)", low=10, high=3600),
-    "max_stalled_requeues": Option(int, "requeue a task at its time limit at most this many times "
-                                   "in a row when its start finished no epoch or trial (default "
-                                   "3)", low=0, high=MAX_COUNT),
+    "max_stalled_requeues": Option(int, "requeues in a row of a task whose starts finished no "
+                                   "epoch or trial (default 3)", low=0, high=MAX_COUNT),
     "released_slots": Option(int, "claimed trial slots whose worker stopped before running "
                              "them (kept by the study's budget)", low=0, high=MAX_COUNT),
     "top": Option(int, "how many configs to export", low=1, high=MAX_COUNT),
