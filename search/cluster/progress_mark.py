@@ -13,10 +13,15 @@ import contextlib
 import os
 from pathlib import Path
 
-__all__ = ["PROGRESS_ENV", "mark_progress"]
+__all__ = ["PROGRESS_ENV", "mark_progress", "marking_progress"]
 
 PROGRESS_ENV = "SEARCH_PROGRESS_FILE"
 _marked: set[str] = set()  # files this process has created already
+
+
+def marking_progress() -> bool:
+    """Whether this process was asked to mark its progress (it runs in a Slurm task)."""
+    return bool(os.environ.get(PROGRESS_ENV))
 
 
 def mark_progress() -> None:

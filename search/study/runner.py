@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.markup import escape
 
-from search.cluster.progress_mark import mark_progress
+from search.cluster.progress_mark import mark_progress, marking_progress
 from search.model.backbone import check_weights
 from search.data.dataset import load_dataset
 from search.model.devices import device_report
@@ -85,9 +85,10 @@ def _callbacks(live: LiveProgress, settings: StudySettings, options: RunOptions,
     chance = chance_level(load_dataset(settings.data).y_val)
 
     def make(trial: optuna.Trial, config: Any) -> list:
-        marked = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: mark_progress())
-        callbacks = live.keras_callbacks(f"trial {trial.number}", trial.params) + [
-            marked, stop_check(), DeadlineStop(budget.seconds_left, on_stop=lambda epochs: (
+        marked = [keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: mark_progress())
+                  ] if marking_progress() else []  # only a Slurm task asks for the mark
+        callbacks = live.keras_callbacks(f"trial {trial.number}", trial.params) + marked + [
+            stop_check(), DeadlineStop(budget.seconds_left, on_stop=lambda epochs: (
                 trial.set_user_attr("stopped_at_deadline", epochs))),
             ChanceStop(chance, config.get("training", "epochs"), _prune)]
         if settings.pruner == SUBSET_PRUNER:  # before the cost guard: a bad score is no cost cut
@@ -230,7 +231,8 @@ def _run_trials(study: optuna.Study, settings: StudySettings, options: RunOption
             with LiveProgress(console, total=remaining) as live:
                 objective.extra_callbacks = _callbacks(live, settings, options, limits)
                 callbacks = [live.trial_finished, BestYamlWriter(settings.directory / "best.yaml"),
-                             guard, lambda study, trial: mark_progress()]
+                             guard] + ([lambda study, trial: mark_progress()]
+                                       if marking_progress() else [])
                 while (not guard.tripped and (limits.seconds_left() or 1) > 0
                        and not StopSignal.requested and budget.claim()):
                     run_trial(study, objective, callbacks, lock=budget.lock, url=budget.url)
