@@ -3,8 +3,14 @@
 On a database (SQLite, PostgreSQL) Optuna's RDB heartbeat is used: the storage's own table,
 judged by the database server's clock. A journal file has no heartbeat of its own, so a
 trial there carries one in its ``alive`` user attribute, the storage's clock (the shared file
-system's time, :mod:`search.study.storage_clock`) refreshed every ``HEARTBEAT_SECONDS``. A trial
-with no heartbeat yet (just popped, or from an older version) is not judged.
+system's time, :mod:`search.study.storage_clock`) refreshed every ``HEARTBEAT_SECONDS``.
+
+A RUNNING trial with no heartbeat at all (its worker died between starting it and its first
+beat, or it was started by a version without journal heartbeats) cannot be judged by a beat's
+age. The first check that finds it so writes the storage clock's time into its ``unbeaten``
+attribute; a later check that still finds no beat judges it stale once that mark is older than
+``STALE_SECONDS``. A live worker beats within moments of starting its trial, so only a dead
+one stays unbeaten that long, and one clock (the storage's) judges, not the hosts'.
 """
 
 from __future__ import annotations
@@ -20,14 +26,16 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from search.storage_url import StorageURL, redact
-from search.study.optuna_internals import get_trial, stale_trial_ids, trial_id
+from search.study.optuna_internals import (beaten_trial_ids, get_trial, set_trial_user_attr,
+                                           stale_trial_ids, trial_id)
 from search.study.storage_clock import storage_now
 from search.study.storage_retry import first_line, is_transient
 
-__all__ = ["ALIVE", "HEARTBEAT_SECONDS", "STALE_SECONDS", "STALE", "REQUEUED", "heartbeat",
+__all__ = ["ALIVE", "UNBEATEN", "HEARTBEAT_SECONDS", "STALE_SECONDS", "STALE", "REQUEUED", "heartbeat",
            "stale_trials", "taken_over", "is_taken_over"]
 
 ALIVE = "alive"  # a journal trial's heartbeat: the storage clock's time at its last beat
+UNBEATEN = "unbeaten"  # the storage clock's time a check first found the trial without a beat
 HEARTBEAT_SECONDS = 30
 STALE_SECONDS = 120  # a worker's storage retries (about a minute) end well before this
 STALE = "its worker stopped sending heartbeats (killed or cut off)"  # a stale trial's reason
@@ -85,14 +93,38 @@ def heartbeat(trial: optuna.Trial, url: str | None = None) -> Iterator[None]:
 
 def stale_trials(study: optuna.Study, url: str | None = None) -> list[FrozenTrial]:
     """The RUNNING trials whose worker's heartbeat stopped: by Optuna's RDB heartbeat, or, on
-    a journal file at ``url``, by an ``alive`` older than ``STALE_SECONDS``."""
+    a journal file, by an ``alive`` older than ``STALE_SECONDS``; and, given the storage's
+    ``url`` (its clock), those that never beat, once marked ``unbeaten`` longer ago than that
+    (this call marks the new ones)."""
     stale = [get_trial(study, storage_id) for storage_id in stale_trial_ids(study)]
-    if _journal(url):
-        beating = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                   if isinstance(t.user_attrs.get(ALIVE), (int, float))]
-        if beating:
-            now = storage_now(url)
-            stale += [t for t in beating if now - t.user_attrs[ALIVE] > STALE_SECONDS]
+    beaten = beaten_trial_ids(study)
+    if not url or (beaten is None and not _journal(url)):
+        return stale  # no clock to judge by, or a storage without heartbeats
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if beaten is None:  # a journal file: the beat is the ``alive`` attribute
+        beaten = {t._trial_id for t in running if isinstance(t.user_attrs.get(ALIVE), (int, float))}
+        alive = [t for t in running if t._trial_id in beaten]
+    else:
+        alive = []
+    unbeaten = [t for t in running if t._trial_id not in beaten]
+    if alive or unbeaten:
+        now = storage_now(url)
+        stale += [t for t in alive if now - t.user_attrs[ALIVE] > STALE_SECONDS]
+        stale += _unbeaten_too_long(study, unbeaten, now)
+    return stale
+
+
+def _unbeaten_too_long(study: optuna.Study, unbeaten: list[FrozenTrial],
+                       now: float) -> list[FrozenTrial]:
+    """Of trials with no beat, those first found so longer than ``STALE_SECONDS`` ago; the
+    others get their first finding's time (``now``) if they had none."""
+    stale = []
+    for trial in unbeaten:
+        marked = trial.user_attrs.get(UNBEATEN)
+        if not isinstance(marked, (int, float)) or isinstance(marked, bool):
+            set_trial_user_attr(study, trial, UNBEATEN, now)
+        elif now - marked > STALE_SECONDS:
+            stale.append(trial)
     return stale
 
 

@@ -15,7 +15,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = ["TESTED_VERSIONS", "trial_id", "get_trial", "set_trial_user_attr", "fail_trial",
-           "set_trial_system_attr", "system_attrs", "pop_waiting_under", "stale_trial_ids"]
+           "set_trial_system_attr", "system_attrs", "pop_waiting_under", "stale_trial_ids",
+           "beaten_trial_ids"]
 
 TESTED_VERSIONS = ("4.", "5.")
 
@@ -55,6 +56,23 @@ def stale_trial_ids(study: optuna.Study) -> list[int]:
     if not is_heartbeat_enabled(storage):
         return []
     return storage._get_stale_trial_ids(study._study_id)
+
+
+def beaten_trial_ids(study: optuna.Study) -> set[int] | None:
+    """The storage ids of the study's RUNNING trials that have an RDB heartbeat (a row in
+    Optuna's heartbeat table); ``None`` where the storage keeps no heartbeats."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+    from optuna.storages._rdb import models
+    from sqlalchemy import orm, select
+
+    if not is_heartbeat_enabled(study._storage):
+        return None
+    backend = getattr(study._storage, "_backend", study._storage)
+    query = (select(models.TrialHeartbeatModel.trial_id).join(models.TrialModel)
+             .where(models.TrialModel.study_id == study._study_id,
+                    models.TrialModel.state == TrialState.RUNNING))
+    with orm.Session(backend.engine) as session:
+        return set(session.scalars(query))
 
 
 def system_attrs(trial: optuna.Trial) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from search.study.liveness import ALIVE, REQUEUED, STALE, is_taken_over, stale_trials
+from search.study.liveness import ALIVE, REQUEUED, STALE, UNBEATEN, is_taken_over, stale_trials
 from search.study.optuna_internals import (fail_trial, get_trial, set_trial_user_attr,
                                            system_attrs, trial_id)
 from search.study.stop_signal import StopSignal
@@ -98,7 +98,7 @@ def _retries_of(study: optuna.Study, trial: FrozenTrial,
 
 def _enqueue_retry(study: optuna.Study, trial: FrozenTrial, inherit_training: bool) -> None:
     snapshot = copy.deepcopy(trial)
-    for key in ("fail_reason", "prune_reason", "cost_cut", ALIVE):  # the ended attempt's
+    for key in ("fail_reason", "prune_reason", "cost_cut", ALIVE, UNBEATEN):  # the ended attempt's
         snapshot.user_attrs.pop(key, None)  # verdict and beat, not the retry's
     if not inherit_training:
         for key in ("history", "resumed_from_epoch", DISCARDED_CHECKPOINT):

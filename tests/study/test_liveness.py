@@ -1,6 +1,7 @@
 """search/study/liveness.py: a running trial beats (Optuna's RDB heartbeat on a database, an
 ``alive`` attribute by the storage's clock on a journal file) and a trial whose beat stopped is
-found stale, re-queued and claimed; one with no beat yet is not judged (no training)."""
+found stale, re-queued and claimed; one that never beat is marked at its first check and found
+stale once that mark is old (no training)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import storage_for_kind
+from conftest import age_heartbeat, storage_for_kind
 from search.study import liveness
 from search.study.budget import TrialBudget
 from search.study.lifecycle import make_storage
-from search.study.liveness import ALIVE, STALE_SECONDS, heartbeat, stale_trials
+from search.study.liveness import ALIVE, STALE_SECONDS, UNBEATEN, heartbeat, stale_trials
 from search.study.storage_clock import storage_now
 
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")
@@ -56,15 +57,52 @@ def test_without_a_journal_url_or_an_rdb_heartbeat_nothing_beats(tmp_path):
     assert ALIVE not in study.trials[0].user_attrs
 
 
-def test_a_journal_trial_is_stale_when_its_beat_is_old_and_unjudged_without_one(tmp_path):
+def test_a_journal_trial_is_stale_when_its_beat_is_old_and_marked_at_first_without_one(tmp_path):
     study, url = journal_study(tmp_path)
     old, fresh, unbeaten = study.ask(), study.ask(), study.ask()
     now = storage_now(url)
     old.set_user_attr(ALIVE, now - STALE_SECONDS - 5)
     fresh.set_user_attr(ALIVE, now - STALE_SECONDS + 60)
-    assert [t.number for t in stale_trials(study, url)] == [old.number]
     assert stale_trials(study, None) == []  # a journal's beats are judged only by its clock
-    assert unbeaten.number not in [t.number for t in stale_trials(study, url)]
+    assert UNBEATEN not in study.trials[unbeaten.number].user_attrs
+    assert [t.number for t in stale_trials(study, url)] == [old.number]
+    marks = {t.number: t.user_attrs.get(UNBEATEN) for t in study.trials}
+    assert marks[old.number] is None and marks[fresh.number] is None  # they beat: no mark
+    assert abs(marks[unbeaten.number] - storage_now(url)) < 30  # by the storage's clock
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "postgresql"])
+def test_a_trial_that_never_beat_is_stale_once_its_mark_is_old_and_its_retry_is_claimed(
+        tmp_path, kind):
+    url = storage_for_kind(kind, tmp_path)
+    study = optuna.create_study(study_name=f"u{uuid.uuid4().hex[:8]}", storage=make_storage(url),
+                                direction="maximize")
+    dead, live = study.ask(), study.ask()  # dead: its worker died before its first beat
+    if kind == "journal":
+        live.set_user_attr(ALIVE, storage_now(url))
+    else:
+        study._storage.record_heartbeat(live._trial_id)
+    assert stale_trials(study, url) == []  # the first check only marks it
+    assert stale_trials(study, url) == []  # and a second soon after does not judge it
+    first = study.trials[dead.number].user_attrs[UNBEATEN]
+    assert UNBEATEN not in study.trials[live.number].user_attrs
+    dead.set_user_attr(UNBEATEN, first - STALE_SECONDS - 5)  # as if found so long ago
+    assert [t.number for t in stale_trials(study, url)] == [dead.number]
+    budget = TrialBudget(study, url, 2)
+    assert budget.claim()  # its retry, with the budget full
+    ended, running, retry = study.trials
+    assert ended.state == TrialState.FAIL and running.state == TrialState.RUNNING
+    assert retry.state == TrialState.WAITING and UNBEATEN not in retry.user_attrs
+    assert not budget.claim()
+
+
+def test_a_trial_with_an_old_beat_is_judged_by_the_beat_not_marked(tmp_path):
+    url = storage_for_kind("sqlite", tmp_path)
+    study = optuna.create_study(study_name="b", storage=make_storage(url))
+    trial = study.ask()
+    age_heartbeat(study, trial)
+    assert [t.number for t in stale_trials(study, url)] == [trial.number]
+    assert UNBEATEN not in study.trials[0].user_attrs
 
 
 def test_a_stale_journal_trial_is_requeued_without_its_beat_and_claimed_with_the_budget_full(

@@ -65,9 +65,13 @@ def test_stale_trials_are_found_where_the_storage_keeps_heartbeats(tmp_path, kin
     study = optuna.create_study(study_name=f"s{uuid.uuid4().hex[:8]}", storage=_storage(kind, tmp_path))
     stale, live = study.ask(), study.ask()
     if kind in ("memory", "journal"):  # no heartbeats: nothing is ever stale
-        assert internals.stale_trial_ids(study) == []
+        assert internals.stale_trial_ids(study) == [] and internals.beaten_trial_ids(study) is None
         return
     assert internals.stale_trial_ids(study) == []  # no heartbeat recorded yet: not judged
+    assert internals.beaten_trial_ids(study) == set()
     age_heartbeat(study, stale)
     study._storage.record_heartbeat(live._trial_id)
     assert internals.stale_trial_ids(study) == [stale._trial_id]
+    assert internals.beaten_trial_ids(study) == {stale._trial_id, live._trial_id}
+    study.tell(live, 0.5)  # only RUNNING trials count
+    assert internals.beaten_trial_ids(study) == {stale._trial_id}
