@@ -19,7 +19,7 @@ from search.commands.requests import run_request
 from search.errors import SearchError, shown
 from search.storage_url import STORAGE_ENV, StorageURL
 
-__all__ = ["slurm", "sweep_job", "submitted_jobs", "SLURM_JOB_PREFIX"]
+__all__ = ["slurm", "sweep_job", "submitted_jobs", "record_own_job", "SLURM_JOB_PREFIX"]
 
 # One user attribute per submitted job array ("slurm_job:1234"), so two submissions at once
 # both stay recorded (a single list would be read, extended and written back by each).
@@ -117,6 +117,19 @@ def submitted_jobs(user_attrs: dict, study_name: str) -> tuple[list[dict], list[
             problems.append(f"study '{study_name}': the stored Slurm job record '{key}' is "
                             f"{shown(record)}, not a submitted job array's id; not shown.")
     return sorted(jobs, key=lambda record: int(record["job"])), problems
+
+
+def record_own_job(study, environ: dict | None = None) -> None:
+    """Inside a Slurm job (``SLURM_ARRAY_JOB_ID``, else ``SLURM_JOB_ID``), record that job as
+    the study's, as ``slurm`` records what it submits: a sweep script resubmitted by hand with
+    ``sbatch`` then shows in ``status`` too. A job already recorded is left as it is."""
+    environ = os.environ if environ is None else environ
+    job = environ.get("SLURM_ARRAY_JOB_ID") or environ.get("SLURM_JOB_ID") or ""
+    if not re.fullmatch(r"[0-9]{1,20}", job) or SLURM_JOB_PREFIX + job in study.user_attrs:
+        return
+    count = environ.get("SLURM_ARRAY_TASK_COUNT", "1")
+    study.set_user_attr(SLURM_JOB_PREFIX + job, {
+        "job": job, "workers": int(count) if count.isdigit() else None, "script": None})
 
 
 def _check_lead(resources: SlurmResources) -> None:

@@ -4,11 +4,12 @@ every training command applies to its process."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from rich.console import Console
 
-from search.commands.requests import (settings_from_study, storage_for)
+from search.commands.requests import load_existing_study, settings_from_study, storage_for
 from search.errors import SearchError
 from search.report.status import status_panel
 from search.storage_url import StorageURL
@@ -44,6 +45,10 @@ def worker(args: argparse.Namespace, console: Console) -> int:
         return spawn_workers(worker_plan(args, args.study, storage, args.trials, args.timeout),
                              console, status_panel)
     settings = settings_from_study(args.study, args.storage, args.studies_dir)
+    if os.environ.get("SLURM_JOB_ID"):  # a job resubmitted by hand is recorded like any other
+        from search.commands.slurm import record_own_job
+
+        record_own_job(load_existing_study(args.study, args.storage, args.studies_dir))
     run_study(settings, RunOptions(trials=args.trials, timeout=args.timeout,
                                    max_failures=args.max_failures,
                                    checkpoint_dir=args.checkpoint_dir), console)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,11 +109,8 @@ def test_slurms_own_refusal_of_a_partition_is_a_sentence_before_anything_is_made
     assert not (tmp_path / "studies").exists()
 
 
-def test_every_submission_is_its_own_record_and_status_lists_them_all(tmp_path):
-    """Each submitted job array is its own user attribute of the study, so no submission reads,
-    extends and writes back a list another one may be writing; `status` lists them all."""
-    import optuna
-
+def fake_slurm(tmp_path: Path) -> str:
+    """A PATH whose sbatch accepts and answers $FAKE_JOB_ID, and whose scontrol knows no job."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text('#!/bin/sh\ncase "$*" in *--test-only*) exit 0 ;; esac\n'
@@ -121,15 +119,64 @@ def test_every_submission_is_its_own_record_and_status_lists_them_all(tmp_path):
                                       "specified' >&2\nexit 1\n")  # finished and forgotten
     for tool in ("sbatch", "scontrol"):
         (bin_dir / tool).chmod(0o755)
-    path = f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin"
+    return f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin"
+
+
+def study_attrs(journal: Path) -> dict:
+    """Study 's''s user attributes, read from its journal file."""
+    import optuna
+
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    return optuna.load_study(study_name="s", storage=storage).user_attrs
+
+
+def recorded_jobs(journal: Path) -> dict[str, str]:
+    """The study's recorded Slurm jobs: attribute name to job id."""
+    return {key: value["job"] for key, value in study_attrs(journal).items()
+            if key.startswith("slurm_job")}
+
+
+def test_a_worker_inside_a_slurm_job_records_that_job_so_a_resubmission_by_hand_shows(tmp_path):
+    path = fake_slurm(tmp_path)
+    done = slurm(tmp_path, "--workers", "1", "--storage", "s.log", "--timeout", "1s", path=path,
+                 FAKE_JOB_ID="777")
+    assert done.returncode == 0, done.stderr
+    deadline = study_attrs(tmp_path / "s.log")["budget"]["deadline"]
+    while time.time() <= deadline:  # once past it, the worker below records its job, runs nothing
+        time.sleep(0.05)
+    slurm_env = {"SLURM_JOB_ID": "901", "SLURM_ARRAY_JOB_ID": "888", "SLURM_ARRAY_TASK_COUNT": "3"}
+    for _ in range(2):  # a second task of the same array adds nothing
+        worker = subprocess.run([sys.executable, "-m", "search", "worker", "s", "--storage", "s.log"],
+                                cwd=tmp_path, text=True, capture_output=True, timeout=300,
+                                env={**os.environ, **slurm_env})
+        assert worker.returncode == 0 and "nothing left to run" in worker.stdout, worker.stderr
+    assert recorded_jobs(tmp_path / "s.log") == {"slurm_job:777": "777", "slurm_job:888": "888"}
+
+
+def test_only_a_slurm_jobs_own_id_is_recorded_and_a_recorded_one_is_left():
+    import optuna
+
+    from search.commands.slurm import record_own_job
+
+    study = optuna.create_study()
+    for environ in ({}, {"SLURM_JOB_ID": ""}, {"SLURM_JOB_ID": "12; rm"}, {"SLURM_JOB_ID": "\u0663"}):
+        record_own_job(study, environ)
+    assert study.user_attrs == {}
+    study.set_user_attr("slurm_job:5", {"job": "5", "workers": 2, "script": "/s/sweep.sbatch"})
+    record_own_job(study, {"SLURM_JOB_ID": "5"})
+    record_own_job(study, {"SLURM_JOB_ID": "6", "SLURM_ARRAY_TASK_COUNT": "x"})
+    assert study.user_attrs == {"slurm_job:5": {"job": "5", "workers": 2, "script": "/s/sweep.sbatch"},
+                                "slurm_job:6": {"job": "6", "workers": None, "script": None}}
+
+
+def test_every_submission_is_its_own_record_and_status_lists_them_all(tmp_path):
+    """Each submitted job array is its own user attribute of the study, so no submission reads,
+    extends and writes back a list another one may be writing; `status` lists them all."""
+    path = fake_slurm(tmp_path)
     for job in ("102", "101"):
         done = slurm(tmp_path, "--workers", "1", "--storage", "s.log", path=path, FAKE_JOB_ID=job)
         assert done.returncode == 0, done.stderr
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(tmp_path / "s.log")))
-    attrs = optuna.load_study(study_name="s", storage=storage).user_attrs
-    assert {key: value["job"] for key, value in attrs.items() if key.startswith("slurm_job")} == \
-        {"slurm_job:102": "102", "slurm_job:101": "101"}
+    assert recorded_jobs(tmp_path / "s.log") == {"slurm_job:102": "102", "slurm_job:101": "101"}
     status = subprocess.run([sys.executable, "-m", "search", "status", "s", "--storage", "s.log"],
                             cwd=tmp_path, text=True, capture_output=True, timeout=300,
                             env={**os.environ, "PATH": path})
