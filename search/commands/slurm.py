@@ -123,13 +123,18 @@ def record_own_job(study, environ: dict | None = None) -> None:
     """Inside a Slurm job (``SLURM_ARRAY_JOB_ID``, else ``SLURM_JOB_ID``), record that job as
     the study's, as ``slurm`` records what it submits: a sweep script resubmitted by hand with
     ``sbatch`` then shows in ``status`` too. A job already recorded is left as it is."""
+    from search.study.storage_retry import with_storage_retry
+
     environ = os.environ if environ is None else environ
-    job = environ.get("SLURM_ARRAY_JOB_ID") or environ.get("SLURM_JOB_ID") or ""
-    if not re.fullmatch(r"[0-9]{1,20}", job) or SLURM_JOB_PREFIX + job in study.user_attrs:
+    ids = [environ.get(name, "") for name in ("SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID")]
+    job = next((i for i in ids if re.fullmatch(r"[0-9]{1,20}", i)), None)
+    if job is None or SLURM_JOB_PREFIX + job in study.user_attrs:
         return
     count = environ.get("SLURM_ARRAY_TASK_COUNT", "1")
-    study.set_user_attr(SLURM_JOB_PREFIX + job, {
-        "job": job, "workers": int(count) if count.isdigit() else None, "script": None})
+    record = {"job": job, "workers": int(count) if re.fullmatch(r"[0-9]{1,9}", count) else None,
+              "script": None}
+    with_storage_retry(study.set_user_attr, SLURM_JOB_PREFIX + job, record,
+                       what="recording the Slurm job")
 
 
 def _check_lead(resources: SlurmResources) -> None:

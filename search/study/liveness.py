@@ -122,7 +122,8 @@ def _unbeaten_too_long(study: optuna.Study, unbeaten: list[FrozenTrial],
     for trial in unbeaten:
         marked = trial.user_attrs.get(UNBEATEN)
         if not isinstance(marked, (int, float)) or isinstance(marked, bool):
-            set_trial_user_attr(study, trial, UNBEATEN, now)
+            with contextlib.suppress(UpdateFinishedTrialError):  # its worker just ended it
+                set_trial_user_attr(study, trial, UNBEATEN, now)
         elif now - marked > STALE_SECONDS:
             stale.append(trial)
     return stale

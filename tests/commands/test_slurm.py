@@ -164,9 +164,11 @@ def test_only_a_slurm_jobs_own_id_is_recorded_and_a_recorded_one_is_left():
     assert study.user_attrs == {}
     study.set_user_attr("slurm_job:5", {"job": "5", "workers": 2, "script": "/s/sweep.sbatch"})
     record_own_job(study, {"SLURM_JOB_ID": "5"})
-    record_own_job(study, {"SLURM_JOB_ID": "6", "SLURM_ARRAY_TASK_COUNT": "x"})
+    record_own_job(study, {"SLURM_JOB_ID": "6", "SLURM_ARRAY_TASK_COUNT": "\u00b2"})
+    record_own_job(study, {"SLURM_ARRAY_JOB_ID": "x", "SLURM_JOB_ID": "7"})  # the next one then
     assert study.user_attrs == {"slurm_job:5": {"job": "5", "workers": 2, "script": "/s/sweep.sbatch"},
-                                "slurm_job:6": {"job": "6", "workers": None, "script": None}}
+                                "slurm_job:6": {"job": "6", "workers": None, "script": None},
+                                "slurm_job:7": {"job": "7", "workers": 1, "script": None}}
 
 
 def test_every_submission_is_its_own_record_and_status_lists_them_all(tmp_path):

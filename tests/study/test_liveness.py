@@ -96,6 +96,15 @@ def test_a_trial_that_never_beat_is_stale_once_its_mark_is_old_and_its_retry_is_
     assert not budget.claim()
 
 
+def test_a_trial_its_worker_ends_while_it_is_being_marked_is_left_as_it_ended(tmp_path):
+    study, url = journal_study(tmp_path)
+    trial = study.ask()
+    seen = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    study.tell(trial, 0.5)  # between the check's read and its mark
+    assert liveness._unbeaten_too_long(study, seen, storage_now(url)) == []
+    assert study.trials[0].state == TrialState.COMPLETE and UNBEATEN not in study.trials[0].user_attrs
+
+
 def test_a_trial_with_an_old_beat_is_judged_by_the_beat_not_marked(tmp_path):
     url = storage_for_kind("sqlite", tmp_path)
     study = optuna.create_study(study_name="b", storage=make_storage(url))
