@@ -31,8 +31,8 @@ from search.study.optuna_internals import (beaten_trial_ids, get_trial, set_tria
 from search.study.storage_clock import storage_now
 from search.study.storage_retry import first_line, is_transient
 
-__all__ = ["ALIVE", "UNBEATEN", "HEARTBEAT_SECONDS", "STALE_SECONDS", "STALE", "REQUEUED", "heartbeat",
-           "stale_trials", "taken_over", "is_taken_over"]
+__all__ = ["ALIVE", "UNBEATEN", "HEARTBEAT_SECONDS", "STALE_SECONDS", "STALE", "REQUEUED",
+           "heartbeat", "stale_trials", "taken_over", "is_taken_over"]
 
 ALIVE = "alive"  # a journal trial's heartbeat: the storage clock's time at its last beat
 UNBEATEN = "unbeaten"  # the storage clock's time a check first found the trial without a beat

@@ -159,14 +159,15 @@ def test_only_a_slurm_jobs_own_id_is_recorded_and_a_recorded_one_is_left():
     from search.commands.slurm import record_own_job
 
     study = optuna.create_study()
-    for environ in ({}, {"SLURM_JOB_ID": ""}, {"SLURM_JOB_ID": "12; rm"}, {"SLURM_JOB_ID": "\u0663"}):
-        record_own_job(study, environ)
+    for job in (None, "", "12; rm", "\u0663"):
+        record_own_job(study, {} if job is None else {"SLURM_JOB_ID": job})
     assert study.user_attrs == {}
-    study.set_user_attr("slurm_job:5", {"job": "5", "workers": 2, "script": "/s/sweep.sbatch"})
+    submitted = {"job": "5", "workers": 2, "script": "/s/sweep.sbatch"}
+    study.set_user_attr("slurm_job:5", submitted)
     record_own_job(study, {"SLURM_JOB_ID": "5"})
     record_own_job(study, {"SLURM_JOB_ID": "6", "SLURM_ARRAY_TASK_COUNT": "\u00b2"})
     record_own_job(study, {"SLURM_ARRAY_JOB_ID": "x", "SLURM_JOB_ID": "7"})  # the next one then
-    assert study.user_attrs == {"slurm_job:5": {"job": "5", "workers": 2, "script": "/s/sweep.sbatch"},
+    assert study.user_attrs == {"slurm_job:5": submitted,
                                 "slurm_job:6": {"job": "6", "workers": None, "script": None},
                                 "slurm_job:7": {"job": "7", "workers": 1, "script": None}}
 

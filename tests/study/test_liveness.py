@@ -102,7 +102,8 @@ def test_a_trial_its_worker_ends_while_it_is_being_marked_is_left_as_it_ended(tm
     seen = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     study.tell(trial, 0.5)  # between the check's read and its mark
     assert liveness._unbeaten_too_long(study, seen, storage_now(url)) == []
-    assert study.trials[0].state == TrialState.COMPLETE and UNBEATEN not in study.trials[0].user_attrs
+    ended = study.trials[0]
+    assert ended.state == TrialState.COMPLETE and UNBEATEN not in ended.user_attrs
 
 
 def test_a_trial_with_an_old_beat_is_judged_by_the_beat_not_marked(tmp_path):
