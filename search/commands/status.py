@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from search.commands.requests import load_existing_study
-from search.commands.slurm import submitted_jobs
+from search.commands.slurm_jobs import submitted_jobs
 from search.report.status import status_panel
 
 __all__ = ["status", "slurm_table"]

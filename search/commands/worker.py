@@ -46,7 +46,7 @@ def worker(args: argparse.Namespace, console: Console) -> int:
                              console, status_panel)
     settings = settings_from_study(args.study, args.storage, args.studies_dir)
     if os.environ.get("SLURM_JOB_ID"):  # a job resubmitted by hand is recorded like any other
-        from search.commands.slurm import record_own_job
+        from search.commands.slurm_jobs import record_own_job
 
         record_own_job(load_existing_study(args.study, args.storage, args.studies_dir))
     run_study(settings, RunOptions(trials=args.trials, timeout=args.timeout,

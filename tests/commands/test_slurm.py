@@ -156,7 +156,7 @@ def test_a_worker_inside_a_slurm_job_records_that_job_so_a_resubmission_by_hand_
 def test_only_a_slurm_jobs_own_id_is_recorded_and_a_recorded_one_is_left():
     import optuna
 
-    from search.commands.slurm import record_own_job
+    from search.commands.slurm_jobs import record_own_job
 
     study = optuna.create_study()
     for job in (None, "", "12; rm", "\u0663"):
@@ -188,7 +188,7 @@ def test_every_submission_is_its_own_record_and_status_lists_them_all(tmp_path):
 
 
 def test_recorded_jobs_are_read_from_both_forms_and_a_tampered_one_is_named():
-    from search.commands.slurm import submitted_jobs
+    from search.commands.slurm_jobs import submitted_jobs
 
     attrs = {"slurm_jobs": [{"job": "7", "workers": 2}], "slurm_job:12": {"job": "12"},
              "slurm_job:9": {"job": 9}, "budget": {}}
