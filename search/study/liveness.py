@@ -101,11 +101,10 @@ def stale_trials(study: optuna.Study, url: str | None = None) -> list[FrozenTria
     if not url or (beaten is None and not _journal(url)):
         return stale  # no clock to judge by, or a storage without heartbeats
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    if beaten is None:  # a journal file: the beat is the ``alive`` attribute
-        beaten = {t._trial_id for t in running if isinstance(t.user_attrs.get(ALIVE), (int, float))}
-        alive = [t for t in running if t._trial_id in beaten]
-    else:
-        alive = []
+    alive = []  # a journal file's beat is the ``alive`` attribute
+    if beaten is None:
+        alive = [t for t in running if isinstance(t.user_attrs.get(ALIVE), (int, float))]
+        beaten = {t._trial_id for t in alive}
     unbeaten = [t for t in running if t._trial_id not in beaten]
     if alive or unbeaten:
         now = storage_now(url)
